@@ -1,0 +1,26 @@
+# Two commands on a fresh machine:  `make demo`  and  `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+# The CPU build of PyTorch. Pinned: an unpinned torch pulls several GB of CUDA packages.
+TORCH  ?= torch==2.13.0
+BIN     = $(VENV)/bin
+
+.PHONY: demo test install clean
+
+$(BIN)/selfdenoise: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e ".[bm3d,test]"
+	@touch $@
+
+install: $(BIN)/selfdenoise
+
+demo: install
+	$(BIN)/selfdenoise demo --out selfdenoise-demo
+
+test: install
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) selfdenoise-demo .pytest_cache

@@ -1,0 +1,163 @@
+"""Command-line interface: parses, calls the public API, prints. No logic of its own.
+
+Exit codes: 0 success; 2 bad input (one-line message on stderr, no traceback, no partial output);
+130 interrupted.
+"""
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import warnings
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import SelfdenoiseError
+
+
+class _Group(click.Group):
+    """Turns library errors into one line and exit code 2; warnings into one line each."""
+
+    def main(self, *args, **kwargs):
+        warnings.showwarning = lambda message, category, *a, **k: click.echo(f"warning: {message}", err=True)
+        try:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.Abort:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except click.ClickException as e:
+            e.show()
+            sys.exit(e.exit_code)
+        except SelfdenoiseError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+
+def _command_line() -> str:
+    return "selfdenoise " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="selfdenoise")
+def main():
+    """Learn to denoise from noisy data alone."""
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@click.option("-o", "--output", required=True, type=click.Path(), help="Output file, or folder for several inputs.")
+@click.option("-m", "--method", default="zero-shot", show_default=True, help="zero-shot, nlm, bm3d.")
+@click.option("--sigma", default="auto", show_default=True, help="Noise level in 0-255 units, or 'auto'.")
+@click.option("--tile", type=int, default=None, help="Tile size in pixels for inference (default: automatic).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--budget", type=float, default=None, help="Zero-shot: seconds of fitting per image.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+def denoise(inputs, output, method, sigma, tile, seed, budget, quiet):
+    """Denoise images (PNG, JPEG, TIFF incl. 16-bit and stacks, NPY); the output keeps the input's form."""
+    from tqdm import tqdm
+
+    from .api import denoise_file, output_paths
+    from .registry import all_names
+
+    if method not in all_names():
+        raise click.BadParameter(f"unknown method '{method}' (known: {', '.join(all_names())})",
+                                 param_hint="--method")
+    pairs = output_paths(list(inputs), output)
+    options = {"budget": budget} if budget is not None else {}
+    many = len(pairs) > 1
+    for src, dst in tqdm(pairs, desc="images", unit="img", disable=quiet or not many):
+        r = denoise_file(src, dst, method, sigma=sigma, seed=seed, tile=tile, progress=not quiet, **options)
+        click.echo(f"{r['output']}  ({r['seconds']:.1f} s)")
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@click.option("-o", "--output", required=True, type=click.Path(), help="Output file, or folder for several inputs.")
+@click.option("--noise", "spec", required=True, help="gauss:25, gauss:5-50, poisson:30, bernoulli:0.5, ...")
+@click.option("--seed", type=int, default=0, show_default=True, help="Image i gets seed + i.")
+def noise(inputs, output, spec, seed):
+    """Add seeded synthetic noise. NPY output keeps unclipped float values; image formats clip."""
+    from .api import add_noise, output_paths
+    from .io import ensure_parent, read_image, write_image
+    from .noise import parse_noise
+
+    model = parse_noise(spec)
+    for i, (src, dst) in enumerate(output_paths(list(inputs), output)):
+        img, info = read_image(src)
+        noisy = add_noise(img, model.spec, seed=seed + i)
+        ensure_parent(dst)
+        if dst.suffix.lower() == ".npy":
+            info = None  # float32, unclipped
+        write_image(dst, noisy, info)
+        click.echo(str(dst))
+
+
+@main.command("eval")
+@click.option("--clean", required=True, type=click.Path(), help="Clean reference file or folder.")
+@click.option("--test", "test", required=True, type=click.Path(), help="Denoised file or folder (matched by name).")
+@click.option("--json", "json_path", type=click.Path(), default=None, help="Also write the results here.")
+def evaluate(clean, test, json_path):
+    """PSNR, SSIM, EPI and GCMSE per image and on average."""
+    from .bench import evaluate_folders
+
+    result = evaluate_folders(Path(clean), Path(test), Path(json_path) if json_path else None)
+    for row in result["per_image"]:
+        click.echo(f"{row['name']:<32} PSNR {row['psnr']:6.2f}  SSIM {row['ssim']:.4f}  "
+                   f"EPI {row['epi_correlation']:.3f}  GCMSE {row['gcmse']:.2f}")
+    m = result["mean"]
+    click.echo(f"{'mean (' + str(result['n_images']) + ')':<32} PSNR {m['psnr']:6.2f}  SSIM {m['ssim']:.4f}  "
+               f"EPI {m['epi_correlation']:.3f}  GCMSE {m['gcmse']:.2f}")
+
+
+@main.command()
+@click.argument("protocol")
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False), help="The data folder.")
+@click.option("--methods", default="zero-shot,nlm,bm3d", show_default=True, help="Comma-separated methods.")
+@click.option("--dataset", default=None, help="Test set within the protocol (e.g. kodak24, polyu).")
+@click.option("--limit", type=int, default=None, help="Only the first N test images.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", default="benchmarks/results", show_default=True, type=click.Path())
+@click.option("--budget", type=float, default=None, help="Zero-shot: seconds of fitting per image.")
+@click.option("-q", "--quiet", is_flag=True)
+def bench(protocol, data, methods, dataset, limit, seed, out, budget, quiet):
+    """Run a benchmark protocol with BM3D and NLM in the same run; write JSON + Markdown/HTML report."""
+    from .bench import run_protocol
+
+    names = [m.strip() for m in methods.split(",") if m.strip()]
+    options = {"zero-shot": {"budget": budget}} if budget is not None else None
+    result = run_protocol(protocol, Path(data), names, out_dir=Path(out), limit=limit, seed=seed,
+                          dataset=dataset, method_options=options, command=_command_line(), progress=not quiet)
+    click.echo(json.dumps(result.get("summary", result), indent=1, default=str)[:4000])
+
+
+@main.command()
+@click.option("--out", default="selfdenoise-demo", show_default=True, type=click.Path())
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--budget", type=float, default=None, help="Zero-shot: seconds of fitting.")
+@click.option("-q", "--quiet", is_flag=True)
+def demo(out, seed, budget, quiet):
+    """Noise a bundled image, denoise it with zero-shot, NLM and BM3D, and write a report."""
+    from .demo import run_demo
+
+    run_demo(out_dir=out, seed=seed, progress=not quiet, budget=budget)
+
+
+@main.command("methods")
+def list_methods():
+    """List the available methods."""
+    from .registry import CLASSICAL, METHODS, all_names
+
+    all_names()
+    for name in sorted(METHODS):
+        click.echo(f"{name:<12} learned{' (zero-shot: fits the image itself)' if METHODS[name].zero_shot else ''}")
+    for name in sorted(CLASSICAL):
+        click.echo(f"{name:<12} classical")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,292 @@
+"""Reading and writing images without losing what the user gave us.
+
+``read_image`` returns float32 arrays in [0, 1], shaped (H, W, C) (C = 1 or 3), or (S, H, W, C) for a
+multi-page TIFF / 3-D NPY stack, together with an ``ImageInfo`` that ``write_image`` uses to restore the
+input's dtype, channel count and value range (16-bit stays 16-bit, a float NPY keeps its range).
+Every problem becomes an ``InputError`` whose one-line message names the file. Writes are atomic.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".npy")
+#: Smallest height/width accepted: the pixel-shuffle based methods need 2x2 cells, the networks
+#: at least a few pixels to convolve.
+MIN_SIDE = 4
+
+
+@dataclass
+class ImageInfo:
+    """What ``write_image`` needs to give back the input's form."""
+
+    path: str = ""
+    dtype: str = "uint8"  # uint8 | uint16 | float32 | float64
+    channels: int = 3  # channels of the array handed to the user (1 or 3)
+    gray_2d: bool = False  # the source had no channel axis
+    stack: bool = False  # (S, H, W, C)
+    offset: float = 0.0  # float data: original = array * scale + offset
+    scale: float = 1.0
+
+
+def _fail(path, what: str) -> InputError:
+    return InputError(f"{path}: {what}")
+
+
+def list_images(path: str | os.PathLike) -> list[Path]:
+    """A file, or the image files of a folder (sorted, not recursive)."""
+    p = Path(path)
+    if p.is_dir():
+        files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise _fail(p, f"folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        return files
+    if not p.exists():
+        raise _fail(p, "no such file or folder")
+    return [p]
+
+
+def _to_unit_range(arr: np.ndarray, path) -> tuple[np.ndarray, ImageInfo]:
+    info = ImageInfo(path=str(path), dtype=str(arr.dtype))
+    if arr.dtype == np.bool_:
+        arr = arr.astype(np.uint8) * 255
+        info.dtype = "uint8"
+    if arr.dtype == np.uint8:
+        out = arr.astype(np.float32) / 255.0
+    elif arr.dtype == np.uint16:
+        out = arr.astype(np.float32) / 65535.0
+    elif np.issubdtype(arr.dtype, np.integer):
+        lo, hi = float(arr.min()), float(arr.max())
+        info.dtype, info.offset, info.scale = str(arr.dtype), lo, max(hi - lo, 1.0)
+        out = ((arr.astype(np.float64) - lo) / info.scale).astype(np.float32)
+    elif np.issubdtype(arr.dtype, np.floating):
+        if not np.all(np.isfinite(arr)):
+            n = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+            raise _fail(path, f"contains {n} NaN/Inf values")
+        lo, hi = float(arr.min()), float(arr.max())
+        if lo >= 0.0 and hi <= 1.0:
+            out = arr.astype(np.float32)
+        else:  # keep the user's range: map to [0, 1] and back on the way out
+            info.offset, info.scale = lo, (hi - lo) if hi > lo else 1.0
+            out = ((arr.astype(np.float64) - lo) / info.scale).astype(np.float32)
+    else:
+        raise _fail(path, f"unsupported data type {arr.dtype}")
+    return out, info
+
+
+def _check_size(arr: np.ndarray, path) -> None:
+    h, w = arr.shape[-3], arr.shape[-2]
+    if h < MIN_SIDE or w < MIN_SIDE:
+        raise _fail(path, f"image is {h}x{w}; at least {MIN_SIDE}x{MIN_SIDE} pixels are needed")
+
+
+def _normalise_channels(arr: np.ndarray, path, stack: bool) -> tuple[np.ndarray, bool]:
+    """Give (…, H, W, C) with C in {1, 3}; return whether the input was 2-D gray."""
+    gray_2d = arr.ndim == (3 if stack else 2)
+    if gray_2d:
+        arr = arr[..., None]
+    c = arr.shape[-1]
+    if c == 4:
+        warnings.warn(f"{path}: alpha channel dropped (RGBA -> RGB)", stacklevel=3)
+        arr = arr[..., :3]
+    elif c == 2:
+        warnings.warn(f"{path}: alpha channel dropped (gray+alpha -> gray)", stacklevel=3)
+        arr = arr[..., :1]
+    elif c not in (1, 3):
+        raise _fail(path, f"unsupported channel count {c} (expected 1, 3 or 4)")
+    return arr, gray_2d
+
+
+def _read_pil(path: Path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            mode = im.mode
+            if mode == "P" or mode == "PA":
+                warnings.warn(f"{path}: palette image converted to RGB", stacklevel=3)
+                im = im.convert("RGBA" if "transparency" in im.info or mode == "PA" else "RGB")
+            elif mode in ("1", "L", "LA", "RGB", "RGBA"):
+                pass
+            elif mode in ("I;16", "I;16B", "I;16L"):
+                return np.asarray(im, dtype=np.uint16)
+            elif mode == "I":
+                a = np.asarray(im)
+                return a.astype(np.uint16) if a.min() >= 0 and a.max() <= 65535 else a
+            elif mode == "F":
+                return np.asarray(im, dtype=np.float32)
+            else:
+                warnings.warn(f"{path}: {mode} image converted to RGB", stacklevel=3)
+                im = im.convert("RGB")
+            return np.asarray(im)
+    except UnidentifiedImageError:
+        raise _fail(path, "not an image (unrecognised format)") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise _fail(path, f"truncated or corrupt image ({e})") from None
+
+
+def _read_tiff(path: Path) -> np.ndarray:
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tf:
+            if not tf.pages:
+                raise _fail(path, "TIFF holds no pages")
+            series = tf.series[0]
+            arr = series.asarray()
+            axes = series.axes
+            if "S" in axes and axes.index("S") != len(axes) - 1:  # planar RGB: samples to the end
+                arr = np.moveaxis(arr, axes.index("S"), -1)
+    except InputError:
+        raise
+    except Exception as e:  # tifffile raises many types for broken files
+        raise _fail(path, f"truncated or corrupt TIFF ({type(e).__name__}: {e})") from None
+    return arr
+
+
+def read_image(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo]:
+    """Read PNG/JPEG/BMP/TIFF/NPY into float32 [0, 1], (H, W, C) or (S, H, W, C) for stacks."""
+    path = Path(path)
+    if not path.exists():
+        raise _fail(path, "no such file")
+    if path.is_dir():
+        raise _fail(path, "is a folder, not an image file")
+    if path.stat().st_size == 0:
+        raise _fail(path, "file is empty (0 bytes)")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except Exception as e:
+            raise _fail(path, f"not a readable NPY array ({e})") from None
+    elif suffix in (".tif", ".tiff"):
+        arr = _read_tiff(path)
+    else:
+        arr = _read_pil(path)
+    arr = np.asarray(arr)
+    if arr.size == 0:
+        raise _fail(path, f"image has no pixels (shape {arr.shape})")
+    # Decide between (H,W), (H,W,C), (S,H,W), (S,H,W,C).
+    if arr.ndim == 2:
+        stack = False
+    elif arr.ndim == 3:
+        stack = arr.shape[-1] not in (1, 2, 3, 4)
+    elif arr.ndim == 4:
+        stack = True
+    else:
+        raise _fail(path, f"unsupported array shape {arr.shape} (expected HxW, HxWxC or a stack of them)")
+    arr, info = _to_unit_range(arr, path)
+    arr, info.gray_2d = _normalise_channels(arr, path, stack)
+    _check_size(arr, path)
+    info.stack, info.channels = stack, arr.shape[-1]
+    return np.ascontiguousarray(arr, dtype=np.float32), info
+
+
+def from_unit_range(arr: np.ndarray, info: ImageInfo) -> np.ndarray:
+    """Inverse of the read-side scaling: back to the input's dtype, range and channel layout."""
+    out = np.asarray(arr, dtype=np.float64)
+    if info.gray_2d and out.shape[-1] == 1:
+        out = out[..., 0]
+    if info.dtype in ("uint8", "uint16") and info.scale == 1.0 and info.offset == 0.0:
+        top = 255.0 if info.dtype == "uint8" else 65535.0
+        return np.round(np.clip(out, 0.0, 1.0) * top).astype(info.dtype)
+    out = out * info.scale + info.offset
+    if np.issubdtype(np.dtype(info.dtype), np.integer):
+        ii = np.iinfo(np.dtype(info.dtype))
+        return np.clip(np.round(out), ii.min, ii.max).astype(info.dtype)
+    return out.astype(info.dtype)
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write through a temporary file in the same folder, fsync, then rename: never a partial file."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise _fail(path, f"cannot write: folder {folder} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix + ".part", dir=folder)
+    except OSError as e:
+        raise _fail(path, f"cannot write ({e.strerror})") from None
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(e, OSError):
+            raise _fail(path, f"cannot write ({e.strerror or e})") from None
+        raise
+
+
+def ensure_parent(path: str | os.PathLike) -> None:
+    """Create the folder of an output path, or fail with a one-line error."""
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise _fail(path, f"cannot create its folder ({e.strerror})") from None
+
+
+def write_image(path: str | os.PathLike, array: np.ndarray, info: ImageInfo | None = None) -> None:
+    """Write an array in [0, 1] (as returned by ``read_image``/``denoise``) in the input's form.
+
+    The format follows the suffix; without ``info`` the output is 8-bit (16-bit TIFF/PNG when asked
+    through ``info``). JPEG/BMP cannot hold 16 bits: such data is written as 8-bit with a warning.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        raise _fail(path, f"unsupported output format '{suffix}' (use one of {', '.join(IMAGE_SUFFIXES)})")
+    if info is None:  # 8-bit images; NPY keeps float32 values as they are (unclipped)
+        info = ImageInfo(dtype="float32" if suffix == ".npy" else "uint8", gray_2d=array.ndim == 2,
+                         channels=array.shape[-1] if array.ndim >= 3 else 1, stack=array.ndim == 4)
+    if array.ndim == 2:
+        array = array[..., None]
+    data = from_unit_range(array, info)
+    if suffix == ".npy":
+        def write_npy(tmp):
+            with open(tmp, "wb") as f:
+                np.save(f, data, allow_pickle=False)
+
+        _atomic_write(path, write_npy)
+        return
+    if suffix in (".tif", ".tiff"):
+        import tifffile
+
+        def write_tiff(tmp):
+            photometric = "rgb" if data.shape[-1] == 3 and data.ndim >= 3 and not info.gray_2d else "minisblack"
+            tifffile.imwrite(tmp, data, photometric=photometric)
+
+        _atomic_write(path, write_tiff)
+        return
+    if info.stack:
+        raise _fail(path, "a stack can only be written as .tif/.tiff or .npy")
+    if data.dtype not in (np.uint8, np.uint16):
+        data = np.round(np.clip(np.asarray(array, np.float64), 0, 1) * 255).astype(np.uint8)
+        data = data[..., 0] if data.shape[-1] == 1 else data
+    if data.dtype == np.uint16 and (suffix != ".png" or data.ndim == 3):
+        # PIL writes 16-bit only for single-channel PNG; keep 16 bits via TIFF when that matters.
+        warnings.warn(f"{path}: {suffix} cannot hold 16-bit {'colour' if data.ndim == 3 else ''} data; "
+                      "writing 8-bit (use .tif to keep 16 bits)", stacklevel=2)
+        data = np.round(data.astype(np.float64) / 257.0).astype(np.uint8)
+    if data.ndim == 3 and data.shape[-1] == 1:
+        data = data[..., 0]
+    from PIL import Image
+
+    def write_pil(tmp):
+        im = Image.fromarray(data)
+        kw = {"quality": 95} if suffix in (".jpg", ".jpeg") else {}
+        im.save(tmp, format={".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP"}[suffix], **kw)
+
+    _atomic_write(path, write_pil)

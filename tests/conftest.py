@@ -1,0 +1,21 @@
+import numpy as np
+import pytest
+import torch
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture
+def rgb():
+    """A smooth, odd-sized RGB test image in [0, 1]."""
+    y, x = np.mgrid[0:37, 0:31].astype(np.float32)
+    img = np.stack([0.5 + 0.4 * np.sin(x / 5), 0.5 + 0.4 * np.cos(y / 7), (x + y) / 70.0], axis=-1)
+    return img.astype(np.float32)
+
+
+@pytest.fixture
+def natural():
+    """A natural image crop shipped by scikit-image (96x96 RGB, float [0, 1])."""
+    from skimage import data
+
+    return (data.astronaut()[120:216, 180:276] / 255.0).astype(np.float32)

@@ -1,0 +1,89 @@
+"""The CLI end to end, as a user runs it (a real subprocess: exit codes, stderr, files)."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+def run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "selfdenoise", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=300)
+
+
+@pytest.fixture
+def noisy_png(tmp_path, natural):
+    noisy = np.clip(natural + np.random.default_rng(0).normal(0, 25 / 255, natural.shape), 0, 1)
+    p = tmp_path / "noisy.png"
+    Image.fromarray(np.round(noisy * 255).astype(np.uint8)).save(p)
+    return p
+
+
+def assert_clean_failure(r, *words):
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr
+    lines = [l for l in r.stderr.strip().splitlines() if l and not l.startswith("warning:")]
+    assert len(lines) == 1, r.stderr
+    for w in words:
+        assert w in lines[0], (w, lines[0])
+
+
+def test_noise_then_denoise_nlm_and_eval(tmp_path, natural):
+    clean = tmp_path / "clean.png"
+    Image.fromarray(np.round(natural * 255).astype(np.uint8)).save(clean)
+    r = run("noise", clean, "-o", tmp_path / "n.png", "--noise", "gauss:25", "--seed", "3")
+    assert r.returncode == 0, r.stderr
+    r = run("denoise", tmp_path / "n.png", "-o", tmp_path / "out" / "d.png", "--method", "nlm", "-q")
+    assert r.returncode == 0, r.stderr
+    out = np.asarray(Image.open(tmp_path / "out" / "d.png"))
+    assert out.shape == natural.shape and out.dtype == np.uint8
+    r = run("eval", "--clean", clean, "--test", tmp_path / "out" / "d.png", "--json", tmp_path / "e.json")
+    assert r.returncode == 0, r.stderr
+    assert "PSNR" in r.stdout and (tmp_path / "e.json").exists()
+
+
+def test_many_files_into_a_folder_keep_dtype(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 65536, (20, 23), dtype=np.uint16)).save(src / "a16.png")
+    Image.fromarray(rng.integers(0, 256, (21, 19, 3), dtype=np.uint8)).save(src / "b.png")
+    r = run("denoise", src, "-o", tmp_path / "out", "-m", "nlm", "--sigma", "20", "-q")
+    assert r.returncode == 0, r.stderr
+    a = np.asarray(Image.open(tmp_path / "out" / "a16.png"))
+    assert a.dtype in (np.uint16, np.int32) and a.shape == (20, 23) and a.max() > 255
+    assert np.asarray(Image.open(tmp_path / "out" / "b.png")).shape == (21, 19, 3)
+
+
+def test_bad_inputs_fail_cleanly(tmp_path, noisy_png):
+    out = tmp_path / "o.png"
+    assert_clean_failure(run("denoise", tmp_path / "missing.png", "-o", out, "-m", "nlm"), "missing.png", "no such")
+    (tmp_path / "text.png").write_text("hello")
+    assert_clean_failure(run("denoise", tmp_path / "text.png", "-o", out, "-m", "nlm"), "text.png", "not an image")
+    data = noisy_png.read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 3])
+    assert_clean_failure(run("denoise", tmp_path / "cut.png", "-o", out, "-m", "nlm"), "cut.png")
+    (tmp_path / "zero.png").write_bytes(b"")
+    assert_clean_failure(run("denoise", tmp_path / "zero.png", "-o", out, "-m", "nlm"), "zero.png", "empty")
+    Image.fromarray(np.zeros((1, 1), np.uint8)).save(tmp_path / "one.png")
+    assert_clean_failure(run("denoise", tmp_path / "one.png", "-o", out, "-m", "nlm"), "one.png", "1x1")
+    arr = np.ones((9, 9), np.float32)
+    arr[0, 0] = np.inf
+    np.save(tmp_path / "inf.npy", arr)
+    assert_clean_failure(run("denoise", tmp_path / "inf.npy", "-o", tmp_path / "o.npy", "-m", "nlm"), "inf.npy", "NaN/Inf")
+    assert_clean_failure(run("denoise", noisy_png, "-o", out, "-m", "nosuch"), "nosuch")
+    assert_clean_failure(run("noise", noisy_png, "-o", out, "--noise", "gauss:abc"), "gauss:abc")
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    assert_clean_failure(run("denoise", noisy_png, "-o", blocker / "o.png", "-m", "nlm"), "o.png")
+    assert not out.exists()
+    leftovers = [p.name for p in tmp_path.iterdir() if ".part" in p.name]
+    assert leftovers == []
+
+
+def test_methods_and_help():
+    r = run("methods")
+    assert r.returncode == 0 and "zero-shot" in r.stdout and "nlm" in r.stdout
+    r = run("--help")
+    assert r.returncode == 0 and "denoise" in r.stdout

@@ -1,0 +1,148 @@
+import os
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from selfdenoise import io
+from selfdenoise.errors import InputError
+
+
+def roundtrip(tmp_path, name, arr, **save):
+    p = tmp_path / name
+    if name.endswith(".npy"):
+        np.save(p, arr)
+    elif name.endswith((".tif", ".tiff")):
+        tifffile.imwrite(p, arr, **save)
+    else:
+        Image.fromarray(arr).save(p)
+    img, info = io.read_image(p)
+    out = tmp_path / ("out_" + name)
+    io.write_image(out, img, info)
+    return img, info, out
+
+
+@pytest.mark.parametrize("name", ["a.png", "a.tif", "a.bmp"])
+def test_uint8_rgb_roundtrip_is_exact(tmp_path, name):
+    arr = np.random.default_rng(0).integers(0, 256, (13, 17, 3), dtype=np.uint8)
+    img, info, out = roundtrip(tmp_path, name, arr)
+    assert img.shape == (13, 17, 3) and img.dtype == np.float32 and 0 <= img.min() <= img.max() <= 1
+    back, _ = io.read_image(out)
+    assert np.array_equal(np.round(back * 255).astype(np.uint8), arr)
+
+
+def test_16bit_gray_png_and_tiff_stay_16bit(tmp_path):
+    arr = np.random.default_rng(1).integers(0, 65536, (11, 9), dtype=np.uint16)
+    for name in ("g.png", "g.tif"):
+        img, info, out = roundtrip(tmp_path, name, arr)
+        assert img.shape == (11, 9, 1) and info.dtype == "uint16" and info.gray_2d
+        written = np.asarray(Image.open(out)) if name.endswith(".png") else tifffile.imread(out)
+        assert written.dtype in (np.uint16, np.int32) and written.shape == (11, 9)
+        assert np.array_equal(written.astype(np.uint16), arr)
+
+
+def test_16bit_rgb_tiff(tmp_path):
+    arr = np.random.default_rng(2).integers(0, 65536, (10, 12, 3), dtype=np.uint16)
+    img, info, out = roundtrip(tmp_path, "c.tif", arr)
+    assert info.dtype == "uint16" and img.shape == (10, 12, 3)
+    assert np.array_equal(tifffile.imread(out), arr)
+
+
+def test_rgba_and_palette_converted_with_warning(tmp_path):
+    rgba = np.random.default_rng(3).integers(0, 256, (8, 8, 4), dtype=np.uint8)
+    Image.fromarray(rgba).save(tmp_path / "rgba.png")
+    with pytest.warns(UserWarning, match="alpha"):
+        img, _ = io.read_image(tmp_path / "rgba.png")
+    assert img.shape == (8, 8, 3)
+    Image.fromarray(rgba[..., :3]).convert("P").save(tmp_path / "pal.png")
+    with pytest.warns(UserWarning, match="palette"):
+        img, _ = io.read_image(tmp_path / "pal.png")
+    assert img.shape == (8, 8, 3)
+
+
+def test_planar_rgb_tiff_is_one_colour_image(tmp_path):
+    arr = np.random.default_rng(6).integers(0, 256, (3, 10, 11), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "p.tif", arr, photometric="rgb", planarconfig="separate")
+    img, info = io.read_image(tmp_path / "p.tif")
+    assert not info.stack and img.shape == (10, 11, 3)
+    assert np.array_equal(np.round(img * 255).astype(np.uint8), np.moveaxis(arr, 0, -1))
+
+
+def test_float_npy_keeps_its_range(tmp_path):
+    arr = np.linspace(-3.0, 500.0, 8 * 9, dtype=np.float64).reshape(8, 9)
+    img, info, out = roundtrip(tmp_path, "f.npy", arr)
+    assert img.min() == 0.0 and img.max() == pytest.approx(1.0)
+    back = np.load(out)
+    assert back.dtype == np.float64 and back.shape == (8, 9)
+    np.testing.assert_allclose(back, arr, rtol=1e-5, atol=1e-4)
+
+
+def test_multipage_tiff_is_a_stack(tmp_path):
+    arr = np.random.default_rng(4).integers(0, 256, (3, 10, 11), dtype=np.uint8)
+    img, info, out = roundtrip(tmp_path, "s.tif", arr, photometric="minisblack")
+    assert info.stack and img.shape == (3, 10, 11, 1)
+    assert np.array_equal(tifffile.imread(out), arr)
+
+
+@pytest.mark.parametrize("content,match", [
+    (b"", "empty"),
+    (b"this is not an image at all", "not an image"),
+])
+def test_bad_files(tmp_path, content, match):
+    p = tmp_path / "bad.png"
+    p.write_bytes(content)
+    with pytest.raises(InputError, match=match) as e:
+        io.read_image(p)
+    assert str(p) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_truncated_png_and_tiff(tmp_path):
+    arr = np.random.default_rng(5).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    for name in ("t.png", "t.tif"):
+        p = tmp_path / name
+        Image.fromarray(arr).save(p) if name.endswith("png") else tifffile.imwrite(p, arr)
+        data = p.read_bytes()
+        p.write_bytes(data[: len(data) // 2])
+        with pytest.raises(InputError, match="corrupt|truncated"):
+            io.read_image(p)
+
+
+def test_missing_tiny_and_nan(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        io.read_image(tmp_path / "nope.png")
+    Image.fromarray(np.zeros((1, 1), np.uint8)).save(tmp_path / "one.png")
+    with pytest.raises(InputError, match="1x1"):
+        io.read_image(tmp_path / "one.png")
+    bad = np.ones((8, 8), np.float32)
+    bad[2, 3] = np.nan
+    np.save(tmp_path / "nan.npy", bad)
+    with pytest.raises(InputError, match="NaN"):
+        io.read_image(tmp_path / "nan.npy")
+    np.save(tmp_path / "empty.npy", np.zeros((0, 5), np.float32))
+    with pytest.raises(InputError, match="no pixels"):
+        io.read_image(tmp_path / "empty.npy")
+
+
+def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
+    img = np.zeros((8, 8, 3), np.float32)
+    with pytest.raises(InputError, match="does not exist"):
+        io.write_image(tmp_path / "missing" / "x.png", img)
+    from PIL import Image as PILImage
+
+    def boom(self, *a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(PILImage.Image, "save", boom)
+    with pytest.raises(InputError, match="cannot write"):
+        io.write_image(tmp_path / "x.png", img)
+    assert os.listdir(tmp_path) == []
+
+
+def test_list_images(tmp_path):
+    for n in ("b.png", "a.tif", "notes.txt"):
+        (tmp_path / n).write_bytes(b"x")
+    assert [p.name for p in io.list_images(tmp_path)] == ["a.tif", "b.png"]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no images"):
+        io.list_images(tmp_path / "empty")
