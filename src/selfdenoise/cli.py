@@ -62,11 +62,9 @@ def denoise(inputs, output, method, sigma, tile, seed, budget, quiet):
     from tqdm import tqdm
 
     from .api import denoise_file, output_paths
-    from .registry import all_names
+    from .registry import check_name
 
-    if method not in all_names():
-        raise click.BadParameter(f"unknown method '{method}' (known: {', '.join(all_names())})",
-                                 param_hint="--method")
+    check_name(method)
     pairs = output_paths(list(inputs), output)
     options = {"budget": budget} if budget is not None else {}
     many = len(pairs) > 1

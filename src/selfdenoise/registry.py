@@ -25,6 +25,13 @@ def all_names() -> list[str]:
     return sorted(METHODS) + sorted(CLASSICAL)
 
 
+def check_name(name: str) -> str:
+    """Fail early, before any file is read, on an unknown method name."""
+    if name not in all_names():
+        raise InputError(f"unknown method '{name}' (known: {', '.join(all_names())})")
+    return name
+
+
 def get_method(name: str, **options):
     """Instantiate a learned method by name."""
     _register_builtin()

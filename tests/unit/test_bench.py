@@ -1,0 +1,258 @@
+import json
+import math
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from selfdenoise import api, bench, metrics
+from selfdenoise.errors import InputError, MissingDependencyError
+from selfdenoise.io import read_image
+
+FIELDS = ("protocol", "method", "dataset", "n_images", "psnr", "ssim", "epi_correlation", "gcmse",
+          "seconds_per_image", "train_seconds", "peak_memory_mb", "device", "command", "commit", "seed",
+          "noise", "date", "per_image")
+SIZES = [(33, 41), (35, 29), (31, 37)]
+
+
+def texture(h, w, seed):
+    """Smooth random texture with edges, uint8 RGB."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    img = np.stack([0.5 + 0.3 * np.sin(x / rng.uniform(2, 5) + rng.uniform(0, 6)) * np.cos(y / rng.uniform(2, 5))
+                    for _ in range(3)], axis=-1)
+    img[h // 3:, w // 2:] += 0.2  # a step edge
+    return np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
+
+
+@pytest.fixture
+def kodak(tmp_path):
+    root = tmp_path / "data"
+    (root / "kodak24").mkdir(parents=True)
+    for i, (h, w) in enumerate(SIZES):
+        Image.fromarray(texture(h, w, i)).save(root / "kodak24" / f"kodim{i + 1:02d}.png")
+    (root / "kodak24" / "SOURCE.md").write_text("not an image")
+    return root
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Fast stand-in for zero-shot (3x3 box filter); BM3D reported missing; NLM is the real one.
+    Records (method, noisy input, options) of every call."""
+    from scipy.ndimage import uniform_filter
+
+    seen = []
+    real = api.denoise
+
+    def fake(image, method="zero-shot", **kw):
+        seen.append((method, np.array(image), kw))
+        if method == "zero-shot":
+            return uniform_filter(np.clip(image, 0, 1), size=(3, 3, 1)).astype(np.float32)
+        if method == "bm3d":
+            raise MissingDependencyError("method 'bm3d' needs the optional bm3d package")
+        return real(image, method, **kw)
+
+    monkeypatch.setattr(api, "denoise", fake)
+    return seen
+
+
+def load(path):
+    return json.loads(Path(path).read_text())
+
+
+def test_run_protocol_writes_results_for_every_method(kodak, calls, tmp_path):
+    out = tmp_path / "res"
+    with pytest.warns(UserWarning, match="bm3d"):
+        r = bench.run_protocol("single-image", kodak, ["zero-shot"], out_dir=out, command="selfdenoise bench x",
+                               progress=False)
+    d = out / "single-image"
+    assert r["dir"] == str(d)
+    assert sorted(p.name for p in d.glob("*.json")) == ["nlm.json", "noisy.json", "zero-shot.json"]
+    assert "bm3d" in r["skipped"] and (d / "report.md").exists() and (d / "report.html").exists()
+    noisy = load(d / "noisy.json")
+    for m in ("zero-shot", "nlm"):
+        res = load(d / f"{m}.json")
+        assert all(k in res for k in FIELDS), [k for k in FIELDS if k not in res]
+        assert res["method"] == m and res["protocol"] == "single-image" and res["dataset"] == "kodak24"
+        assert res["n_images"] == 3 and len(res["per_image"]) == 3
+        assert [p["name"] for p in res["per_image"]] == ["kodim01", "kodim02", "kodim03"]
+        assert res["noise"] == "gauss:25" and res["seed"] == 0 and res["command"] == "selfdenoise bench x"
+        assert res["train_seconds"] is None
+        assert res["device"].startswith("cpu: ") and "cores" in res["device"]
+        assert res["seconds_per_image"] > 0 and res["peak_memory_mb"] > 10
+        assert 0 < res["ssim"] <= 1 and res["gcmse"] >= 0
+        assert noisy["psnr"] < res["psnr"] < 60  # denoising helps on these smooth textures
+        assert res["psnr"] == pytest.approx(np.mean([p["psnr"] for p in res["per_image"]]))
+        datetime.fromisoformat(res["date"])
+    assert load(d / "nlm.json")["sigma"] == 25 and load(d / "zero-shot.json")["sigma"] == "auto"
+    assert 18 < noisy["psnr"] < 24  # sigma 25 on [0, 255] gives about 20 dB
+
+
+def test_numbers_match_a_direct_recomputation(kodak, calls, tmp_path):
+    bench.run_protocol("single-image", kodak, ["zero-shot", "nlm"], out_dir=tmp_path / "r", seed=5,
+                       progress=False, baselines=False)
+    res = load(tmp_path / "r" / "single-image" / "nlm.json")
+    assert res["seed"] == 5
+    clean, _ = read_image(kodak / "kodak24" / "kodim02.png")
+    noisy = api.add_noise(clean, "gauss:25", seed=5 + 1)
+    expected = metrics.evaluate_pair(clean, api.denoise(noisy, "nlm", sigma=25))
+    row = res["per_image"][1]
+    for k in ("psnr", "ssim", "epi_ratio", "gcmse"):
+        assert row[k] == pytest.approx(expected[k], rel=1e-9), k
+    # every method saw the same, unclipped noisy input of each image
+    inputs = {}
+    for method, image, kw in calls[:-1]:  # the last call is the recomputation above
+        inputs.setdefault(method, []).append(image)
+    assert len(inputs["zero-shot"]) == len(inputs["nlm"]) == 3
+    for a, b in zip(inputs["zero-shot"], inputs["nlm"]):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(inputs["nlm"][1], noisy)
+    assert noisy.min() < 0 or noisy.max() > 1
+
+
+def test_limit_baselines_off_and_method_options(kodak, calls, tmp_path):
+    r = bench.run_protocol("single-image", kodak, ["zero-shot"], out_dir=tmp_path, limit=2, progress=False,
+                           baselines=False, method_options={"zero-shot": {"budget": 3.5}})
+    assert set(r["results"]) == {"zero-shot"} and not (tmp_path / "single-image" / "nlm.json").exists()
+    res = load(tmp_path / "single-image" / "zero-shot.json")
+    assert res["n_images"] == 2 and res["limit"] == 2 and res["options"] == {"budget": 3.5}
+    assert [kw["budget"] for m, _, kw in calls] == [3.5, 3.5]
+    assert r["summary"]["zero-shot"]["psnr"] == res["psnr"]
+
+
+def test_other_dataset_goes_to_its_own_folder(tmp_path, calls):
+    root = tmp_path / "data" / "set14"
+    root.mkdir(parents=True)
+    Image.fromarray(texture(29, 31, 7)).save(root / "baboon.png")
+    (root / "extra_gray").mkdir()
+    Image.fromarray(texture(29, 31, 8)[..., 0]).save(root / "extra_gray" / "man.png")
+    r = bench.run_protocol("gauss25-color", tmp_path / "data", ["zero-shot"], dataset="set14",
+                           out_dir=tmp_path / "out", progress=False, baselines=False)
+    assert Path(r["dir"]) == tmp_path / "out" / "gauss25-color-set14"
+    assert [p["name"] for p in r["results"]["zero-shot"]["per_image"]] == ["baboon"]
+
+
+def test_user_errors(kodak, tmp_path):
+    with pytest.raises(InputError, match="method n2n needs training; not available in this protocol yet"):
+        bench.run_protocol("gauss25-color", kodak, ["n2n"], out_dir=tmp_path, progress=False)
+    with pytest.raises(InputError, match="method ne2ne needs training"):
+        bench.run_protocol("single-image", kodak, ["ne2ne"], out_dir=tmp_path, progress=False,
+                           method_options={"ne2ne": {"model": "x.safetensors"}})
+    with pytest.raises(InputError, match="unknown protocol"):
+        bench.run_protocol("gauss99", kodak, ["nlm"], out_dir=tmp_path, progress=False)
+    with pytest.raises(InputError, match="no dataset 'bsd68'"):
+        bench.run_protocol("single-image", kodak, ["nlm"], dataset="bsd68", out_dir=tmp_path, progress=False)
+    with pytest.raises(InputError, match="set12"):
+        bench.run_protocol("gauss25-gray", kodak, ["nlm"], out_dir=tmp_path, dataset="set12", progress=False)
+    assert not list(tmp_path.rglob("*.json"))
+
+
+def test_protocol_table_covers_benchmarks_md():
+    assert set(bench.PROTOCOLS) == {"gauss25-color", "gauss5-50-color", "poisson30-color", "gauss25-gray",
+                                    "real-polyu", "oct-duke", "single-image", "landmarks-synth"}
+    assert [t.name for t in bench.PROTOCOLS["single-image"].test_sets] == ["kodak24", "polyu"]
+    assert bench.PROTOCOLS["single-image"].train is None
+    oct_set = bench.PROTOCOLS["oct-duke"].test_sets[0]
+    noisy = Path("/d/oct_duke_fang2013/12/test.tif")
+    assert oct_set.clean_path(noisy) == Path("/d/oct_duke_fang2013/12/average.tif")
+    assert oct_set.image_name(noisy) == "12" and oct_set.noise is None
+    polyu = bench.PROTOCOLS["real-polyu"].test_sets[0]
+    p = Path("Canon80D_8_8_3200_ball_16_real.JPG")
+    assert polyu.clean_path(p) == Path("Canon80D_8_8_3200_ball_16_mean.JPG")
+    assert polyu.image_name(p) == "Canon80D_8_8_3200_ball_16" and polyu.group(polyu.image_name(p)) == "Canon80D"
+
+
+def test_polyu_pairs_and_per_camera(tmp_path, calls):
+    folder = tmp_path / "polyu_real100"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    names = ["CamA_1_scene_1", "CamA_2_scene_2", "CamB_1_scene_1"]
+    for i, name in enumerate(names):
+        mean = texture(27, 35, 20 + i)
+        real = np.clip(mean + rng.normal(0, 6, mean.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(mean).save(folder / f"{name}_mean.JPG", quality=95)
+        Image.fromarray(real).save(folder / f"{name}_real.JPG", quality=95)
+    r = bench.run_protocol("real-polyu", tmp_path, ["zero-shot"], out_dir=tmp_path / "out", progress=False,
+                           baselines=False)
+    res = load(Path(r["dir"]) / "zero-shot.json")
+    assert res["noise"] == "real" and [p["name"] for p in res["per_image"]] == names
+    cams = res["per_camera"]
+    assert set(cams) == {"CamA", "CamB"}
+    assert cams["CamA"]["n_images"] == 2 and cams["CamB"]["n_images"] == 1
+    assert cams["CamA"]["psnr"] == pytest.approx(np.mean([p["psnr"] for p in res["per_image"][:2]]))
+    assert cams["CamB"]["ssim"] == pytest.approx(res["per_image"][2]["ssim"])
+    # the noisy input is the *_real file itself, scored against *_mean
+    noisy = load(Path(r["dir"]) / "noisy.json")
+    real, _ = read_image(folder / "CamB_1_scene_1_real.JPG")
+    mean, _ = read_image(folder / "CamB_1_scene_1_mean.JPG")
+    assert noisy["per_image"][2]["psnr"] == pytest.approx(metrics.evaluate_pair(mean, real)["psnr"])
+    np.testing.assert_array_equal(calls[2][1], real)
+    assert "Per camera" in (Path(r["dir"]) / "report.md").read_text()
+
+
+def _save(path, arr):
+    Image.fromarray(arr).save(path)
+
+
+def test_evaluate_folders_matches_by_name(tmp_path):
+    import tifffile
+
+    clean_dir, test_dir = tmp_path / "clean", tmp_path / "test"
+    clean_dir.mkdir(), test_dir.mkdir()
+    imgs = {n: texture(25, 33, i) for i, n in enumerate(["a", "b", "c"])}
+    for n, a in imgs.items():
+        _save(clean_dir / f"{n}.png", a)
+    rng = np.random.default_rng(1)
+    noisy_a = np.clip(imgs["a"] + rng.normal(0, 5, imgs["a"].shape), 0, 255).astype(np.uint8)
+    noisy_b = np.clip(imgs["b"] + rng.normal(0, 20, imgs["b"].shape), 0, 255).astype(np.uint8)
+    tifffile.imwrite(test_dir / "a.tif", noisy_a, photometric="rgb")  # other suffix, same name
+    _save(test_dir / "b.png", noisy_b)
+    _save(test_dir / "d.png", imgs["c"])  # no clean counterpart
+    out_json = tmp_path / "deep" / "eval.json"
+    r = bench.evaluate_folders(clean_dir, test_dir, out_json)
+    assert [p["name"] for p in r["per_image"]] == ["a", "b"]
+    assert r["unmatched_clean"] == ["c"] and r["unmatched_test"] == ["d"]
+    pa = metrics.psnr(imgs["a"], noisy_a, data_range=255)
+    pb = metrics.psnr(imgs["b"], noisy_b, data_range=255)
+    assert r["per_image"][0]["psnr"] == pytest.approx(pa) and r["per_image"][1]["psnr"] == pytest.approx(pb)
+    assert r["psnr"] == pytest.approx((pa + pb) / 2) and r["mean"]["psnr"] == r["psnr"]
+    assert pa > pb + 6
+    assert json.loads(out_json.read_text())["n_images"] == 2
+    # two single files are paired whatever their names
+    single = bench.evaluate_folders(clean_dir / "b.png", test_dir / "d.png")
+    assert single["n_images"] == 1
+    assert single["psnr"] == pytest.approx(metrics.psnr(imgs["b"], imgs["c"], data_range=255))
+
+
+def test_evaluate_folders_errors(tmp_path):
+    clean_dir, test_dir = tmp_path / "clean", tmp_path / "test"
+    clean_dir.mkdir(), test_dir.mkdir()
+    _save(clean_dir / "a.png", texture(25, 33, 0))
+    _save(test_dir / "z.png", texture(25, 33, 0))
+    with pytest.raises(InputError, match="no image in .* matches"):
+        bench.evaluate_folders(clean_dir, test_dir)
+    _save(test_dir / "a.png", texture(27, 33, 0))
+    with pytest.raises(InputError, match="a.png: shape 27x33x3 differs"):
+        bench.evaluate_folders(clean_dir, test_dir)
+
+
+def test_write_json_is_atomic_and_strict(tmp_path):
+    p = bench.write_json(tmp_path / "sub" / "x.json", {"a": math.nan, "b": [1.5, math.inf], "c": np.float32(2)})
+    assert json.loads(p.read_text()) == {"a": None, "b": [1.5, None], "c": 2.0}
+    assert [f.name for f in p.parent.iterdir()] == ["x.json"]
+
+
+def test_peak_memory_sees_a_large_allocation():
+    mem = bench.PeakMemory()
+    if not mem.resettable:
+        pytest.skip("peak RSS cannot be reset on this system")
+    mem.start()
+    base = mem.peak_mb()
+    block = np.ones(64 * 2**20 // 8)  # 64 MiB, touched
+    grown = mem.peak_mb()
+    del block
+    assert grown - base > 50
+    mem.start()
+    assert mem.peak_mb() < grown - 50
