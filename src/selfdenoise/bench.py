@@ -52,6 +52,8 @@ class TestSet:
     marker) maps a noisy stem ending with the first to the clean file whose stem ends with the second
     (``x_real.JPG`` -> ``x_mean.JPG``, ``10/test.tif`` -> ``10/average.tif``).
     ``sigma`` is the known noise level given to the classical baselines (0-255), None = estimated.
+    ``sigma_stride`` > 1: the baselines' estimated sigma is taken on pixel-shuffle sub-images (see
+    ``classical.estimate_sigma``), for spatially correlated real noise.
     ``group_by`` = "camera" adds a per-camera breakdown (camera = file name up to the first ``_``).
     """
 
@@ -60,6 +62,7 @@ class TestSet:
     pattern: str
     noise: str | None = None
     sigma: float | None = None
+    sigma_stride: int = 1
     pair: tuple[str, str] | None = None
     group_by: str | None = None
     #: accept the pattern's files case-insensitively for these suffixes (``.JPG`` vs ``.jpg``)
@@ -111,6 +114,7 @@ class Protocol:
 _KODAK = TestSet("kodak24", "kodak24", "*.png", noise="gauss:25", sigma=25.0)
 _SET14 = TestSet("set14", "set14", "*.png", noise="gauss:25", sigma=25.0)
 _POLYU = TestSet("polyu", "polyu_real100", "*_real.JPG", pair=("_real", "_mean"), group_by="camera",
+                 sigma_stride=3,
                  aliases=("*_real.jpg",))
 
 PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
@@ -334,7 +338,7 @@ class _Acc:
 
 
 def run_protocol(protocol: str, data_dir: str | os.PathLike, methods: list[str], *,
-                 out_dir: str | os.PathLike = "benchmarks/results", limit: int | None = None, seed: int = 0,
+                 out_dir: str | os.PathLike = "benchmarks/results", limit: int | None = None, every: int = 1, seed: int = 0,
                  dataset: str | None = None, method_options: dict[str, dict] | None = None,
                  command: str | None = None, progress: bool = True, baselines: bool = True,
                  crop_size: int = 128) -> dict:
@@ -359,6 +363,8 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike, methods: list[str],
     ts = proto.test_set(dataset)
     if limit is not None and limit < 1:
         raise InputError(f"--limit must be at least 1, got {limit}")
+    if every < 1:
+        raise InputError(f"--every must be at least 1, got {every}")
     options = {k.strip().lower(): dict(v or {}) for k, v in (method_options or {}).items()}
 
     names: list[str] = []
@@ -374,9 +380,11 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike, methods: list[str],
                              + ("" if proto.train is None else " (give a trained model with model=PATH)"))
 
     data_dir = Path(data_dir)
-    files = _find_images(data_dir, ts)
+    # Keep each image's index in the whole set: its noise seed must not depend on the subset taken.
+    indexed = list(enumerate(_find_images(data_dir, ts)))[::every]  # an even subset (every camera of PolyU)
     if limit is not None:
-        files = files[:limit]
+        indexed = indexed[:limit]
+    files = [f for _, f in indexed]
     base_seed = proto.seed + int(seed)
     n = len(files)
     crop_at = sorted({0, n // 2}) if n > 1 else [0]
@@ -387,14 +395,14 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike, methods: list[str],
     crops: list[dict] = []
     run_start = time.perf_counter()
 
-    for i, path in enumerate(files):
+    for i, (index, path) in enumerate(indexed):
         name = ts.image_name(path)
         if ts.noise is None:
             noisy, _ = read_image(path)
             clean, _ = read_image(ts.clean_path(path))
         else:
             clean, _ = read_image(path)
-            noisy = api.add_noise(clean, ts.noise, seed=base_seed + i)
+            noisy = api.add_noise(clean, ts.noise, seed=base_seed + index)
         if noisy.shape != clean.shape:
             raise InputError(f"{path}: noisy shape {noisy.shape} differs from clean {clean.shape}")
         row = {"name": name, **metrics.evaluate_pair(clean, noisy)}
@@ -410,6 +418,8 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike, methods: list[str],
             sigma = opts.pop("sigma", default_sigma)
             memory.start()
             t0 = time.perf_counter()
+            if m in BASELINES and sigma == "auto" and ts.sigma_stride > 1:
+                sigma = api.estimate_sigma(noisy, stride=ts.sigma_stride)
             try:
                 out = api.denoise(noisy, m, sigma=sigma, seed=int(seed), progress=False, **opts)
             except MissingDependencyError as e:
@@ -424,7 +434,8 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike, methods: list[str],
             out = np.clip(np.asarray(out, dtype=np.float32).reshape(clean.shape), 0.0, 1.0)
             scores = metrics.evaluate_pair(clean, out)
             a = acc[m]
-            a.per_image.append({"name": name, **scores, "seconds": seconds, "peak_memory_mb": peak})
+            a.per_image.append({"name": name, **scores, "seconds": seconds, "peak_memory_mb": peak,
+                                **({"sigma": float(sigma)} if not isinstance(sigma, str) else {})})
             a.peak_mb = max(a.peak_mb, peak)
             gpu = memory.gpu_peak_mb()
             if gpu is not None:
@@ -448,6 +459,7 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike, methods: list[str],
         "noise": ts.noise or "real",
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "limit": limit,
+        "every": every,
         "peak_memory_source": memory.source,
         "python": platform.python_version(),
     }
@@ -467,7 +479,8 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike, methods: list[str],
             "train_seconds": None,
             "peak_memory_mb": a.peak_mb,
             "gpu_peak_memory_mb": a.gpu_peak_mb,
-            "sigma": opts.pop("sigma", default_sigma),
+            "sigma": opts.pop("sigma", default_sigma if ts.sigma_stride == 1 or m not in BASELINES
+                              else f"auto (patch-PCA on stride-{ts.sigma_stride} sub-images)"),
             "options": opts,
             "per_image": a.per_image,
         })

@@ -118,17 +118,18 @@ def evaluate(clean, test, json_path):
 @click.option("--methods", default="zero-shot,nlm,bm3d", show_default=True, help="Comma-separated methods.")
 @click.option("--dataset", default=None, help="Test set within the protocol (e.g. kodak24, polyu).")
 @click.option("--limit", type=int, default=None, help="Only the first N test images.")
+@click.option("--every", type=int, default=1, show_default=True, help="Every N-th test image (an even subset).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", default="benchmarks/results", show_default=True, type=click.Path())
 @click.option("--budget", type=float, default=None, help="Zero-shot: seconds of fitting per image.")
 @click.option("-q", "--quiet", is_flag=True)
-def bench(protocol, data, methods, dataset, limit, seed, out, budget, quiet):
+def bench(protocol, data, methods, dataset, limit, every, seed, out, budget, quiet):
     """Run a benchmark protocol with BM3D and NLM in the same run; write JSON + Markdown/HTML report."""
     from .bench import run_protocol
 
     names = [m.strip() for m in methods.split(",") if m.strip()]
     options = {"zero-shot": {"budget": budget}} if budget is not None else None
-    result = run_protocol(protocol, Path(data), names, out_dir=Path(out), limit=limit, seed=seed,
+    result = run_protocol(protocol, Path(data), names, out_dir=Path(out), limit=limit, every=every, seed=seed,
                           dataset=dataset, method_options=options, command=_command_line(), progress=not quiet)
     click.echo(json.dumps(result.get("summary", result), indent=1, default=str)[:4000])
 

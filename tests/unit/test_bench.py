@@ -256,3 +256,27 @@ def test_peak_memory_sees_a_large_allocation():
     assert grown - base > 50
     mem.start()
     assert mem.peak_mb() < grown - 50
+
+
+def test_every_keeps_noise_seeds_of_the_whole_set(tmp_path):
+    """An image gets the same noisy input whether the run takes the whole set or a subset."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from selfdenoise.bench import run_protocol
+
+    data = tmp_path / "data" / "kodak24"
+    data.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for k in range(4):
+        Image.fromarray(rng.integers(0, 256, (21, 19, 3), dtype=np.uint8)).save(data / f"kodim{k:02d}.png")
+    full = run_protocol("gauss25-color", tmp_path / "data", ["nlm"], out_dir=tmp_path / "a", progress=False,
+                        baselines=False)
+    sub = run_protocol("gauss25-color", tmp_path / "data", ["nlm"], out_dir=tmp_path / "b", progress=False,
+                       baselines=False, every=2)
+    rows = lambda d: {r["name"]: r["psnr"] for r in json.loads((d / "gauss25-color" / "nlm.json").read_text())["per_image"]}
+    a, b = rows(tmp_path / "a"), rows(tmp_path / "b")
+    assert sorted(b) == ["kodim00", "kodim02"]
+    assert all(b[k] == a[k] for k in b)

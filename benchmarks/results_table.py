@@ -1,0 +1,49 @@
+"""Render the README's results table from the committed benchmark JSON files.
+
+    python benchmarks/results_table.py            # print the table
+    python benchmarks/results_table.py --write    # replace it between the markers in README.md
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+ORDER = {"noisy": 0, "bm3d": 1, "nlm": 2}
+
+
+def rows() -> list[str]:
+    out = ["| protocol | test set | images | method | PSNR (dB) | SSIM | s / image | vs BM3D | machine, commit |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for folder in sorted(p for p in (ROOT / "benchmarks" / "results").iterdir() if p.is_dir()):
+        results = [json.loads(f.read_text()) for f in sorted(folder.glob("*.json"))]
+        results = [r for r in results if "psnr" in r and "method" in r and "per_image" in r]
+        bm3d = next((r["seconds_per_image"] for r in results if r["method"] == "bm3d"), None)
+        for r in sorted(results, key=lambda r: (ORDER.get(r["method"], 9), r["method"])):
+            s = r.get("seconds_per_image")
+            ratio = f"{bm3d / s:.1f}x faster" if bm3d and s and r["method"] != "bm3d" else ""
+            cores = r.get("device", "").split(",")[0]
+            out.append(f"| {r['protocol']} | {r['dataset']} | {r['n_images']} | {r['method']} | {r['psnr']:.2f} | "
+                       f"{r['ssim']:.4f} | {'' if s is None else f'{s:.1f}'} | {ratio} | "
+                       f"{cores}, {str(r.get('commit') or '')[:8]} |")
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--write", action="store_true", help="update README.md in place")
+    table = "\n".join(rows())
+    if not ap.parse_args().write:
+        print(table)
+        return
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    readme.write_text(f"{head}{START}\n{table}\n{END}{tail}")
+
+
+if __name__ == "__main__":
+    main()

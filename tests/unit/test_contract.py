@@ -1,0 +1,69 @@
+"""Contract tests: every learned method in the registry gets them for free."""
+import numpy as np
+import pytest
+import torch
+
+from selfdenoise import registry
+from selfdenoise.metrics import psnr
+from selfdenoise.training import fit_single_image
+
+registry.all_names()
+LEARNED = sorted(registry.METHODS)
+#: Options that make a method train from scratch quickly on a tiny image (default: none).
+FAST = {"zero-shot": {"use_prior": False, "crop": 32, "batch": 8, "tta": 1}}
+
+
+def make(name):
+    return registry.get_method(name, **FAST.get(name, {}))
+
+
+def noisy_pair(natural, sigma=25, seed=0, channels=3):
+    clean = natural if channels == 3 else natural.mean(-1, keepdims=True)
+    g = torch.Generator().manual_seed(seed)
+    x = torch.from_numpy(np.ascontiguousarray(clean)).permute(2, 0, 1)[None].float()
+    return x, x + sigma / 255 * torch.randn(x.shape, generator=g)
+
+
+@pytest.mark.parametrize("name", LEARNED)
+@pytest.mark.parametrize("channels,h,w", [(3, 37, 31), (1, 29, 42)])
+def test_shapes_gradients_and_no_nan_on_odd_sizes(name, channels, h, w):
+    method = make(name)
+    model = method.build_model(channels)
+    y = torch.rand(1, channels, h, w)
+    batch = method.sample_batch(y, torch.Generator().manual_seed(0))
+    out = method.training_step(batch, model, 0, 10)
+    loss = out["loss"]
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    loss.backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert grads and all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert any(g.abs().sum() > 0 for g in grads)
+    d = method.denoise(model, y)
+    assert d.shape == y.shape and torch.isfinite(d).all()
+
+
+@pytest.mark.parametrize("name", LEARNED)
+def test_training_lowers_the_self_supervised_loss(name, natural):
+    _, y = noisy_pair(natural[:48, :48])
+    method = make(name)
+    model = method.build_model(3)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    gen = torch.Generator().manual_seed(0)
+    fixed = method.sample_batch(y, gen)  # the same batch before and after: no sampling noise
+    first = float(method.training_step(fixed, model, 0, 40)["loss"])
+    for step in range(40):
+        loss = method.training_step(method.sample_batch(y, gen), model, step, 40)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    last = float(method.training_step(fixed, model, 40, 40)["loss"])
+    assert last < 0.9 * first, (first, last)
+
+
+@pytest.mark.parametrize("name", [n for n in LEARNED if registry.METHODS[n].zero_shot])
+def test_zero_shot_defaults_denoise_a_natural_image(name, natural):
+    clean, y = noisy_pair(natural)
+    out = registry.get_method(name, steps=10).fit_denoise(y, seed=0)
+    as_hwc = lambda t: t[0].permute(1, 2, 0).clamp(0, 1).numpy()
+    noisy_db, out_db = psnr(as_hwc(clean), as_hwc(y)), psnr(as_hwc(clean), as_hwc(out))
+    assert out_db > noisy_db + 5, (noisy_db, out_db)
