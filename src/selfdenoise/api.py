@@ -72,12 +72,12 @@ def denoise(image, method: str = "zero-shot", *, sigma: float | str | None = "au
         fn = registry.get_classical(method)
         out = fn(img, sigma=s, **options)
     else:
-        m = registry.get_method(method, **options)
+        m = registry.get_method(method, **({"tile": tile} if tile else {}), **options)
         if not getattr(m, "zero_shot", False):
             raise InputError(f"method '{method}' needs a trained model (--model FILE)")
         torch.manual_seed(seed)
         x = torch.from_numpy(img).permute(2, 0, 1)[None].contiguous()
-        y = m.fit_denoise(x, seed=seed, progress=progress, **({"tile": tile} if tile else {}))
+        y = m.fit_denoise(x, seed=seed, progress=progress)
         out = y[0].permute(1, 2, 0).detach().cpu().numpy()
     out = np.clip(np.asarray(out, dtype=np.float32).reshape(img.shape), 0.0, 1.0)
     return out[..., 0] if gray_2d else out

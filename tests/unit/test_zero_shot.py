@@ -1,0 +1,107 @@
+"""Fast checks of ``--method zero-shot`` (CPU, a few seconds)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from selfdenoise.methods.base import Batch
+from selfdenoise.methods.zero_shot import (
+    PRIOR_PATH,
+    ZeroShot,
+    load_prior,
+    neighbor_pair_index,
+    subsample,
+)
+from selfdenoise.training import fit_single_image
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    a = np.round(np.clip(a, 0, 1) * 255)
+    b = np.round(np.clip(b, 0, 1) * 255)
+    return float(10 * np.log10(255.0**2 / np.mean((a - b) ** 2)))
+
+
+def test_contract_attributes():
+    assert ZeroShot.name == "zero-shot"
+    assert ZeroShot.zero_shot is True
+
+
+def test_prior_is_shipped_and_small():
+    assert PRIOR_PATH.is_file()
+    assert PRIOR_PATH.stat().st_size < 3 * 2**20
+    net = load_prior()
+    assert net is not None
+    x = torch.rand(1, 3, 20, 24)
+    with torch.inference_mode():
+        assert net(x).shape == x.shape
+
+
+def test_neighbor_subsampler_picks_adjacent_distinct_pixels():
+    x = torch.arange(64.0).view(1, 1, 8, 8)
+    i1, i2 = neighbor_pair_index(1, 4, 4, torch.Generator().manual_seed(3))
+    a, b = subsample(x, i1), subsample(x, i2)
+    d = (a - b).abs()
+    assert torch.all((d == 1) | (d == 8))  # horizontal or vertical neighbours, never equal/diagonal
+    # each sample stays inside its own 2x2 cell
+    rows = torch.div(a, 8, rounding_mode="floor")
+    assert torch.equal(torch.div(rows, 2, rounding_mode="floor"), torch.arange(4.0).view(4, 1).expand(4, 4)[None, None])
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 37, 31), (1, 1, 9, 13), (1, 1, 40, 48), (1, 3, 8, 8), (1, 3, 5, 6)])
+def test_shapes_dtype_and_finite(shape):
+    torch.manual_seed(0)
+    x = torch.rand(shape)
+    out = ZeroShot(steps=3, tta=2).fit_denoise(x, seed=0)
+    assert out.shape == x.shape
+    assert out.dtype == torch.float32
+    assert torch.isfinite(out).all()
+
+
+def test_deterministic_for_a_seed():
+    x = torch.rand(1, 3, 33, 40, generator=torch.Generator().manual_seed(1))
+    a = ZeroShot(steps=4, tta=2).fit_denoise(x, seed=7)
+    b = ZeroShot(steps=4, tta=2).fit_denoise(x, seed=7)
+    assert torch.equal(a, b)
+
+
+def test_generic_loop_stops_on_seconds():
+    x = torch.rand(1, 3, 32, 32)
+    model = fit_single_image(ZeroShot(), x, seconds=0.2, seed=0)
+    assert not model.training
+
+
+def test_training_step_returns_finite_loss():
+    m = ZeroShot()
+    model = m.build_model(3)
+    batch = m.sample_batch(torch.rand(1, 3, 40, 36), torch.Generator().manual_seed(0))
+    assert isinstance(batch, Batch)
+    out = m.training_step(batch, model, 0, 10)
+    assert torch.isfinite(out["loss"]) and out["loss"].requires_grad
+
+
+@pytest.mark.parametrize("gray", [False, True])
+def test_improves_psnr_on_astronaut(gray):
+    from skimage import data
+
+    clean = data.astronaut()[100:196, 180:276].astype(np.float32) / 255.0  # 96x96 crop
+    if gray:
+        clean = clean.mean(2, keepdims=True)
+    rng = np.random.default_rng(0)
+    noisy = clean + rng.standard_normal(clean.shape).astype(np.float32) * 25 / 255
+    x = torch.from_numpy(noisy.transpose(2, 0, 1))[None]
+    out = ZeroShot().fit_denoise(x, seed=0)[0].numpy().transpose(1, 2, 0)
+    p_noisy, p_out = _psnr(noisy, clean), _psnr(out, clean)
+    assert np.isfinite(out).all()
+    assert p_out > p_noisy + 6.0, (p_noisy, p_out)
+
+
+def test_tiled_inference_close_to_whole_image():
+    import selfdenoise
+
+    rng = np.random.default_rng(3)
+    img = np.clip(0.5 + 0.1 * rng.standard_normal((70, 90, 3)), 0, 1).astype(np.float32)
+    whole = selfdenoise.denoise(img, steps=0, tta=1)
+    tiled = selfdenoise.denoise(img, steps=0, tta=1, tile=32)
+    assert tiled.shape == whole.shape
+    assert np.abs(tiled - whole).mean() < 0.01
