@@ -4,7 +4,7 @@ Noise: Gaussian sigma/255 added in [0, 1], not clipped, seeded per image (seed =
 Outputs are clipped to [0, 1] and quantised to uint8 before PSNR. Writes JSON to
 benchmarks/results/single-image/zero-shot-curve.json (merging with settings already there).
 
-    PYTHONPATH=src python3 benchmarks/zero_shot_curve.py --data /work/shared/data --n 6
+    PYTHONPATH=src python3 benchmarks/zero_shot_curve.py --data ../shared/data --n 6
 
 Each setting is a name -> ZeroShot(**options) entry in SETTINGS; ``--settings`` picks some.
 """
@@ -22,7 +22,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from selfdenoise import metrics
 from selfdenoise.methods.zero_shot import ZeroShot
+from selfdenoise.noise import add_noise
 
 SETTINGS: dict[str, dict] = {
     "prior-only-tta1": {"steps": 0, "tta": 1},
@@ -37,14 +39,13 @@ SETTINGS: dict[str, dict] = {
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    a = np.round(np.clip(a, 0, 1) * 255)
-    b = np.round(np.clip(b, 0, 1) * 255)
-    return float(10 * np.log10(255.0**2 / np.mean((a - b) ** 2)))
+    """The benchmark protocol's PSNR: both images clipped and quantised to uint8 first."""
+    return metrics.psnr(metrics.quantize_uint8(a), metrics.quantize_uint8(b))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=Path("/work/shared/data"))
+    ap.add_argument("--data", type=Path, default=Path("../shared/data"))
     ap.add_argument("--set", default="kodak24")
     ap.add_argument("--n", type=int, default=6, help="first N images of the set")
     ap.add_argument("--sigma", type=float, default=25.0)
@@ -56,7 +57,8 @@ def main() -> None:
 
     paths = sorted(p for p in (args.data / args.set).iterdir() if p.suffix.lower() in {".png", ".tif", ".tiff"})[: args.n]
     images = [np.asarray(Image.open(p).convert("RGB"), dtype=np.float32) / 255.0 for p in paths]
-    noisy = [im + np.random.default_rng(i).standard_normal(im.shape).astype(np.float32) * args.sigma / 255.0 for i, im in enumerate(images)]
+    # The benchmark protocol's noise: seeded per image (seed = image index), unclipped.
+    noisy = [add_noise(im, f"gauss:{args.sigma:g}", seed=i) for i, im in enumerate(images)]
 
     result = {}
     if args.out.is_file():
@@ -66,7 +68,7 @@ def main() -> None:
             "command": " ".join([Path(sys.executable).name] + sys.argv),
             "machine": {"cpu_cores": os.cpu_count(), "torch_threads": args.threads, "processor": platform.processor() or platform.machine(), "torch": torch.__version__},
             "data": f"{args.set}: {', '.join(p.name for p in paths)}",
-            "noise": f"gaussian sigma={args.sigma:g}/255, not clipped, seed = image index",
+            "noise": f"gaussian sigma={args.sigma:g}/255, not clipped, seed = image index (selfdenoise.noise.add_noise)",
         }
     )
     points = result.setdefault("points", {})

@@ -215,7 +215,10 @@ def _atomic_write(path: Path, write) -> None:
     except OSError as e:
         raise _fail(path, f"cannot write ({e.strerror})") from None
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
     try:
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())

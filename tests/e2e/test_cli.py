@@ -87,3 +87,19 @@ def test_methods_and_help():
     assert r.returncode == 0 and "zero-shot" in r.stdout and "nlm" in r.stdout
     r = run("--help")
     assert r.returncode == 0 and "denoise" in r.stdout
+
+
+def test_tiff_stack_denoised_slice_by_slice_keeps_16_bits(tmp_path):
+    import tifffile
+
+    rng = np.random.default_rng(2)
+    base = np.linspace(10000, 50000, 24 * 27).reshape(24, 27)
+    stack = np.stack([base + rng.normal(0, 3000, base.shape) for _ in range(3)]).clip(0, 65535).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "s.tif", stack, photometric="minisblack")
+    r = run("denoise", tmp_path / "s.tif", "-o", tmp_path / "d.tif", "-m", "nlm", "-q")
+    assert r.returncode == 0, r.stderr
+    out = tifffile.imread(tmp_path / "d.tif")
+    assert out.shape == stack.shape and out.dtype == np.uint16
+    err_in = np.abs(stack.astype(float) - base).mean()
+    err_out = np.abs(out.astype(float) - base).mean()
+    assert err_out < 0.6 * err_in

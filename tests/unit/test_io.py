@@ -146,3 +146,12 @@ def test_list_images(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no images"):
         io.list_images(tmp_path / "empty")
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        io.write_image(tmp_path / "p.png", np.zeros((8, 8, 3), np.float32))
+    finally:
+        os.umask(old)
+    assert (os.stat(tmp_path / "p.png").st_mode & 0o777) == 0o644
