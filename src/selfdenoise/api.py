@@ -68,9 +68,9 @@ def denoise(image, method: str = "zero-shot", *, sigma: float | str | None = "au
     """
     img, gray_2d = as_float_image(image)
     s = _parse_sigma(sigma)
-    if method in registry.CLASSICAL or method in ("nlm", "bm3d"):
+    if registry.is_classical(method):
         fn = registry.get_classical(method)
-        out = fn(img, sigma=s, **options)
+        out = fn(img, sigma=s, **registry.check_options(method, options))
     else:
         m = registry.get_method(method, **({"tile": tile} if tile else {}), **options)
         if not getattr(m, "zero_shot", False):

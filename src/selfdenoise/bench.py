@@ -275,15 +275,9 @@ class PeakMemory:
 
 def _needs_training(method: str) -> bool:
     """True for methods trained on a data set rather than on the image they denoise."""
-    try:
-        from . import registry
+    from . import registry
 
-        cls = registry.METHODS.get(method)
-        if cls is None:
-            registry.all_names()  # registers the built-in methods
-            cls = registry.METHODS.get(method)
-    except ImportError:
-        cls = None
+    cls = registry.METHODS.get(method)
     if cls is not None:
         return not getattr(cls, "zero_shot", True)
     return method in DATASET_METHODS

@@ -149,9 +149,8 @@ def demo(out, seed, budget, quiet):
 @main.command("methods")
 def list_methods():
     """List the available methods."""
-    from .registry import CLASSICAL, METHODS, all_names
+    from .registry import CLASSICAL, METHODS
 
-    all_names()
     for name in sorted(METHODS):
         click.echo(f"{name:<12} learned{' (zero-shot: fits the image itself)' if METHODS[name].zero_shot else ''}")
     for name in sorted(CLASSICAL):

@@ -152,6 +152,13 @@ class PoissonNoise(NoiseModel):
         return (counts / lam.to(torch.float64)).to(x.dtype), None
 
 
+def _pixel_hits(x: torch.Tensor, params: torch.Tensor, generator) -> torch.Tensor:
+    """Per-pixel Bernoulli(p) draws shared by all channels: a (B, 1, H, W) bool tensor."""
+    b, _, h, w = x.shape
+    u = torch.rand((b, 1, h, w), generator=generator, device=x.device, dtype=torch.float64)
+    return u < _per_sample(params).to(torch.float64)
+
+
 @dataclass(frozen=True)
 class BernoulliNoise(NoiseModel):
     """Pixels dropped (all channels set to 0) with probability p; mask is (B,1,H,W)."""
@@ -159,9 +166,7 @@ class BernoulliNoise(NoiseModel):
     kind = "bernoulli"
 
     def _apply(self, x, params, generator):
-        b, _, h, w = x.shape
-        u = torch.rand((b, 1, h, w), generator=generator, device=x.device, dtype=torch.float64)
-        mask = (u >= _per_sample(params).to(torch.float64)).to(x.dtype)
+        mask = (~_pixel_hits(x, params, generator)).to(x.dtype)
         return x * mask, mask
 
 
@@ -172,9 +177,7 @@ class ImpulseNoise(NoiseModel):
     kind = "impulse"
 
     def _apply(self, x, params, generator):
-        b, _, h, w = x.shape
-        u = torch.rand((b, 1, h, w), generator=generator, device=x.device, dtype=torch.float64)
-        hit = u < _per_sample(params).to(torch.float64)
+        hit = _pixel_hits(x, params, generator)
         values = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
         return torch.where(hit, values, x), None
 

@@ -1,47 +1,63 @@
-"""The explicit method registry: name -> method class (learned) or function (classical)."""
+"""The explicit method registry: name -> method class (learned) or function (classical).
+
+Adding a method: write ``methods/<name>.py`` (see ``methods/base.py``), add one line here, and it gets
+the contract tests of ``tests/unit/test_contract.py`` for free.
+"""
 from __future__ import annotations
 
+import inspect
 from typing import Callable
 
+from . import classical
 from .errors import InputError
+from .methods.zero_shot import ZeroShot
 
 #: Learned methods (self-supervised or zero-shot), keyed by CLI name.
-METHODS: dict[str, type] = {}
+METHODS: dict[str, type] = {
+    ZeroShot.name: ZeroShot,
+}
 #: Classical baselines: ``fn(image_hwc_float, sigma=None|float, **kw) -> image``.
-CLASSICAL: dict[str, Callable] = {}
-
-
-def _register_builtin() -> None:
-    from . import classical
-    from .methods.zero_shot import ZeroShot
-
-    METHODS.setdefault(ZeroShot.name, ZeroShot)
-    CLASSICAL.setdefault("nlm", classical.nlm)
-    CLASSICAL.setdefault("bm3d", classical.bm3d)
+CLASSICAL: dict[str, Callable] = {
+    "nlm": classical.nlm,
+    "bm3d": classical.bm3d,
+}
 
 
 def all_names() -> list[str]:
-    _register_builtin()
     return sorted(METHODS) + sorted(CLASSICAL)
+
+
+def is_classical(name: str) -> bool:
+    return name in CLASSICAL
 
 
 def check_name(name: str) -> str:
     """Fail early, before any file is read, on an unknown method name."""
-    if name not in all_names():
+    if name not in METHODS and name not in CLASSICAL:
         raise InputError(f"unknown method '{name}' (known: {', '.join(all_names())})")
     return name
 
 
+def check_options(name: str, options: dict) -> dict:
+    """Fail with one line on an option the method does not take (e.g. ``budget`` for ``nlm``)."""
+    target = METHODS.get(check_name(name)) or CLASSICAL[name]
+    params = inspect.signature(target).parameters
+    known = [p for p, v in params.items() if v.kind is v.KEYWORD_ONLY or v.kind is v.POSITIONAL_OR_KEYWORD]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        allowed = ", ".join(p for p in known if p not in ("image", "sigma")) or "none"
+        raise InputError(f"method '{name}' has no option {', '.join(unknown)} (its options: {allowed})")
+    return options
+
+
 def get_method(name: str, **options):
     """Instantiate a learned method by name."""
-    _register_builtin()
-    if name not in METHODS:
-        raise InputError(f"unknown method '{name}' (known: {', '.join(all_names())})")
-    return METHODS[name](**options)
+    if check_name(name) not in METHODS:
+        raise InputError(f"method '{name}' is classical: it has no network to build")
+    return METHODS[name](**check_options(name, options))
 
 
 def get_classical(name: str) -> Callable:
-    _register_builtin()
-    if name not in CLASSICAL:
-        raise InputError(f"unknown method '{name}' (known: {', '.join(all_names())})")
+    if check_name(name) not in CLASSICAL:
+        raise InputError(f"method '{name}' is learned, not classical")
     return CLASSICAL[name]

@@ -62,3 +62,12 @@ def test_classical_denoise_improves_psnr(natural):
             pytest.importorskip("bm3d")
         out = api.denoise(y, method=method)  # sigma estimated
         assert psnr(natural, out) > psnr(natural, np.clip(y, 0, 1)) + 3
+
+
+def test_unknown_options_give_one_line_errors(natural):
+    with pytest.raises(api.InputError, match="no option budget.*h_factor"):
+        api.denoise(natural, method="nlm", budget=3)
+    with pytest.raises(api.InputError, match="zero-shot.*no option nonsense"):
+        api.denoise(natural, method="zero-shot", nonsense=1)
+    with pytest.raises(api.InputError, match="unknown method 'nope'"):
+        api.denoise(natural, method="nope")

@@ -7,7 +7,6 @@ from selfdenoise import registry
 from selfdenoise.metrics import psnr
 from selfdenoise.training import fit_single_image
 
-registry.all_names()
 LEARNED = sorted(registry.METHODS)
 #: Options that make a method train from scratch quickly on a tiny image, with a stationary loss
 #: (Neighbor2Neighbor's regulariser targets move with the network, so it is off here).
