@@ -50,13 +50,13 @@ def test_training_lowers_the_self_supervised_loss(name, natural):
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     gen = torch.Generator().manual_seed(0)
     fixed = method.sample_batch(y, gen)  # one fixed batch: its loss must be optimisable
-    first = float(method.training_step(fixed, model, 0, 40)["loss"])
+    first = float(method.training_step(fixed, model, 0, 40)["loss"].detach())
     for step in range(40):
         loss = method.training_step(fixed, model, step, 40)["loss"]
         opt.zero_grad()
         loss.backward()
         opt.step()
-    last = float(method.training_step(fixed, model, 40, 40)["loss"])
+    last = float(method.training_step(fixed, model, 40, 40)["loss"].detach())
     assert last < 0.9 * first, (first, last)
 
 
