@@ -7,10 +7,11 @@
 from .api import add_noise, denoise, denoise_file, estimate_sigma, evaluate
 from .errors import InputError, MissingDependencyError, SelfdenoiseError
 from .io import read_image, write_image
+from .modelfile import load_model, save_model
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "denoise", "denoise_file", "add_noise", "evaluate", "estimate_sigma", "read_image", "write_image",
+    "denoise", "denoise_file", "add_noise", "evaluate", "estimate_sigma", "read_image", "write_image", "load_model", "save_model",
     "SelfdenoiseError", "InputError", "MissingDependencyError", "__version__",
 ]

@@ -23,7 +23,6 @@ import resource
 import shlex
 import subprocess
 import sys
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError, MissingDependencyError
+from .io import atomic_write
 
 #: Classical baselines, run in every benchmark run unless disabled.
 BASELINES = ("nlm", "bm3d")
@@ -178,18 +178,8 @@ def write_json(path: str | os.PathLike, data) -> Path:
     """Write JSON atomically (temporary file in the same folder, then ``os.replace``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(_json_safe(data), f, indent=2, allow_nan=False, default=str)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    text = json.dumps(_json_safe(data), indent=2, allow_nan=False, default=str) + "\n"
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     return path
 
 

@@ -146,6 +146,20 @@ def demo(out, seed, budget, quiet):
     run_demo(out_dir=out, seed=seed, progress=not quiet, budget=budget)
 
 
+@main.command()
+@click.argument("model_file", type=click.Path())
+def info(model_file):
+    """Show what a model file holds (method, channels, configuration, parameters); never unpickles."""
+    from .modelfile import read_metadata
+
+    meta = read_metadata(model_file)
+    for key in ("method", "channels", "parameters", "version", "format"):
+        click.echo(f"{key:<11} {meta[key]}")
+    click.echo(f"{'config':<11} {json.dumps(meta['config'], sort_keys=True)}")
+    if meta["extra"]:
+        click.echo(f"{'extra':<11} {json.dumps(meta['extra'], sort_keys=True)}")
+
+
 @main.command("methods")
 def list_methods():
     """List the available methods."""

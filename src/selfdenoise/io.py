@@ -205,8 +205,10 @@ def from_unit_range(arr: np.ndarray, info: ImageInfo) -> np.ndarray:
     return out.astype(info.dtype)
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, fsync, then rename: never a partial file."""
+def atomic_write(path: str | os.PathLike, write) -> None:
+    """Call ``write(tmp_path)``, fsync, then rename over ``path``: never a partial file, even when
+    interrupted. Failures become one-line ``InputError``s naming ``path``."""
+    path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise _fail(path, f"cannot write: folder {folder} does not exist")
@@ -262,7 +264,7 @@ def write_image(path: str | os.PathLike, array: np.ndarray, info: ImageInfo | No
             with open(tmp, "wb") as f:
                 np.save(f, data, allow_pickle=False)
 
-        _atomic_write(path, write_npy)
+        atomic_write(path, write_npy)
         return
     if suffix in (".tif", ".tiff"):
         import tifffile
@@ -271,7 +273,7 @@ def write_image(path: str | os.PathLike, array: np.ndarray, info: ImageInfo | No
             photometric = "rgb" if data.shape[-1] == 3 and data.ndim >= 3 and not info.gray_2d else "minisblack"
             tifffile.imwrite(tmp, data, photometric=photometric)
 
-        _atomic_write(path, write_tiff)
+        atomic_write(path, write_tiff)
         return
     if info.stack:
         raise _fail(path, "a stack can only be written as .tif/.tiff or .npy")
@@ -292,4 +294,4 @@ def write_image(path: str | os.PathLike, array: np.ndarray, info: ImageInfo | No
         kw = {"quality": 95} if suffix in (".jpg", ".jpeg") else {}
         im.save(tmp, format={".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP"}[suffix], **kw)
 
-    _atomic_write(path, write_pil)
+    atomic_write(path, write_pil)

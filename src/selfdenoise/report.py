@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .io import atomic_write
+
 
 def _num(x, fmt: str) -> str:
     return "–" if x is None else format(x, fmt)
@@ -151,9 +153,7 @@ def _safe(name: str) -> str:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
 _CSS = ("body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;margin:1em 0}"

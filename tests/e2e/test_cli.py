@@ -103,3 +103,15 @@ def test_tiff_stack_denoised_slice_by_slice_keeps_16_bits(tmp_path):
     err_in = np.abs(stack.astype(float) - base).mean()
     err_out = np.abs(out.astype(float) - base).mean()
     assert err_out < 0.6 * err_in
+
+
+def test_info_shows_a_model_and_rejects_other_files(tmp_path, noisy_png):
+    from selfdenoise import registry
+    from selfdenoise.modelfile import save_model
+
+    method = registry.get_method("zero-shot", use_prior=False)
+    save_model(tmp_path / "m.sdm", method.build_model(1), method="zero-shot", channels=1, config={"use_prior": False})
+    r = run("info", tmp_path / "m.sdm")
+    assert r.returncode == 0, r.stderr
+    assert "zero-shot" in r.stdout and "channels" in r.stdout and "use_prior" in r.stdout
+    assert_clean_failure(run("info", noisy_png), "noisy.png", "not a selfdenoise model file")
