@@ -75,7 +75,6 @@ def denoise(image, method: str = "zero-shot", *, sigma: float | str | None = "au
         m = registry.get_method(method, **({"tile": tile} if tile else {}), **options)
         if not getattr(m, "zero_shot", False):
             raise InputError(f"method '{method}' needs a trained model (--model FILE)")
-        torch.manual_seed(seed)
         x = torch.from_numpy(img).permute(2, 0, 1)[None].contiguous()
         y = m.fit_denoise(x, seed=seed, progress=progress)
         out = y[0].permute(1, 2, 0).detach().cpu().numpy()
