@@ -45,7 +45,7 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from selfdenoise import metrics
-from selfdenoise.methods.zero_shot import n2n_loss
+from selfdenoise.methods.ne2ne import neighbor_loss
 from selfdenoise.nets.unet_small import UNetSmall
 
 VAL_IDS = ["101085", "175043", "253027", "376043"]  # held out from training
@@ -189,7 +189,7 @@ def main() -> None:
             # noise, so the loss is an unbiased stand-in for a supervised loss at the input's noise level.
             loss = (model(y + args.alpha * z) - (y - z / args.alpha)).pow(2).mean()
         else:
-            loss, rec, reg = n2n_loss(model, y, args.gamma * (args.gamma_start + (1 - args.gamma_start) * frac), gen)
+            loss, rec, reg = neighbor_loss(model, y, args.gamma * (args.gamma_start + (1 - args.gamma_start) * frac), gen)
         opt.zero_grad(set_to_none=True)
         if not torch.isfinite(loss):
             print(f"step {step}: non-finite loss, skipped", flush=True)

@@ -57,24 +57,30 @@ def _parse_sigma(sigma) -> float | None:
     return value
 
 
-def denoise(image, method: str = "zero-shot", *, sigma: float | str | None = "auto", seed: int = 0,
+def denoise(image, method: str = "zero-shot", *, model=None, sigma: float | str | None = "auto", seed: int = 0,
             tile: int | None = None, progress: bool = False, **options) -> np.ndarray:
     """Denoise one image (H, W) or (H, W, C) in [0, 1] (uint8/uint16 arrays are scaled).
 
     ``method``: ``zero-shot`` (default; fits a small network to this image alone), ``nlm``, ``bm3d``.
+    ``model``: a trained model (file path or ``load_model`` result); then ``method`` is ignored and
+    ``options`` may set ``tta`` (flips/rotations averaged).
     ``sigma`` (0-255 units) is used by the classical methods; ``"auto"`` estimates it.
     ``options`` go to the method (e.g. ``budget=30`` seconds for zero-shot).
     Returns float32 in [0, 1], the same shape as the input.
     """
     img, gray_2d = as_float_image(image)
     s = _parse_sigma(sigma)
-    if registry.is_classical(method):
+    if model is not None:
+        trained = model if isinstance(model, TrainedModel) else load_model(model)
+        out = trained.denoise(img, tile=tile, **options)
+    elif registry.is_classical(method):
         fn = registry.get_classical(method)
         out = fn(img, sigma=s, **registry.check_options(method, options))
     else:
         m = registry.get_method(method, **({"tile": tile} if tile else {}), **options)
         if not getattr(m, "zero_shot", False):
-            raise InputError(f"method '{method}' needs a trained model (--model FILE)")
+            raise InputError(f"method '{method}' is trained on a data set first: `selfdenoise train --method "
+                             f"{method} ...`, then denoise with --model FILE")
         x = torch.from_numpy(img).permute(2, 0, 1)[None].contiguous()
         y = m.fit_denoise(x, seed=seed, progress=progress)
         out = y[0].permute(1, 2, 0).detach().cpu().numpy()
@@ -151,3 +157,142 @@ def denoise_file(src: str | os.PathLike, dst: str | os.PathLike, method: str = "
     io.write_image(dst, out, info)
     return {"input": str(src), "output": str(dst), "seconds": time.perf_counter() - t0,
             "slices": len(img) if info.stack else 1}
+
+
+class TrainedModel:
+    """A trained model loaded from its file: ``.denoise(image)``, ``.method``, ``.metadata``."""
+
+    def __init__(self, method, network, metadata: dict, path: str = ""):
+        self.method, self.network, self.metadata, self.path = method, network, metadata, path
+
+    @property
+    def channels(self) -> int:
+        return int(self.metadata["channels"])
+
+    def __repr__(self) -> str:
+        return f"TrainedModel({self.metadata['method']}, {self.channels} channel(s), {self.path or 'in memory'})"
+
+    def denoise(self, image, *, tile: int | None = None, tta: int | None = None) -> np.ndarray:
+        """Denoise one image (H, W) / (H, W, C); float32 [0, 1] of the same shape."""
+        img, gray_2d = as_float_image(image)
+        c = img.shape[-1]
+        if c != self.channels:
+            kind = {1: "gray", 3: "RGB"}
+            raise InputError(f"{self.path or 'model'}: trained on {kind.get(self.channels, self.channels)} images "
+                             f"({self.channels} channel(s)); this image is {kind.get(c, c)} ({c} channel(s))")
+        saved = self.method.tile, self.method.tta
+        self.method.tile = tile if tile else saved[0]
+        self.method.tta = max(1, min(8, int(tta))) if tta else saved[1]
+        try:
+            dev = next(self.network.parameters()).device
+            x = torch.from_numpy(img).permute(2, 0, 1)[None].contiguous().to(dev)
+            y = self.method.denoise(self.network, x)[0].permute(1, 2, 0).float().cpu().numpy()
+        finally:
+            self.method.tile, self.method.tta = saved
+        out = np.clip(y, 0.0, 1.0)
+        return out[..., 0] if gray_2d else out
+
+
+def load_model(path: str | os.PathLike) -> TrainedModel:
+    """Load a model file written by ``train`` (safetensors + JSON; never unpickles)."""
+    from .modelfile import load_model as _load
+
+    method, network, meta = _load(path)
+    if getattr(method, "zero_shot", False):
+        raise InputError(f"{path}: a '{meta['method']}' model is fitted per image, not reusable")
+    return TrainedModel(method, network, meta, str(path))
+
+
+#: Training options of ``train`` (``TrainConfig`` fields) that a preset may set.
+_TRAIN_KEYS = ("batch", "crop", "lr", "schedule", "warmup", "betas", "optimizer", "weight_decay", "clip")
+
+
+def train(data, method: str = "ne2ne", output: str | os.PathLike | None = None, *, noise: str | None = None,
+          val=None, val_noise: str | None = None, steps: int | None = None, minutes: float | None = None,
+          preset: str = "fast", seed: int = 0, device: str = "auto", checkpoint: str | os.PathLike | None = None,
+          checkpoint_every: int = 0, resume: str | os.PathLike | None = None, log: str | os.PathLike | None = None,
+          val_every: int = 0, progress: bool = False, on_step=None, **options):
+    """Train a dataset method (``n2n``, ``ne2ne``) on noisy data and save it to ``output``.
+
+    ``data``: a folder (see ``selfdenoise.data``), a ``TrainingSet``, or a list of noisy arrays.
+    ``noise``: a synthetic spec drawn afresh on the fly (then ``data`` is the signal: the papers'
+    protocol). ``val``: a folder of *clean* images noised with ``val_noise`` (default ``noise``) for
+    validation PSNR. ``preset``: ``fast`` (CPU default) or ``paper`` (the paper's network and
+    schedule). ``options``: training settings (batch, crop, lr, schedule, warmup, optimizer,
+    weight_decay, clip, betas) or method options (net, widths, loss, gamma, ...).
+    Returns the ``TrainResult`` (``.model`` is a ``TrainedModel``; ``.path`` the file written).
+    """
+    from . import data as datamod
+    from .modelfile import save_model
+    from .training import TrainConfig, train as _train
+
+    cls = registry.METHODS.get(registry.check_name(method))
+    if cls is None or getattr(cls, "zero_shot", False):
+        raise InputError(f"method '{method}' is not trained on a data set (trainable: {', '.join(trainable_methods())})")
+    if preset not in cls.presets:
+        raise InputError(f"method '{method}' has no preset '{preset}' (choose from: {', '.join(cls.presets)})")
+    recipe = {**cls.presets[preset], **{k: v for k, v in options.items() if v is not None}}
+    train_opts = {k: recipe.pop(k) for k in list(recipe) if k in _TRAIN_KEYS}
+    m = registry.get_method(method, **recipe)
+    cfg = TrainConfig(steps=steps, minutes=minutes, seed=seed, val_every=val_every,
+                      checkpoint_every=checkpoint_every, **train_opts)
+    cfg.check()
+    if isinstance(data, datamod.TrainingSet):
+        ts = data
+    elif isinstance(data, (str, os.PathLike)):
+        ts = datamod.load_folder(data, noise)
+    else:
+        ts = datamod.from_arrays(list(data), noise=noise)
+    val_pairs = _validation_pairs(val, val_noise or noise, seed) if val is not None else None
+    if val_pairs and val_pairs[0][0].shape[1] != ts.channels:
+        raise InputError(f"validation images have {val_pairs[0][0].shape[1]} channel(s), training data {ts.channels}")
+    if output is not None:
+        io.ensure_parent(output)
+        if checkpoint is None:
+            checkpoint = Path(str(output) + ".checkpoint")
+    t0 = time.perf_counter()
+    result = _train(m, ts, cfg, val=val_pairs, checkpoint=checkpoint, resume=resume, log=log, device=device,
+                    progress=progress, on_step=on_step)
+    meta_train = {"steps": result.steps, "seconds": round(result.seconds, 1), "preset": preset,
+                  "config": {k: v for k, v in cfg.__dict__.items()}, "val_psnr": result.val_psnr,
+                  "gflops_per_s": result.gflops_per_s, "wall_seconds": round(time.perf_counter() - t0, 1)}
+    result.path = None
+    if output is not None and _is_rank0():
+        result.path = str(save_model(output, result.model, method=m.name, channels=ts.channels, config=m.config(),
+                                     extra={"noise": ts.noise.spec if ts.noise else "real", "data": ts.summary(),
+                                            "train": meta_train}))
+        if checkpoint is not None and Path(checkpoint).is_file():
+            Path(checkpoint).unlink()  # finished: the model file supersedes it
+    result.model = TrainedModel(m, result.model.eval(), {"channels": ts.channels, "method": m.name,
+                                                         "config": m.config()}, result.path or "")
+    return result
+
+
+def trainable_methods() -> list[str]:
+    return sorted(n for n, c in registry.METHODS.items() if not getattr(c, "zero_shot", False))
+
+
+def _is_rank0() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _validation_pairs(val, spec: str | None, seed: int, limit: int = 8, size: int = 256):
+    """Up to ``limit`` clean validation images (centre crops of at most ``size``), noised once with a
+    fixed seed: [(noisy, clean)] as (1, C, H, W) tensors."""
+    from .noise import add_noise as _add
+
+    if spec is None:
+        raise InputError("validation needs a noise spec (--noise or --val-noise) to make noisy inputs from clean images")
+    files = io.list_images(val)[:limit]
+    pairs = []
+    for i, f in enumerate(files):
+        img, _ = io.read_image(f)
+        if img.ndim == 4:
+            img = img[0]
+        h, w = img.shape[:2]
+        top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
+        clean = img[top:top + size, left:left + size]
+        noisy = _add(clean, spec, seed=10_000 + seed + i)
+        t = lambda a: torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[None].float()
+        pairs.append((t(noisy), t(clean)))
+    return pairs

@@ -325,13 +325,15 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike, methods: list[str],
                  out_dir: str | os.PathLike = "benchmarks/results", limit: int | None = None, every: int = 1, seed: int = 0,
                  dataset: str | None = None, method_options: dict[str, dict] | None = None,
                  command: str | None = None, progress: bool = True, baselines: bool = True,
-                 crop_size: int = 128) -> dict:
+                 crop_size: int = 128, train: dict | None = None) -> dict:
     """Run ``methods`` (plus the NLM/BM3D baselines unless ``baselines=False``) on a protocol's test
     set and write ``<out_dir>/<protocol>/<method>.json``, ``noisy.json`` (the input's own scores),
     ``report.md`` and ``report.html``.
 
     ``method_options`` maps a method name to extra ``denoise`` keyword options (``sigma`` included;
-    ``model`` = path of a trained model for methods that need training). BM3D is skipped with a
+    ``model`` = path of a trained model for methods that need training; without one they are trained
+    here on the protocol's training set with ``train`` = {minutes|steps, preset, device, ...}, see
+    ``train_for_protocol``). BM3D is skipped with a
     warning when its optional package is missing. Returns ``{"protocol", "dataset", "dir",
     "results": {method: result}, "noisy": result, "skipped": {method: reason}, "files": [...]}``.
     """
@@ -358,10 +360,16 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike, methods: list[str],
             names.append(m)
     if not names:
         raise InputError("no methods to run (give --methods, or keep the baselines)")
+    from .registry import METHODS
+
+    trained: dict[str, dict] = {}
     for m in names:
-        if _needs_training(m) and (proto.train is None or "model" not in options.get(m, {})):
-            raise InputError(f"method {m} needs training; not available in this protocol yet"
-                             + ("" if proto.train is None else " (give a trained model with model=PATH)"))
+        if _needs_training(m) and "model" not in options.get(m, {}):
+            if proto.train is None or proto.train_noise is None or m not in METHODS:
+                raise InputError(f"method {m} cannot be trained in protocol '{protocol}' yet"
+                                 + ("" if proto.train is None else " (give a trained model with model=PATH)"))
+            if not train or not (train.get("minutes") or train.get("steps")):
+                raise InputError(f"method {m} is trained first: give --train-minutes or --train-steps")
 
     data_dir = Path(data_dir)
     # Keep each image's index in the whole set: its noise seed must not depend on the subset taken.
@@ -371,6 +379,13 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike, methods: list[str],
     files = [f for _, f in indexed]
     base_seed = proto.seed + int(seed)
     n = len(files)
+    out_path = result_dir(out_dir, protocol, ts.name)
+    for m in names:
+        if _needs_training(m) and "model" not in options.get(m, {}):
+            info = train_for_protocol(proto, data_dir, m, out_path, ts, indexed[:6], base_seed, progress=progress,
+                                      **(train or {}))
+            options.setdefault(m, {})["model"] = info.pop("trained_model")
+            trained[m] = info
     crop_at = sorted({0, n // 2}) if n > 1 else [0]
     memory = PeakMemory()
     acc = {m: _Acc() for m in names}
@@ -447,7 +462,6 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike, methods: list[str],
         "peak_memory_source": memory.source,
         "python": platform.python_version(),
     }
-    out_path = result_dir(out_dir, protocol, ts.name)
     written: list[Path] = []
     results: dict[str, dict] = {}
     for m in names:
@@ -465,13 +479,17 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike, methods: list[str],
             "gpu_peak_memory_mb": a.gpu_peak_mb,
             "sigma": opts.pop("sigma", default_sigma if ts.sigma_stride == 1 or m not in BASELINES
                               else f"auto (patch-PCA on stride-{ts.sigma_stride} sub-images)"),
-            "options": opts,
+            "options": {k: v for k, v in opts.items() if k != "model"},
+            **({"training": trained[m]} if m in trained else {}),
             "per_image": a.per_image,
         })
+        if m in trained:
+            res["train_seconds"] = trained[m]["seconds"]
         if ts.group_by:
             res["per_camera"] = _group(a.per_image, ts)
         results[m] = res
-        written.append(write_json(out_path / f"{m}.json", res))
+        gpu = m in trained and trained[m].get("device", "cpu").startswith("cuda")
+        written.append(write_json(out_path / f"{m}{'-gpu' if gpu else ''}.json", res))
     noisy_res = {"method": "noisy", **common,
                  **{k: _mean(r[k] for r in noisy_acc.per_image) for k in METRIC_KEYS},
                  "seconds_per_image": None, "train_seconds": None, "peak_memory_mb": None,
@@ -550,3 +568,76 @@ def evaluate_folders(clean: str | os.PathLike, test: str | os.PathLike,
     if json_path is not None:
         write_json(json_path, result)
     return result
+
+
+def protocol_training_set(proto: Protocol, data_dir: Path, realisations: int, seed: int = 1_000_000):
+    """The protocol's training images, noised once per realisation with fixed seeds that no test
+    image uses (``seed + r * 100_000 + i``). Only these noisy images reach the method."""
+    import glob
+
+    from . import data as datamod
+    from .api import add_noise
+    from .io import read_image
+
+    files = sorted(Path(f) for f in glob.glob(str(data_dir / proto.train)))
+    if not files:
+        raise InputError(f"{data_dir / proto.train}: no training images")
+    groups = []
+    for i, f in enumerate(files):
+        clean, _ = read_image(f)
+        groups.append([add_noise(clean, proto.train_noise, seed=seed + r * 100_000 + i) for r in range(realisations)])
+    return datamod.from_arrays(groups, [f.name for f in files], layout=f"{proto.train} + {proto.train_noise}, "
+                               f"{realisations} fixed noisy realisation(s) each")
+
+
+def train_for_protocol(proto: Protocol, data_dir: Path, method: str, out_path: Path, ts: TestSet, curve_images,
+                       base_seed: int, *, minutes: float | None = None, steps: int | None = None,
+                       preset: str = "fast", device: str = "auto", snapshots: int = 6, progress: bool = True,
+                       **options) -> dict:
+    """Train ``method`` on the protocol's noisy training set (``model`` saved as
+    ``out_path/<method>.sdm``) and measure the PSNR-vs-training-time curve on ``curve_images`` (the
+    first test images) from ``snapshots`` in-memory snapshots of the same run."""
+    from . import api, metrics
+    from .io import read_image
+    from .registry import METHODS
+
+    cls = METHODS[method]
+    data = protocol_training_set(proto, data_dir, 2 if cls.pairs else 1)
+    _say(progress, f"training {method} on {data.summary()} for "
+                   f"{f'{minutes:g} min' if minutes else f'{steps} steps'} ({preset})")
+    marks = [(k + 1) / snapshots for k in range(snapshots - 1)]
+    states: list[dict] = []
+
+    def snapshot(step: int, info: dict) -> None:
+        frac = max(step / steps if steps else 0.0, info["seconds"] / (minutes * 60.0) if minutes else 0.0)
+        if marks and frac >= marks[0]:
+            marks.pop(0)
+            states.append({"step": step, "seconds": round(info["seconds"], 1),
+                           "state": {k: v.detach().clone() for k, v in info["model"].state_dict().items()}})
+
+    out_path.mkdir(parents=True, exist_ok=True)
+    r = api.train(data, method, out_path / f"{method}.sdm", minutes=minutes, steps=steps, preset=preset,
+                  device=device, progress=progress, on_step=snapshot, log=out_path / f"{method}.train.csv",
+                  **options)
+    trained = r.model
+    final = {"step": r.steps, "seconds": round(r.seconds, 1), "state": None}
+    tests = []
+    for index, path in curve_images:
+        clean, _ = read_image(path)
+        tests.append((clean, api.add_noise(clean, ts.noise, seed=base_seed + index)))
+    curve = []
+    keep = {k: v.clone() for k, v in trained.network.state_dict().items()}
+    for snap in states + [final]:
+        if snap["state"] is not None:
+            trained.network.load_state_dict(snap["state"])
+        else:
+            trained.network.load_state_dict(keep)
+        psnr = [metrics.psnr(c, trained.denoise(x)) for c, x in tests]
+        curve.append({"step": snap["step"], "train_seconds": snap["seconds"], "psnr": float(np.mean(psnr))})
+    trained.network.load_state_dict(keep)
+    return {"trained_model": trained, "seconds": round(r.seconds, 1), "steps": r.steps,
+            "gflops_per_s": r.gflops_per_s, "flops_per_step": r.flops_per_step, "preset": preset,
+            "device": str(next(trained.network.parameters()).device), "minutes": minutes,
+            "data": data.summary() | {"layout": data.layout}, "model_file": f"{method}.sdm",
+            "method_config": trained.method.config(),
+            "curve": {"images": [p.name for _, p in curve_images], "points": curve}}

@@ -52,25 +52,107 @@ def main():
 @click.argument("inputs", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(), help="Output file, or folder for several inputs.")
 @click.option("-m", "--method", default="zero-shot", show_default=True, help="zero-shot, nlm, bm3d.")
+@click.option("--model", "model_file", type=click.Path(), default=None,
+              help="A trained model file (from `selfdenoise train`); replaces --method.")
 @click.option("--sigma", default="auto", show_default=True, help="Noise level in 0-255 units, or 'auto'.")
 @click.option("--tile", type=int, default=None, help="Tile size in pixels for inference (default: automatic).")
+@click.option("--tta", type=click.IntRange(1, 8), default=None, help="Trained models: flips/rotations averaged.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--budget", type=float, default=None, help="Zero-shot: seconds of fitting per image.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-def denoise(inputs, output, method, sigma, tile, seed, budget, quiet):
+def denoise(inputs, output, method, model_file, sigma, tile, tta, seed, budget, quiet):
     """Denoise images (PNG, JPEG, TIFF incl. 16-bit and stacks, NPY); the output keeps the input's form."""
     from tqdm import tqdm
 
-    from .api import denoise_file, output_paths
+    from .api import denoise_file, load_model, output_paths
+    from .errors import InputError
     from .registry import check_name
 
-    check_name(method)
-    pairs = output_paths(list(inputs), output)
     options = {"budget": budget} if budget is not None else {}
+    if model_file is not None:
+        if budget is not None:
+            raise InputError("--budget is for zero-shot fitting; a trained model (--model) needs none")
+        options = {"model": load_model(model_file), **({"tta": tta} if tta else {})}
+    else:
+        check_name(method)
+        if tta:
+            options["tta"] = tta
+    pairs = output_paths(list(inputs), output)
     many = len(pairs) > 1
     for src, dst in tqdm(pairs, desc="images", unit="img", disable=quiet or not many):
         r = denoise_file(src, dst, method, sigma=sigma, seed=seed, tile=tile, progress=not quiet, **options)
         click.echo(f"{r['output']}  ({r['seconds']:.1f} s)")
+
+
+@main.command()
+@click.option("-m", "--method", required=True, help="n2n (Noise2Noise) or ne2ne (Neighbor2Neighbor).")
+@click.option("--data", required=True, type=click.Path(), help="Folder of noisy images (a/ + b/ pairs or "
+              "sub-folder groups for n2n on real data).")
+@click.option("-o", "--output", required=True, type=click.Path(), help="Model file to write (e.g. model.sdm).")
+@click.option("--noise", default=None, help="Synthetic noise drawn on the fly (the data are then the signal).")
+@click.option("--val", type=click.Path(), default=None, help="Folder of clean validation images.")
+@click.option("--val-noise", default=None, help="Noise for the validation images (default: --noise).")
+@click.option("--steps", type=int, default=None, help="Training steps.")
+@click.option("--minutes", type=float, default=None, help="Training wall time (schedules follow the time).")
+@click.option("--preset", default="fast", show_default=True, help="fast (CPU) or paper (the paper's recipe).")
+@click.option("--net", default=None, help="fast, unet (the papers'), srresnet.")
+@click.option("--loss", default=None, help="n2n: l2, l1 or l0 (annealed).")
+@click.option("--gamma", type=float, default=None, help="ne2ne: final regulariser weight (ramped from 0).")
+@click.option("--batch", type=int, default=None, help="Crops per step (global, over all processes).")
+@click.option("--crop", type=int, default=None, help="Crop side in pixels.")
+@click.option("--lr", type=float, default=None, help="Peak learning rate.")
+@click.option("--optimizer", type=click.Choice(["adam", "adamw"]), default=None)
+@click.option("--weight-decay", type=float, default=None)
+@click.option("--schedule", default=None, help="constant, cosine, step:0.2:0.5, multistep:0.5,0.75:0.1, rampdown:0.3.")
+@click.option("--warmup", type=float, default=None, help="Warm-up, fraction of training.")
+@click.option("--clip", type=float, default=None, help="Clip the gradient norm.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--val-every", type=int, default=0, help="Validate every N steps.")
+@click.option("--checkpoint-every", type=int, default=0, help="Checkpoint every N steps (always on Ctrl-C).")
+@click.option("--resume", type=click.Path(), default=None, help="Checkpoint to continue from.")
+@click.option("--log", type=click.Path(), default=None, help="CSV log (default: MODEL.log.csv).")
+@click.option("-q", "--quiet", is_flag=True)
+def train(method, data, output, noise, val, val_noise, steps, minutes, preset, net, loss, gamma, batch, crop, lr,
+          optimizer, weight_decay, schedule, warmup, clip, device, seed, val_every, checkpoint_every, resume, log,
+          quiet):
+    """Train Noise2Noise or Neighbor2Neighbor on noisy images; writes a reusable model file.
+
+    The checkpoint MODEL.checkpoint is written every --checkpoint-every steps and on Ctrl-C;
+    continue with --resume MODEL.checkpoint. Run under `torchrun --nproc_per_node N -m selfdenoise
+    train ...` for multi-process training."""
+    from .api import train as api_train
+
+    options = dict(net=net, loss=loss, gamma=gamma, batch=batch, crop=crop, lr=lr, optimizer=optimizer,
+                   weight_decay=weight_decay, schedule=schedule, warmup=warmup, clip=clip)
+    checkpoint = str(output) + ".checkpoint"
+    try:
+        r = api_train(data, method, output, noise=noise, val=val, val_noise=val_noise, steps=steps, minutes=minutes,
+                      preset=preset, seed=seed, device=device, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+                      resume=resume, log=log or str(output) + ".log.csv", val_every=val_every, progress=not quiet,
+                      **{k: v for k, v in options.items() if v is not None})
+    except KeyboardInterrupt:
+        if Path(checkpoint).is_file():
+            click.echo(f"checkpoint saved: {checkpoint} (continue with --resume {checkpoint})", err=True)
+        raise
+    if r.path:
+        gf = f", {r.gflops_per_s:.0f} GFLOP/s" if r.gflops_per_s else ""
+        vp = f", validation PSNR {r.val_psnr:.2f} dB" if r.val_psnr is not None else ""
+        click.echo(f"{r.path}  ({r.steps} steps in {r.seconds:.0f} s{gf}{vp})")
+
+
+@main.command()
+@click.argument("model_file", type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript"]), default="onnx", show_default=True)
+@click.option("-o", "--output", type=click.Path(), default=None, help="Default: MODEL.onnx / MODEL.pt.")
+@click.option("--no-check", is_flag=True, help="Skip the comparison with PyTorch.")
+def export(model_file, fmt, output, no_check):
+    """Export a trained model to ONNX or TorchScript (checked against PyTorch, max abs diff 1e-4)."""
+    from .export import export_model
+
+    r = export_model(model_file, output, fmt, check=not no_check)
+    diff = f", max abs diff vs PyTorch {r['max_abs_diff']:.1e}" if r.get("max_abs_diff") is not None else ""
+    click.echo(f"{r['path']}  ({r['format']}{diff})")
 
 
 @main.command()
@@ -122,15 +204,21 @@ def evaluate(clean, test, json_path):
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", default="benchmarks/results", show_default=True, type=click.Path())
 @click.option("--budget", type=float, default=None, help="Zero-shot: seconds of fitting per image.")
+@click.option("--train-minutes", type=float, default=None, help="n2n/ne2ne: training wall time per method.")
+@click.option("--train-steps", type=int, default=None, help="n2n/ne2ne: training steps per method.")
+@click.option("--preset", default="fast", show_default=True, help="n2n/ne2ne training recipe: fast or paper.")
+@click.option("--device", default="auto", show_default=True, help="n2n/ne2ne training device: auto, cpu, cuda.")
 @click.option("-q", "--quiet", is_flag=True)
-def bench(protocol, data, methods, dataset, limit, every, seed, out, budget, quiet):
+def bench(protocol, data, methods, dataset, limit, every, seed, out, budget, train_minutes, train_steps, preset,
+          device, quiet):
     """Run a benchmark protocol with BM3D and NLM in the same run; write JSON + Markdown/HTML report."""
     from .bench import run_protocol
 
     names = [m.strip() for m in methods.split(",") if m.strip()]
     options = {"zero-shot": {"budget": budget}} if budget is not None else None
     result = run_protocol(protocol, Path(data), names, out_dir=Path(out), limit=limit, every=every, seed=seed,
-                          dataset=dataset, method_options=options, command=_command_line(), progress=not quiet)
+                          dataset=dataset, method_options=options, command=_command_line(), progress=not quiet,
+                          train={"minutes": train_minutes, "steps": train_steps, "preset": preset, "device": device})
     click.echo(json.dumps(result.get("summary", result), indent=1, default=str)[:4000])
 
 

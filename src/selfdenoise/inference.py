@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 #: Above this many pixels per call, inference is tiled (roughly 100 MB of activations for small nets).
 DEFAULT_TILE_PIXELS = 1024 * 1024
@@ -59,3 +59,17 @@ def apply_tiled(fn: Callable[[Tensor], Tensor], x: Tensor, tile: int | None = No
             out[:, :, y:y + th, x0:x0 + tw] += piece * wgt
             weight[:, :, y:y + th, x0:x0 + tw] += wgt
     return out / weight
+
+
+def tta_apply(model: nn.Module, x: Tensor, n: int = 8) -> Tensor:
+    """Average ``model`` over the first ``n`` of the 8 flips/rotations of ``x``."""
+    acc = torch.zeros_like(x)
+    for k in range(n):
+        t = torch.rot90(x, k % 4, (-2, -1))
+        if k >= 4:
+            t = t.flip(-1)
+        o = model(t.contiguous(memory_format=torch.channels_last))
+        if k >= 4:
+            o = o.flip(-1)
+        acc += torch.rot90(o, -(k % 4), (-2, -1))
+    return acc / n

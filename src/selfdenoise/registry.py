@@ -10,11 +10,15 @@ from typing import Callable
 
 from . import classical
 from .errors import InputError
+from .methods.n2n import Noise2Noise
+from .methods.ne2ne import Neighbor2Neighbor
 from .methods.zero_shot import ZeroShot
 
 #: Learned methods (self-supervised or zero-shot), keyed by CLI name.
 METHODS: dict[str, type] = {
     ZeroShot.name: ZeroShot,
+    Noise2Noise.name: Noise2Noise,
+    Neighbor2Neighbor.name: Neighbor2Neighbor,
 }
 #: Classical baselines: ``fn(image_hwc_float, sigma=None|float, **kw) -> image``.
 CLASSICAL: dict[str, Callable] = {

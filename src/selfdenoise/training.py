@@ -2,13 +2,21 @@
 network (``build_model``), the batches (``sample_batch``) and the loss (``training_step``)."""
 from __future__ import annotations
 
+import json
+import math
+import os
 import time
-from typing import Any
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
 
-from .methods.base import to_channels_last
+from .errors import InputError
+from .io import atomic_write
+from .methods.base import Batch, to_channels_last
 
 
 def fit_single_image(
@@ -80,3 +88,383 @@ def fit_single_image(
             bar.close()
     model.eval()
     return model
+
+
+# ------------------------------------------------------------------------ training on a data set
+CHECKPOINT_FORMAT = "selfdenoise-checkpoint/1"
+SCHEDULES = "constant | cosine | step:EVERY:FACTOR | multistep:F1,F2,...:FACTOR | rampdown:FRACTION"
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run (stored in checkpoints, so ``resume`` continues it)."""
+
+    steps: int | None = None  # stop after this many steps ...
+    minutes: float | None = None  # ... or this much wall time (schedules then follow the time)
+    batch: int = 8  # global batch (split over torchrun processes)
+    crop: int = 128
+    lr: float = 1e-3
+    optimizer: str = "adam"  # adam | adamw
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    schedule: str = "cosine"  # see SCHEDULES; fractions are of the whole run
+    warmup: float = 0.0  # linear warm-up, fraction of the run
+    clip: float | None = None  # clip the gradient norm to this
+    seed: int = 0
+    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
+    val_every: int = 0  # steps between validations (0: only at the end)
+    checkpoint_every: int = 0  # steps between checkpoints (0: only when interrupted)
+    log_every: int = 10
+
+    def check(self) -> None:
+        if self.steps is None and self.minutes is None:
+            raise InputError("give the length of training: steps or minutes")
+        if self.steps is not None and self.steps < 1 or self.minutes is not None and self.minutes <= 0:
+            raise InputError("steps and minutes must be positive")
+        if self.batch < 1 or self.crop < 8 or self.crop % 2:
+            raise InputError(f"batch must be >= 1 and crop an even number >= 8 (got batch {self.batch}, crop {self.crop})")
+        if self.optimizer not in ("adam", "adamw"):
+            raise InputError(f"unknown optimizer '{self.optimizer}' (adam, adamw)")
+        lr_factor(self.schedule, 0.0)
+
+
+def lr_factor(schedule: str, frac: float) -> float:
+    """Learning-rate multiplier at fraction ``frac`` (0..1) of training for a schedule string."""
+    kind, _, arg = schedule.partition(":")
+    try:
+        if kind == "constant":
+            return 1.0
+        if kind == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, frac)))
+        if kind == "step":
+            every, factor = (float(a) for a in arg.split(":"))
+            return factor ** math.floor(frac / every + 1e-9)
+        if kind == "multistep":
+            marks, factor = arg.split(":")
+            return float(factor) ** sum(frac >= float(m) for m in marks.split(","))
+        if kind == "rampdown":
+            p = float(arg)
+            t = (frac - (1.0 - p)) / p
+            return 1.0 if t <= 0 else (0.5 + math.cos(math.pi * min(1.0, t)) / 2.0) ** 2
+    except (ValueError, ZeroDivisionError):
+        pass
+    raise InputError(f"bad schedule '{schedule}' (use {SCHEDULES})")
+
+
+@dataclass
+class TrainResult:
+    model: nn.Module
+    steps: int
+    seconds: float
+    interrupted: bool = False
+    history: list[dict] = field(default_factory=list)
+    val_psnr: float | None = None
+    gflops_per_s: float | None = None
+    flops_per_step: float | None = None
+    path: str | None = None  # the model file written (``api.train``)
+
+
+def _dist() -> tuple[int, int]:
+    """(rank, world size); initialises the process group under ``torchrun``."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() and os.environ.get("SELFDENOISE_DEVICE") != "cpu" else "gloo"
+        dist.init_process_group(backend)
+    return dist.get_rank(), dist.get_world_size()
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("--device cuda: no CUDA device is available")
+    return torch.device(device)
+
+
+def save_checkpoint(path: str | os.PathLike, model: nn.Module, opt: torch.optim.Optimizer, *, step: int,
+                    elapsed: float, method: Any, channels: int, config: TrainConfig) -> None:
+    """Weights + optimizer state as safetensors with JSON metadata, written atomically (no pickle)."""
+    from safetensors.torch import save_file
+
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    sd = opt.state_dict()
+    scalars: dict[str, dict] = {}
+    for i, st in sd["state"].items():
+        for k, v in st.items():
+            if isinstance(v, Tensor):
+                tensors[f"optim.{i}.{k}"] = v.detach().cpu().contiguous()
+            else:
+                scalars.setdefault(str(i), {})[k] = v
+    meta = {"format": CHECKPOINT_FORMAT, "step": str(step), "elapsed": repr(float(elapsed)),
+            "method": method.name, "method_config": json.dumps(method.config()), "channels": str(channels),
+            "train_config": json.dumps(asdict(config)), "optim_groups": json.dumps(sd["param_groups"]),
+            "optim_scalars": json.dumps(scalars)}
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict:
+    """Read a checkpoint (never unpickles): metadata decoded, tensors split by owner."""
+    from safetensors import safe_open
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such checkpoint")
+    try:
+        with safe_open(str(p), framework="pt") as f:
+            meta = dict(f.metadata() or {})
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e:
+        raise InputError(f"{p}: not a selfdenoise checkpoint ({type(e).__name__})") from None
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise InputError(f"{p}: not a selfdenoise checkpoint (format {meta.get('format')!r})")
+    cfg = json.loads(meta["train_config"])
+    cfg["betas"] = tuple(cfg["betas"])
+    state: dict[int, dict] = {}
+    for k, v in tensors.items():
+        if k.startswith("optim."):
+            _, i, name = k.split(".", 2)
+            state.setdefault(int(i), {})[name] = v
+    for i, sc in json.loads(meta["optim_scalars"]).items():
+        state.setdefault(int(i), {}).update(sc)
+    return {"step": int(meta["step"]), "elapsed": float(meta["elapsed"]), "method": meta["method"],
+            "method_config": json.loads(meta["method_config"]), "channels": int(meta["channels"]),
+            "config": TrainConfig(**cfg),
+            "model": {k[6:]: v for k, v in tensors.items() if k.startswith("model.")},
+            "optim": {"state": state, "param_groups": json.loads(meta["optim_groups"])}}
+
+
+def _psnr(clean: Tensor, out: Tensor) -> float:
+    a = torch.round(clean.clamp(0, 1) * 255)
+    b = torch.round(out.clamp(0, 1) * 255)
+    mse = float((a - b).pow(2).mean()) / 255.0**2
+    return float("inf") if mse == 0 else 10.0 * math.log10(1.0 / mse)
+
+
+def train(
+    method: Any,
+    data: Any,
+    config: TrainConfig,
+    *,
+    val: list[tuple[Tensor, Tensor]] | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    resume: str | os.PathLike | None = None,
+    log: str | os.PathLike | None = None,
+    device: str = "auto",
+    progress: bool = False,
+    on_step: Callable[[int, dict], None] | None = None,  # (step, {loss..., model, seconds})
+) -> TrainResult:
+    """Train ``method``'s network on ``data`` (a ``selfdenoise.data.TrainingSet``).
+
+    Generic: it knows only the method's ``build_model``, ``training_step`` and ``denoise`` and
+    ``pairs``. Adam/AdamW, the schedule of ``config``, gradient clipping, bf16 autocast on CUDA,
+    validation PSNR on ``val`` = [(noisy, clean), ...] (1, C, H, W) tensors, a CSV log, atomic
+    checkpoints every ``config.checkpoint_every`` steps and on Ctrl-C (then ``KeyboardInterrupt`` is
+    raised again), exact ``resume``. Under ``torchrun`` it runs DistributedDataParallel (gloo on CPU,
+    NCCL on CUDA): each process takes its slice of the global batch, only rank 0 writes.
+    """
+    config.check()
+    rank, world = _dist()
+    dev = pick_device(device)
+    if world > 1 and dev.type == "cuda":
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(dev)
+    if config.batch % world:
+        raise InputError(f"batch {config.batch} does not split over {world} processes")
+    data.check(crop=config.crop, pairs=method.pairs)
+    channels = data.channels
+    start_step, elapsed0 = 0, 0.0
+    state = None
+    if resume is not None:
+        state = read_checkpoint(resume)
+        if state["method"] != method.name or state["channels"] != channels:
+            raise InputError(f"{resume}: checkpoint of '{state['method']}' on {state['channels']}-channel data; "
+                             f"cannot resume '{method.name}' on {channels}-channel data")
+        config = state["config"]
+        start_step, elapsed0 = state["step"], state["elapsed"]
+
+    torch.manual_seed(config.seed)
+    model = method.build_model(channels)
+    if state is not None:
+        model.load_state_dict(state["model"])
+    model = to_channels_last(model.to(dev))
+    net = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt_cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+    opt = opt_cls(params, lr=config.lr, betas=tuple(config.betas), weight_decay=config.weight_decay)
+    if state is not None:
+        opt.load_state_dict(state["optim"])
+    amp = config.amp and dev.type == "cuda"
+    writer = _Log(log, resume=state is not None) if rank == 0 and log is not None else None
+    limit = config.minutes * 60.0 if config.minutes is not None else None
+    per_rank = config.batch // world
+
+    def fraction(step: int, elapsed: float) -> float:
+        f = step / config.steps if config.steps else 0.0
+        return max(f, elapsed / limit) if limit else f
+
+    bar = None
+    if progress and rank == 0:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=config.steps, initial=start_step, desc=f"train {method.name}", unit="step")
+    result = TrainResult(model=model, steps=start_step, seconds=elapsed0)
+    t0 = time.perf_counter() - elapsed0
+    step = start_step
+    window: dict[str, float] = {}
+    n_window, t_window = 0, time.perf_counter()
+    compute_s = 0.0
+    net.train()
+    try:
+        while True:
+            elapsed = time.perf_counter() - t0
+            if world > 1 and limit is not None:  # every rank must stop at the same step
+                import torch.distributed as dist
+
+                e = torch.tensor([elapsed], dtype=torch.float64, device=dev)
+                dist.broadcast(e, 0)
+                elapsed = float(e)
+            frac = fraction(step, elapsed)
+            if config.steps is not None and step >= config.steps or limit is not None and elapsed >= limit:
+                break
+            total = config.steps if config.steps and not limit else max(step + 1, round(step / frac) if frac > 0 else step + 1)
+            warm = min(1.0, (frac + 1e-12) / config.warmup) if config.warmup > 0 else 1.0
+            for g in opt.param_groups:
+                g["lr"] = config.lr * warm * lr_factor(config.schedule, frac)
+            batch = data.sample(step, per_rank, config.crop, seed=config.seed, pairs=method.pairs, rank=rank, world=world)
+            batch = _to_device(batch, dev)
+            ts = time.perf_counter()
+            counter = _flop_counter() if result.flops_per_step is None else None
+            with counter if counter is not None else nullcontext():
+                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+                    out = method.training_step(batch, net, step, total)
+                loss = out["loss"]
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"non-finite loss at step {step}; lower the learning rate")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+            if counter is not None:
+                result.flops_per_step = float(counter.get_total_flops()) * world
+            if config.clip:
+                torch.nn.utils.clip_grad_norm_(params, config.clip)
+            opt.step()
+            if step > start_step:  # the first step pays for allocation and FLOP counting
+                compute_s += time.perf_counter() - ts
+            step += 1
+            result.steps = step
+            for k, v in out.items():
+                window[k] = window.get(k, 0.0) + float(v.detach())
+            n_window += 1
+            if bar is not None:
+                bar.update(1)
+                if step % 5 == 0:
+                    bar.set_postfix(loss=f"{float(loss.detach()):.4g}", lr=f"{opt.param_groups[0]['lr']:.2g}")
+            do_val = val and config.val_every and step % config.val_every == 0
+            if rank == 0 and (step % config.log_every == 0 or do_val):
+                row = {"step": step, "seconds": round(time.perf_counter() - t0, 3), "lr": opt.param_groups[0]["lr"],
+                       **{k: v / n_window for k, v in window.items()},
+                       "steps_per_s": n_window / max(1e-9, time.perf_counter() - t_window)}
+                if do_val:
+                    row["val_psnr"] = result.val_psnr = validate(method, model, val)
+                    net.train()
+                result.history.append(row)
+                if writer is not None:
+                    writer.write(row)
+                window, n_window, t_window = {}, 0, time.perf_counter()
+            if on_step is not None:
+                on_step(step, {**out, "model": model, "seconds": time.perf_counter() - t0})
+            if checkpoint is not None and rank == 0 and config.checkpoint_every and step % config.checkpoint_every == 0:
+                save_checkpoint(checkpoint, model, opt, step=step, elapsed=time.perf_counter() - t0, method=method,
+                                channels=channels, config=config)
+    except KeyboardInterrupt:
+        result.interrupted = True
+        if checkpoint is not None and rank == 0:
+            save_checkpoint(checkpoint, model, opt, step=step, elapsed=time.perf_counter() - t0, method=method,
+                            channels=channels, config=config)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+        if writer is not None:
+            writer.close()
+    result.seconds = time.perf_counter() - t0
+    if result.flops_per_step and step - start_step > 1 and compute_s > 0:
+        result.gflops_per_s = result.flops_per_step * (step - start_step - 1) / compute_s / 1e9 / world
+    if val and rank == 0:
+        result.val_psnr = validate(method, model, val)
+    model.eval()
+    return result
+
+
+@torch.no_grad()
+def validate(method: Any, model: nn.Module, val: list[tuple[Tensor, Tensor]]) -> float:
+    """Mean PSNR (uint8-quantised, as the benchmarks) of the method's inference on ``val`` pairs."""
+    dev = next(model.parameters()).device
+    scores = [_psnr(clean, method.denoise(model, noisy.to(dev)).cpu()) for noisy, clean in val]
+    return float(sum(scores) / len(scores))
+
+
+def _to_device(batch: Batch, dev: torch.device) -> Batch:
+    if dev.type == "cpu":
+        return batch
+    move = (lambda t: None if t is None else t.to(dev, non_blocking=True))
+    return Batch(noisy=move(batch.noisy), target=move(batch.target), mask=move(batch.mask), extra=batch.extra)
+
+
+def _flop_counter():
+    try:
+        from torch.utils.flop_counter import FlopCounterMode
+
+        return FlopCounterMode(display=False)
+    except ImportError:  # pragma: no cover - old torch
+        return None
+
+
+class _Log:
+    """CSV log (appended to on resume) plus TensorBoard events when ``tensorboard`` is installed."""
+
+    def __init__(self, path: str | os.PathLike, resume: bool):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fields: list[str] | None = None
+        if resume and self.path.is_file():
+            with open(self.path) as f:
+                self.fields = f.readline().strip().split(",") or None
+        else:
+            self.path.unlink(missing_ok=True)
+        self.tb = None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(self.path.with_suffix("")) + "_tensorboard")
+        except Exception:  # tensorboard is optional
+            self.tb = None
+
+    def write(self, row: dict) -> None:
+        if self.fields is None:
+            self.fields = list(row) + (["val_psnr"] if "val_psnr" not in row else [])
+            with open(self.path, "w") as f:
+                f.write(",".join(self.fields) + "\n")
+        with open(self.path, "a") as f:
+            f.write(",".join(_fmt(row.get(k)) for k in self.fields) + "\n")
+        if self.tb is not None:
+            for k, v in row.items():
+                if k != "step" and v is not None:
+                    self.tb.add_scalar(k, v, row["step"])
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return ""
+    return f"{v:.6g}" if isinstance(v, float) else str(v)

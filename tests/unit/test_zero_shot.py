@@ -6,13 +6,8 @@ import pytest
 import torch
 
 from selfdenoise.methods.base import Batch
-from selfdenoise.methods.zero_shot import (
-    PRIOR_PATH,
-    ZeroShot,
-    load_prior,
-    neighbor_pair_index,
-    subsample,
-)
+from selfdenoise.methods.ne2ne import neighbor_pair_index, subsample
+from selfdenoise.methods.zero_shot import PRIOR_PATH, ZeroShot, load_prior
 from selfdenoise.training import fit_single_image
 
 

@@ -51,3 +51,49 @@ def count_parameters(model: nn.Module) -> int:
 def to_channels_last(model: nn.Module) -> nn.Module:
     """channels_last is ~1.7x faster for 3x3 convolutions on CPU (measured: 154 vs 89 GFLOP/s)."""
     return model.to(memory_format=torch.channels_last)
+
+
+class DatasetMethod:
+    """Shared part of the methods trained on a data set (not on the image they denoise).
+
+    Subclasses set ``name``, ``pairs`` (True: the loss needs a second noisy realisation as target),
+    ``presets`` (training recipes: network, crop, batch, lr, schedule) and ``training_step``.
+    Constructor options rebuild the network (``net``, ``widths``) or steer inference (``tta``: number
+    of flips/rotations averaged, 1..8; ``tile``: tile size in pixels).
+    """
+
+    name: ClassVar[str] = ""
+    zero_shot: ClassVar[bool] = False
+    pairs: ClassVar[bool] = False
+    presets: ClassVar[dict] = {}
+
+    def __init__(self, net: str = "fast", widths: tuple[int, ...] | None = None, tta: int = 1,
+                 tile: int | None = None):
+        from ..nets import NETS
+
+        if net not in NETS:
+            from ..errors import InputError
+
+            raise InputError(f"unknown network '{net}' (known: {', '.join(NETS)})")
+        self.net = net
+        self.widths = tuple(int(w) for w in widths) if widths else None
+        self.tta = max(1, min(8, int(tta)))
+        self.tile = tile
+
+    def config(self) -> dict:
+        """What ``get_method(name, **config)`` needs to rebuild the same network."""
+        return {"net": self.net, **({"widths": list(self.widths)} if self.widths else {})}
+
+    def build_model(self, channels: int) -> nn.Module:
+        from ..nets import build_net
+
+        return to_channels_last(build_net(self.net, channels, self.widths))
+
+    @torch.inference_mode()
+    def denoise(self, model: nn.Module, noisy: Tensor) -> Tensor:
+        from ..inference import apply_tiled, tta_apply
+
+        model.eval()
+        fn = (lambda t: tta_apply(model, t, self.tta)) if self.tta > 1 else (
+            lambda t: model(t.contiguous(memory_format=torch.channels_last)))
+        return apply_tiled(fn, noisy.float(), self.tile, multiple=getattr(model, "multiple", 16))

@@ -35,52 +35,10 @@ from torch import Tensor, nn
 
 from ..nets.unet_small import UNetSmall
 from .base import Batch, to_channels_last
-
-# The eight ordered pairs of edge-adjacent positions inside a 2x2 cell, positions numbered
-# 0=(0,0), 1=(0,1), 2=(1,0), 3=(1,1) (the order ``pixel_unshuffle`` uses).
-_PAIRS = torch.tensor([[0, 1], [0, 2], [1, 0], [1, 3], [2, 0], [2, 3], [3, 1], [3, 2]])
+from ..inference import tta_apply
+from .ne2ne import neighbor_loss, neighbor_pair_index
 
 PRIOR_PATH = Path(__file__).resolve().parent.parent / "weights" / "zero_shot_prior.safetensors"
-
-
-def neighbor_pair_index(batch: int, h2: int, w2: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-    """Random neighbour sub-sampler (Neighbor2Neighbor, Huang et al. 2021): for every 2x2 cell pick
-    two different edge-adjacent pixels. Returns two index maps (B, 1, 1, h2, w2) into the 4 cell
-    positions."""
-    k = torch.randint(0, 8, (batch, h2, w2), generator=generator)
-    pair = _PAIRS[k]
-    return pair[..., 0].view(batch, 1, 1, h2, w2), pair[..., 1].view(batch, 1, 1, h2, w2)
-
-
-def subsample(x: Tensor, idx: Tensor) -> Tensor:
-    """Gather one pixel of every 2x2 cell of ``x`` (B, C, H, W; H, W even) -> (B, C, H/2, W/2)."""
-    b, c, h, w = x.shape
-    cells = F.pixel_unshuffle(x, 2).view(b, c, 4, h // 2, w // 2)
-    return torch.gather(cells, 2, idx.expand(b, c, 1, h // 2, w // 2)).squeeze(2)
-
-
-def n2n_loss(
-    model: nn.Module,
-    y: Tensor,
-    gamma: float,
-    generator: torch.Generator | None = None,
-    idx: tuple[Tensor, Tensor] | None = None,
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Neighbor2Neighbor loss on noisy images ``y`` (H, W even):
-    ``|f(g1 y) - g2 y|^2 + gamma |f(g1 y) - g2 y - (g1 f(y) - g2 f(y))|^2`` with f(y) not
-    differentiated. Returns (total, reconstruction, regulariser)."""
-    b, _, h, w = y.shape
-    i1, i2 = idx if idx is not None else neighbor_pair_index(b, h // 2, w // 2, generator)
-    with torch.no_grad():
-        fy = model(y)
-        exp_diff = subsample(fy, i1) - subsample(fy, i2)
-    s1, s2 = subsample(y, i1), subsample(y, i2)
-    out = model(s1.contiguous(memory_format=torch.channels_last))
-    diff = out - s2
-    rec = diff.pow(2).mean()
-    reg = (diff - exp_diff).pow(2).mean()
-    return rec + gamma * reg, rec, reg
-
 
 class GrayAsColour(nn.Module):
     """Run a 3-channel network on a 1-channel image (three equal channels, outputs averaged)."""
@@ -119,20 +77,6 @@ def load_prior(path: str | Path | None = None) -> UNetSmall | None:
     net = UNetSmall(3, widths, int(meta.get("depth", "2")))
     net.load_state_dict(state)
     return net.eval()
-
-
-def tta_apply(model: nn.Module, x: Tensor, n: int = 8) -> Tensor:
-    """Average ``model`` over the first ``n`` of the 8 flips/rotations of ``x``."""
-    acc = torch.zeros_like(x)
-    for k in range(n):
-        t = torch.rot90(x, k % 4, (-2, -1))
-        if k >= 4:
-            t = t.flip(-1)
-        o = model(t.contiguous(memory_format=torch.channels_last))
-        if k >= 4:
-            o = o.flip(-1)
-        acc += torch.rot90(o, -(k % 4), (-2, -1))
-    return acc / n
 
 
 def estimate_sigma(x: Tensor) -> float:
@@ -244,7 +188,7 @@ class ZeroShot:
             loss = (model(batch.noisy + a * z) - (batch.noisy - z / a)).pow(2).mean()
             return {"loss": loss}
         gamma = self.gamma if self.has_prior or total <= 0 else self.gamma * min(1.0, step / max(1, total))
-        loss, rec, reg = n2n_loss(model, batch.noisy, gamma, idx=batch.extra.get("idx"))
+        loss, rec, reg = neighbor_loss(model, batch.noisy, gamma, idx=batch.extra.get("idx"))
         return {"loss": loss, "rec": rec.detach(), "reg": reg.detach()}
 
     #: linear learning-rate warm-up (steps): Adam's first updates move every weight by ~lr

@@ -1,1 +1,30 @@
-"""Plain ``nn.Module`` networks used by the methods."""
+"""Networks. ``build_net`` makes one by name, so model files can record just the name and options."""
+from __future__ import annotations
+
+from torch import nn
+
+#: name -> what it is (for help texts and errors)
+NETS = {
+    "fast": "compact residual UNet on the 2x2 pixel-unshuffled image (nets.unet_small); the CPU default",
+    "unet": "the Noise2Noise / Neighbor2Neighbor paper UNet, 48 features at full resolution (nets.unet_paper)",
+    "srresnet": "SRResNet without up-sampling, 16 residual blocks of 64 features (nets.srresnet; Noise2Noise)",
+}
+
+
+def build_net(name: str, channels: int, widths: tuple[int, ...] | None = None) -> nn.Module:
+    """The network ``name`` for ``channels``-channel images (input and output)."""
+    if name == "fast":
+        from .unet_small import UNetSmall
+
+        return UNetSmall(channels, tuple(widths) if widths else (48, 96, 144))
+    if name == "unet":
+        from .unet_paper import UNetPaper
+
+        return UNetPaper(channels)
+    if name == "srresnet":
+        from .srresnet import SRResNet
+
+        return SRResNet(channels)
+    from ..errors import InputError
+
+    raise InputError(f"unknown network '{name}' (known: {', '.join(NETS)})")

@@ -1,0 +1,200 @@
+"""Training data for the dataset methods (Noise2Noise, Neighbor2Neighbor, ...).
+
+A training set is a list of *groups*: each group holds one or more noisy realisations of the same
+scene, all the same shape (C, H, W). The layouts understood on disk:
+
+- a folder of images: one realisation each (Neighbor2Neighbor; Noise2Noise with ``noise`` given);
+- a folder with sub-folders ``a/`` and ``b/``: pairs matched by file name (Noise2Noise on real data);
+- a folder of sub-folders: each sub-folder is a group of repeated frames (e.g. OCT B-scans);
+- a multi-page TIFF / 3-D NPY: its slices are a group of repeated frames.
+
+With a synthetic ``noise`` spec the images are the *signal* and every draw gets fresh noise on the
+fly (the papers' synthetic protocol): two independent draws per sample for Noise2Noise, one for the
+single-image losses.
+
+Every file is read and checked before training starts (unreadable or corrupt files, mixed channel
+counts, images smaller than the crop), so a bad file never stops a run at step 5,000.
+
+Batches are reproducible from ``(seed, step)`` alone: sample ``k`` of step ``s`` uses its own generator
+seeded from ``(seed, s, k)``. That makes ``--resume`` exact and lets ``torchrun`` workers take disjoint
+slices of the same global batch, so N processes see exactly what one process sees with N times the batch.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .errors import InputError
+from .io import IMAGE_SUFFIXES, list_images, read_image
+from .methods.base import Batch
+from .noise import NoiseModel, parse_noise
+
+
+def sample_seed(seed: int, step: int, index: int) -> int:
+    """Seed of sample ``index`` of step ``step`` (a fixed mix; independent of batch layout)."""
+    return (int(seed) * 1_000_003 + int(step) * 10_007 + int(index) * 7_919 + 12_345) % (2**63 - 1)
+
+
+@dataclass
+class TrainingSet:
+    """Groups of noisy realisations (each a list of float32 (C, H, W) tensors) plus an optional
+    synthetic noise model applied on the fly."""
+
+    groups: list[list[Tensor]]
+    names: list[str]
+    noise: NoiseModel | None = None
+    layout: str = "images"
+
+    @property
+    def channels(self) -> int:
+        return int(self.groups[0][0].shape[0])
+
+    @property
+    def min_side(self) -> int:
+        return min(min(g[0].shape[-2:]) for g in self.groups)
+
+    def max_realisations(self) -> int:
+        return max(len(g) for g in self.groups)
+
+    def summary(self) -> dict:
+        pixels = sum(int(g[0].shape[-1] * g[0].shape[-2]) for g in self.groups)
+        return {"layout": self.layout, "groups": len(self.groups),
+                "images": sum(len(g) for g in self.groups), "channels": self.channels,
+                "megapixels": round(pixels / 1e6, 3), "noise": self.noise.spec if self.noise else "real"}
+
+    def check(self, *, crop: int, pairs: bool) -> None:
+        """Fail early with one line: crop larger than an image, or no pairs for Noise2Noise."""
+        small = [(n, tuple(g[0].shape[-2:])) for n, g in zip(self.names, self.groups) if min(g[0].shape[-2:]) < crop]
+        if small:
+            listed = ", ".join(f"{n} ({h}x{w})" for n, (h, w) in small[:3]) + (" ..." if len(small) > 3 else "")
+            raise InputError(f"{len(small)} training image(s) smaller than the {crop}x{crop} crop: {listed}; "
+                             f"use a smaller crop (--crop {max(8, (self.min_side // 8) * 8)})")
+        if pairs and self.noise is None and self.max_realisations() < 2:
+            raise InputError("Noise2Noise needs two noisy realisations of each scene: give a folder with a/ and b/ "
+                             "sub-folders (matched by name), groups of repeated frames, or a synthetic --noise spec")
+
+    def sample(self, step: int, batch: int, crop: int, *, seed: int = 0, pairs: bool = False,
+               rank: int = 0, world: int = 1) -> Batch:
+        """This process's share of global batch ``step``: ``batch`` crops (each ``crop`` square,
+        randomly flipped/rotated). ``pairs``: also a second, independent realisation as target."""
+        inputs, targets, masks, seeds = [], [], [], []
+        for k in range(rank * batch, (rank + 1) * batch):
+            s = sample_seed(seed, step, k)
+            g = torch.Generator().manual_seed(s)
+            group = self.groups[int(torch.randint(len(self.groups), (1,), generator=g))]
+            c, h, w = group[0].shape
+            i = int(torch.randint(h - crop + 1, (1,), generator=g))
+            j = int(torch.randint(w - crop + 1, (1,), generator=g))
+            aug = int(torch.randint(8, (1,), generator=g))
+            if self.noise is not None:
+                signal = _augment(group[int(torch.randint(len(group), (1,), generator=g))][:, i:i + crop, j:j + crop], aug)
+                x, _ = self.noise.sample(signal, g)
+                if pairs:
+                    t, m = self.noise.sample(signal, g)
+            else:
+                order = torch.randperm(len(group), generator=g)
+                x = _augment(group[int(order[0])][:, i:i + crop, j:j + crop], aug)
+                if pairs:
+                    t, m = _augment(group[int(order[1])][:, i:i + crop, j:j + crop], aug), None
+            inputs.append(x)
+            seeds.append(s)
+            if pairs:
+                targets.append(t)
+                masks.append(m)
+        cl = torch.channels_last
+        noisy = torch.stack(inputs).contiguous(memory_format=cl)
+        target = torch.stack(targets).contiguous(memory_format=cl) if pairs else None
+        mask = torch.stack(masks) if pairs and masks[0] is not None else None
+        return Batch(noisy=noisy, target=target, mask=mask, extra={"seeds": seeds})
+
+
+def _augment(x: Tensor, k: int) -> Tensor:
+    """One of the 8 flips/rotations of a square crop."""
+    x = torch.rot90(x, k % 4, (-2, -1))
+    return (x.flip(-1) if k >= 4 else x).contiguous()
+
+
+# ------------------------------------------------------------------------------------------ loading
+def _to_chw(arr: np.ndarray) -> Tensor:
+    return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+
+
+def _read_all(files: list[Path]) -> tuple[list[np.ndarray], list[str]]:
+    """Read every file; collect all failures and report them together before training starts."""
+    arrays, bad = [], []
+    for f in files:
+        try:
+            arrays.append(read_image(f)[0])
+        except InputError as e:
+            bad.append(str(e))
+    if bad:
+        more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
+        raise InputError(f"{len(bad)} of {len(files)} training file(s) cannot be read: {'; '.join(bad[:3])}{more}")
+    return arrays, [f.name for f in files]
+
+
+def _check_channels(arrays: list[np.ndarray], names: list[str]) -> None:
+    counts: dict[int, list[str]] = {}
+    for a, n in zip(arrays, names):
+        counts.setdefault(int(a.shape[-1]), []).append(n)
+    if len(counts) > 1:
+        parts = ", ".join(f"{len(v)} with {c} channel(s) (e.g. {v[0]})" for c, v in sorted(counts.items()))
+        raise InputError(f"training images mix channel counts: {parts}; convert them to one kind first")
+
+
+def from_arrays(groups: list[list[np.ndarray]] | list[np.ndarray], names: list[str] | None = None,
+                noise: str | NoiseModel | None = None, layout: str = "arrays") -> TrainingSet:
+    """A training set from in-memory float images (H, W, C) in [0, 1]: a list of images (one
+    realisation each) or a list of groups (lists of realisations of one scene)."""
+    if len(groups) == 0:
+        raise InputError("the training set holds no images")
+    norm = [[np.asarray(a, np.float32)] if isinstance(a, np.ndarray) else [np.asarray(b, np.float32) for b in a]
+            for a in groups]
+    norm = [[a[..., None] if a.ndim == 2 else a for a in g] for g in norm]
+    names = list(names) if names is not None else [f"image{i}" for i in range(len(norm))]
+    _check_channels([g[0] for g in norm], names)
+    for g, n in zip(norm, names):
+        if any(a.shape != g[0].shape for a in g):
+            raise InputError(f"{n}: realisations of one scene differ in shape ({', '.join(str(a.shape) for a in g)})")
+    model = parse_noise(noise) if noise is not None else None
+    return TrainingSet([[_to_chw(a) for a in g] for g in norm], names, model, layout)
+
+
+def load_folder(path: str | os.PathLike, noise: str | NoiseModel | None = None) -> TrainingSet:
+    """Scan ``path`` (see the module docstring for the layouts), read and check every file."""
+    root = Path(path)
+    if not root.exists():
+        raise InputError(f"{root}: no such training folder")
+    if not root.is_dir():
+        raise InputError(f"{root}: training data must be a folder of images")
+    a_dir, b_dir = root / "a", root / "b"
+    subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    files = sorted(f for f in root.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+    if a_dir.is_dir() and b_dir.is_dir():
+        fa, fb = list_images(a_dir), list_images(b_dir)
+        names_b = {f.name: f for f in fb}
+        missing = [f.name for f in fa if f.name not in names_b]
+        if missing:
+            raise InputError(f"{b_dir}: no partner for {len(missing)} file(s) of a/ (e.g. {missing[0]}); "
+                             "pairs are matched by file name")
+        arr_a, names = _read_all(fa)
+        arr_b, _ = _read_all([names_b[n] for n in names])
+        groups = [[x, y] for x, y in zip(arr_a, arr_b)]
+        layout = "pairs a/ b/"
+    elif subdirs and not files:
+        groups, names = [], []
+        for d in subdirs:
+            arrs, _ = _read_all(list_images(d))
+            groups.append([s for a in arrs for s in (a if a.ndim == 4 else [a])])
+            names.append(d.name)
+        layout = "groups (one per sub-folder)"
+    else:
+        arrays, names = _read_all(list_images(root))
+        groups = [list(a) if a.ndim == 4 else [a] for a in arrays]
+        layout = "stacks (groups of frames)" if any(a.ndim == 4 for a in arrays) else "images"
+    return from_arrays(groups, names, noise, layout)

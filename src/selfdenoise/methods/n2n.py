@@ -1,0 +1,65 @@
+"""Noise2Noise (Lehtinen et al., ICML 2018): ``--method n2n``.
+
+Learns from pairs of independent noisy realisations of the same scene: the network maps one to the
+other, and because the target noise has zero mean (L2), zero median (L1) or a mode at the signal
+(annealed L0), the minimiser is the clean image. Pairs come from ``a/`` and ``b/`` folders, from
+groups of repeated frames, or from two fresh draws of a synthetic noise spec per sample (the paper).
+
+Losses: ``l2`` (Gaussian, Poisson), ``l1`` (text overlays: the median is the clean image), ``l0``
+(``(|f(x) - y| + 1e-8)^gamma`` with gamma annealed linearly from 2 to 0, for random-valued impulse
+noise). For Bernoulli noise the loss counts only the target's observed pixels (the paper's masked loss).
+
+Paper recipe (``--preset paper``): its UNet, 256x256 crops, batch 4, Adam 3e-4 (beta2 0.99) with the
+last 30% of training ramped down as ``(0.5 + cos(pi t) / 2)^2``. ``--net srresnet`` gives the paper's
+other network. The CPU default uses the compact pixel-unshuffle UNet.
+"""
+from __future__ import annotations
+
+from typing import ClassVar
+
+from torch import Tensor, nn
+
+from ..errors import InputError
+from .base import Batch, DatasetMethod
+
+LOSSES = ("l2", "l1", "l0")
+
+
+class Noise2Noise(DatasetMethod):
+    """Noise2Noise. ``loss``: l2 | l1 | l0 (annealed)."""
+
+    name: ClassVar[str] = "n2n"
+    pairs: ClassVar[bool] = True
+    presets: ClassVar[dict] = {
+        "fast": {"net": "fast", "crop": 128, "batch": 8, "lr": 1e-3, "schedule": "cosine", "warmup": 0.02},
+        "paper": {"net": "unet", "crop": 256, "batch": 4, "lr": 3e-4, "schedule": "rampdown:0.3", "warmup": 0.0,
+                  "betas": (0.9, 0.99)},
+    }
+
+    def __init__(self, net: str = "fast", widths: tuple[int, ...] | None = None, loss: str = "l2",
+                 tta: int = 1, tile: int | None = None):
+        super().__init__(net, widths, tta, tile)
+        if loss not in LOSSES:
+            raise InputError(f"n2n: unknown loss '{loss}' (choose from: {', '.join(LOSSES)})")
+        self.loss = loss
+
+    def config(self) -> dict:
+        return {**super().config(), "loss": self.loss}
+
+    def training_step(self, batch: Batch, model: nn.Module, step: int, total: int) -> dict[str, Tensor]:
+        if batch.target is None:
+            raise InputError("n2n needs a second noisy realisation as the target")
+        err = model(batch.noisy) - batch.target
+        if self.loss == "l2":
+            per_pixel = err.pow(2)
+        elif self.loss == "l1":
+            per_pixel = err.abs()
+        else:
+            gamma = max(0.0, 2.0 * (1.0 - step / total)) if total > 0 else 2.0
+            per_pixel = (err.abs() + 1e-8).pow(gamma)
+        if batch.mask is not None:
+            m = batch.mask.expand_as(per_pixel)
+            loss = (per_pixel * m).sum() / m.sum().clamp_min(1.0)
+        else:
+            loss = per_pixel.mean()
+        return {"loss": loss}

@@ -1,0 +1,95 @@
+"""Neighbor2Neighbor (Huang et al., CVPR 2021): ``--method ne2ne``.
+
+Trains on single noisy images. Every 2x2 cell gives two different edge-adjacent pixels, so each
+noisy crop yields two half-size sub-images ``g1(y)``, ``g2(y)`` with (nearly) the same signal and
+independent noise; the network maps one to the other. The regulariser
+``|f(g1 y) - g2 y - (g1 f(y) - g2 f(y))|^2`` (f(y) not differentiated) closes the gap left by the
+half-pixel offset. Its weight is ramped like the original code: ``gamma * epoch / n_epochs``, here
+``gamma * step / total`` (DeepInverse's port keeps it constant).
+
+Paper recipe (``--preset paper``): its UNet (48 features), 256x256 crops, batch 4, Adam 3e-4
+halved every fifth of training, gamma 2. The CPU default uses the compact pixel-unshuffle UNet.
+"""
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .base import Batch, DatasetMethod
+
+# The eight ordered pairs of edge-adjacent positions inside a 2x2 cell, positions numbered
+# 0=(0,0), 1=(0,1), 2=(1,0), 3=(1,1) (the order ``pixel_unshuffle`` uses).
+_PAIRS = torch.tensor([[0, 1], [0, 2], [1, 0], [1, 3], [2, 0], [2, 3], [3, 1], [3, 2]])
+
+
+def neighbor_pair_index(batch: int, h2: int, w2: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """Random neighbour sub-sampler (Neighbor2Neighbor, Huang et al. 2021): for every 2x2 cell pick
+    two different edge-adjacent pixels. Returns two index maps (B, 1, 1, h2, w2) into the 4 cell
+    positions."""
+    k = torch.randint(0, 8, (batch, h2, w2), generator=generator)
+    pair = _PAIRS[k]
+    return pair[..., 0].view(batch, 1, 1, h2, w2), pair[..., 1].view(batch, 1, 1, h2, w2)
+
+
+def subsample(x: Tensor, idx: Tensor) -> Tensor:
+    """Gather one pixel of every 2x2 cell of ``x`` (B, C, H, W; H, W even) -> (B, C, H/2, W/2)."""
+    b, c, h, w = x.shape
+    cells = F.pixel_unshuffle(x, 2).view(b, c, 4, h // 2, w // 2)
+    return torch.gather(cells, 2, idx.expand(b, c, 1, h // 2, w // 2)).squeeze(2)
+
+
+def neighbor_loss(
+    model: nn.Module,
+    y: Tensor,
+    gamma: float,
+    generator: torch.Generator | None = None,
+    idx: tuple[Tensor, Tensor] | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Neighbor2Neighbor loss on noisy images ``y`` (H, W even):
+    ``|f(g1 y) - g2 y|^2 + gamma |f(g1 y) - g2 y - (g1 f(y) - g2 f(y))|^2`` with f(y) not
+    differentiated. Returns (total, reconstruction, regulariser)."""
+    b, _, h, w = y.shape
+    i1, i2 = idx if idx is not None else neighbor_pair_index(b, h // 2, w // 2, generator)
+    with torch.no_grad():
+        fy = model(y)
+        exp_diff = subsample(fy, i1) - subsample(fy, i2)
+    s1, s2 = subsample(y, i1), subsample(y, i2)
+    out = model(s1.contiguous(memory_format=torch.channels_last))
+    diff = out - s2
+    rec = diff.pow(2).mean()
+    reg = (diff - exp_diff).pow(2).mean()
+    return rec + gamma * reg, rec, reg
+
+
+class Neighbor2Neighbor(DatasetMethod):
+    """Neighbor2Neighbor on a folder of single noisy images. ``gamma``: regulariser weight reached at
+    the end of training (ramped from 0)."""
+
+    name: ClassVar[str] = "ne2ne"
+    pairs: ClassVar[bool] = False
+    presets: ClassVar[dict] = {
+        "fast": {"net": "fast", "crop": 128, "batch": 8, "lr": 1e-3, "schedule": "cosine", "warmup": 0.02},
+        "paper": {"net": "unet", "crop": 256, "batch": 4, "lr": 3e-4, "schedule": "step:0.2:0.5", "warmup": 0.0},
+    }
+
+    def __init__(self, net: str = "fast", widths: tuple[int, ...] | None = None, gamma: float = 2.0,
+                 tta: int = 1, tile: int | None = None):
+        super().__init__(net, widths, tta, tile)
+        self.gamma = float(gamma)
+
+    def config(self) -> dict:
+        return {**super().config(), "gamma": self.gamma}
+
+    def training_step(self, batch: Batch, model: nn.Module, step: int, total: int) -> dict[str, Tensor]:
+        y = batch.noisy
+        b, _, h, w = y.shape
+        seeds = batch.extra.get("seeds") or [None] * b
+        parts = [neighbor_pair_index(1, h // 2, w // 2, None if s is None else torch.Generator().manual_seed(s + 1))
+                 for s in seeds]
+        idx = (torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]))
+        gamma = self.gamma * (step / total if total > 0 else 1.0)
+        loss, rec, reg = neighbor_loss(model, y, gamma, idx=idx)
+        return {"loss": loss, "rec": rec.detach(), "reg": reg.detach()}
