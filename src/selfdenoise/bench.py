@@ -364,10 +364,14 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike, methods: list[str],
 
     trained: dict[str, dict] = {}
     for m in names:
-        if _needs_training(m) and "model" not in options.get(m, {}):
-            if proto.train is None or proto.train_noise is None or m not in METHODS:
-                raise InputError(f"method {m} cannot be trained in protocol '{protocol}' yet"
-                                 + ("" if proto.train is None else " (give a trained model with model=PATH)"))
+        if not _needs_training(m):
+            continue
+        if proto.train is None:
+            raise InputError(f"method {m} needs training; protocol '{protocol}' has no training set")
+        if "model" not in options.get(m, {}):
+            if proto.train_noise is None or m not in METHODS:
+                raise InputError(f"method {m} cannot be trained in protocol '{protocol}' yet "
+                                 "(give a trained model with model=PATH)")
             if not train or not (train.get("minutes") or train.get("steps")):
                 raise InputError(f"method {m} is trained first: give --train-minutes or --train-steps")
 

@@ -115,3 +115,82 @@ def test_info_shows_a_model_and_rejects_other_files(tmp_path, noisy_png):
     assert r.returncode == 0, r.stderr
     assert "zero-shot" in r.stdout and "channels" in r.stdout and "use_prior" in r.stdout
     assert_clean_failure(run("info", noisy_png), "noisy.png", "not a selfdenoise model file")
+
+
+@pytest.fixture
+def train_folder(tmp_path, natural):
+    folder = tmp_path / "noisy"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(3):
+        img = np.roll(natural, 9 * i, axis=1) + rng.normal(0, 25 / 255, natural.shape)
+        Image.fromarray(np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)).save(folder / f"n{i}.png")
+    return folder
+
+
+def test_train_info_denoise_export(tmp_path, train_folder, noisy_png):
+    model = tmp_path / "ne2ne.sdm"
+    r = run("train", "-m", "ne2ne", "--data", train_folder, "-o", model, "--steps", "6", "--crop", "32",
+            "--batch", "2", "-q")
+    assert r.returncode == 0, r.stderr
+    assert model.is_file() and not (tmp_path / "ne2ne.sdm.checkpoint").exists()
+    assert (tmp_path / "ne2ne.sdm.log.csv").is_file()
+    r = run("info", model)
+    assert r.returncode == 0 and "ne2ne" in r.stdout and '"steps": 6' in r.stdout
+    r = run("denoise", noisy_png, "-o", tmp_path / "d.png", "--model", model, "--tta", "2", "-q")
+    assert r.returncode == 0, r.stderr
+    out = np.asarray(Image.open(tmp_path / "d.png"))
+    assert out.shape == (96, 96, 3)
+    pytest.importorskip("onnxruntime")
+    r = run("export", model, "--format", "onnx")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "ne2ne.onnx").is_file() and "max abs diff" in r.stdout
+
+
+def test_train_and_model_errors(tmp_path, train_folder, noisy_png, natural):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert_clean_failure(run("train", "-m", "ne2ne", "--data", empty, "-o", tmp_path / "m.sdm", "--steps", "2"),
+                         "no images")
+    assert_clean_failure(run("train", "-m", "ne2ne", "--data", train_folder, "-o", tmp_path / "m.sdm",
+                             "--steps", "2"), "smaller than the 128x128 crop")
+    assert_clean_failure(run("train", "-m", "n2n", "--data", train_folder, "-o", tmp_path / "m.sdm",
+                             "--steps", "2", "--crop", "32"), "two noisy realisations")
+    assert_clean_failure(run("train", "-m", "zero-shot", "--data", train_folder, "-o", tmp_path / "m.sdm",
+                             "--steps", "2"), "not trained on a data set")
+    (train_folder / "n1.png").write_bytes(b"junk")
+    assert_clean_failure(run("train", "-m", "ne2ne", "--data", train_folder, "-o", tmp_path / "m.sdm",
+                             "--steps", "2", "--crop", "32"), "cannot be read", "n1.png")
+    assert not (tmp_path / "m.sdm").exists()
+    # a gray model applied to an RGB image
+    gray = tmp_path / "gray"
+    gray.mkdir()
+    Image.fromarray(np.round(natural.mean(-1) * 255).astype(np.uint8)).save(gray / "g.png")
+    r = run("train", "-m", "n2n", "--data", gray, "--noise", "gauss:25", "-o", tmp_path / "g.sdm", "--steps", "2",
+            "--crop", "32", "--batch", "2", "-q")
+    assert r.returncode == 0, r.stderr
+    assert_clean_failure(run("denoise", noisy_png, "-o", tmp_path / "x.png", "--model", tmp_path / "g.sdm"),
+                         "trained on gray images")
+    assert not (tmp_path / "x.png").exists()
+    assert_clean_failure(run("denoise", noisy_png, "-o", tmp_path / "x.png", "--model", noisy_png),
+                         "not a selfdenoise model")
+
+
+def test_two_processes_match_one_process_with_the_whole_batch(tmp_path, train_folder):
+    """torchrun with 2 CPU processes (gloo), 2 crops each == 1 process with 4 crops."""
+    from safetensors.torch import load_file
+
+    common = ["train", "-m", "ne2ne", "--data", train_folder, "--steps", "4", "--crop", "32", "--batch", "4",
+              "--device", "cpu", "-q"]
+    one = run(*common, "-o", tmp_path / "one.sdm")
+    assert one.returncode == 0, one.stderr
+    env = {**__import__("os").environ, "OMP_NUM_THREADS": "1"}
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                          "-m", "selfdenoise", *map(str, common), "-o", tmp_path / "two.sdm"],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert two.returncode == 0, two.stderr[-2000:]
+    a, b = load_file(tmp_path / "one.sdm"), load_file(tmp_path / "two.sdm")
+    assert a.keys() == b.keys()
+    diff = max(float((a[k] - b[k]).abs().max()) for k in a)
+    moved = max(float(a[k].abs().max()) for k in a)
+    assert diff < 1e-4 and moved > 0, diff

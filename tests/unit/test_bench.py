@@ -135,9 +135,9 @@ def test_other_dataset_goes_to_its_own_folder(tmp_path, calls):
 
 
 def test_user_errors(kodak, tmp_path):
-    with pytest.raises(InputError, match="method n2n needs training; not available in this protocol yet"):
+    with pytest.raises(InputError, match="method n2n is trained first: give --train-minutes"):
         bench.run_protocol("gauss25-color", kodak, ["n2n"], out_dir=tmp_path, progress=False)
-    with pytest.raises(InputError, match="method ne2ne needs training"):
+    with pytest.raises(InputError, match="method ne2ne needs training; protocol 'single-image' has no training"):
         bench.run_protocol("single-image", kodak, ["ne2ne"], out_dir=tmp_path, progress=False,
                            method_options={"ne2ne": {"model": "x.safetensors"}})
     with pytest.raises(InputError, match="unknown protocol"):

@@ -3,18 +3,31 @@ import numpy as np
 import pytest
 import torch
 
-from selfdenoise import registry
+from selfdenoise import data, registry
 from selfdenoise.metrics import psnr
-from selfdenoise.training import fit_single_image
 
 LEARNED = sorted(registry.METHODS)
 #: Options that make a method train from scratch quickly on a tiny image, with a stationary loss
 #: (Neighbor2Neighbor's regulariser targets move with the network, so it is off here).
-FAST = {"zero-shot": {"use_prior": False, "crop": 32, "batch": 8, "tta": 1, "gamma": 0.0}}
+FAST = {"zero-shot": {"use_prior": False, "crop": 32, "batch": 8, "tta": 1, "gamma": 0.0},
+        "n2n": {"widths": (16, 16, 16)}, "ne2ne": {"widths": (16, 16, 16), "gamma": 0.0}}
 
 
 def make(name):
     return registry.get_method(name, **FAST.get(name, {}))
+
+
+def batch_for(method, y, seed=0):
+    """A training batch the way the method is trained: from the image itself (zero-shot) or from a
+    training set holding it (one realisation, or two for methods trained on pairs)."""
+    gen = torch.Generator().manual_seed(seed)
+    if method.zero_shot:
+        return method.sample_batch(y, gen)
+    frames = [y[0].permute(1, 2, 0).numpy()]
+    if method.pairs:
+        frames.append((y[0] + 0.05 * torch.randn(y[0].shape, generator=gen)).permute(1, 2, 0).numpy())
+    side = min(32, min(y.shape[-2:]) // 2 * 2)
+    return data.from_arrays([frames]).sample(0, 4, side, seed=seed, pairs=method.pairs)
 
 
 def noisy_pair(natural, sigma=25, seed=0, channels=3):
@@ -30,7 +43,7 @@ def test_shapes_gradients_and_no_nan_on_odd_sizes(name, channels, h, w):
     method = make(name)
     model = method.build_model(channels)
     y = torch.rand(1, channels, h, w)
-    batch = method.sample_batch(y, torch.Generator().manual_seed(0))
+    batch = batch_for(method, y)
     out = method.training_step(batch, model, 0, 10)
     loss = out["loss"]
     assert loss.ndim == 0 and torch.isfinite(loss)
@@ -48,8 +61,7 @@ def test_training_lowers_the_self_supervised_loss(name, natural):
     method = make(name)
     model = method.build_model(3)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    gen = torch.Generator().manual_seed(0)
-    fixed = method.sample_batch(y, gen)  # one fixed batch: its loss must be optimisable
+    fixed = batch_for(method, y)  # one fixed batch: its loss must be optimisable
     first = float(method.training_step(fixed, model, 0, 40)["loss"].detach())
     for step in range(40):
         loss = method.training_step(fixed, model, step, 40)["loss"]

@@ -1,0 +1,87 @@
+"""Training data: layouts on disk, checks before training, reproducible and shardable batches."""
+import numpy as np
+import pytest
+import tifffile
+import torch
+from PIL import Image
+
+from selfdenoise import data
+from selfdenoise.errors import InputError
+
+
+def save(path, arr):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.round(np.clip(arr, 0, 1) * 255).astype(np.uint8)).save(path)
+
+
+@pytest.fixture
+def folder(tmp_path, natural):
+    for i in range(3):
+        save(tmp_path / "imgs" / f"im{i}.png", np.roll(natural, 7 * i, axis=0))
+    return tmp_path / "imgs"
+
+
+def test_plain_folder_is_single_realisations(folder):
+    ts = data.load_folder(folder)
+    assert ts.layout == "images" and len(ts.groups) == 3 and ts.max_realisations() == 1
+    assert ts.channels == 3 and ts.groups[0][0].shape == (3, 96, 96)
+
+
+def test_pairs_folders_are_matched_by_name(tmp_path, natural):
+    for sub in ("a", "b"):
+        for name in ("x.png", "y.png"):
+            save(tmp_path / sub / name, natural)
+    ts = data.load_folder(tmp_path)
+    assert ts.layout.startswith("pairs") and ts.names == ["x.png", "y.png"] and ts.max_realisations() == 2
+    (tmp_path / "b" / "y.png").unlink()
+    with pytest.raises(InputError, match="no partner"):
+        data.load_folder(tmp_path)
+
+
+def test_subfolders_and_stacks_are_groups_of_frames(tmp_path, natural):
+    for s in ("s1", "s2"):
+        for k in range(3):
+            save(tmp_path / "groups" / s / f"{k}.png", natural)
+    ts = data.load_folder(tmp_path / "groups")
+    assert len(ts.groups) == 2 and ts.max_realisations() == 3
+    gray = (natural.mean(-1) * 65535).astype(np.uint16)
+    (tmp_path / "stacks").mkdir()
+    tifffile.imwrite(tmp_path / "stacks" / "burst.tif", np.stack([gray] * 4))
+    ts = data.load_folder(tmp_path / "stacks")
+    assert ts.layout.startswith("stacks") and ts.max_realisations() == 4 and ts.channels == 1
+
+
+def test_every_bad_file_is_found_before_training(folder):
+    (folder / "im1.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    with pytest.raises(InputError, match=r"1 of 3 training file\(s\) cannot be read: .*im1.png"):
+        data.load_folder(folder)
+
+
+def test_empty_folder_mixed_channels_and_missing_folder(tmp_path, natural, folder):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="holds no images"):
+        data.load_folder(tmp_path / "empty")
+    save(folder / "gray.png", natural.mean(-1))
+    with pytest.raises(InputError, match="mix channel counts"):
+        data.load_folder(folder)
+    with pytest.raises(InputError, match="no such training folder"):
+        data.load_folder(tmp_path / "nope")
+
+
+def test_batches_are_reproducible_and_shard_exactly(natural):
+    ts = data.from_arrays([natural, natural[::-1].copy()], noise="gauss:25")
+    a = ts.sample(3, 4, 32, seed=1, pairs=True)
+    b = ts.sample(3, 4, 32, seed=1, pairs=True)
+    assert torch.equal(a.noisy, b.noisy) and torch.equal(a.target, b.target)
+    assert not torch.equal(a.noisy, a.target)  # independent draws of the noise
+    assert not torch.equal(a.noisy, ts.sample(4, 4, 32, seed=1, pairs=True).noisy)
+    halves = [ts.sample(3, 2, 32, seed=1, pairs=True, rank=r, world=2) for r in (0, 1)]
+    assert torch.equal(torch.cat([h.noisy for h in halves]), a.noisy)
+    assert torch.equal(torch.cat([h.target for h in halves]), a.target)
+
+
+def test_bernoulli_targets_carry_their_mask(natural):
+    ts = data.from_arrays([natural], noise="bernoulli:0.5")
+    b = ts.sample(0, 2, 16, pairs=True)
+    assert b.mask is not None and b.mask.shape == (2, 1, 16, 16)
+    assert 0.2 < float(b.mask.mean()) < 0.8

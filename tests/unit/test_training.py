@@ -1,0 +1,147 @@
+"""The generic training engine: schedules, exact resume, Ctrl-C checkpoints, logs, time limits."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from selfdenoise import data, registry
+from selfdenoise.errors import InputError
+from selfdenoise.training import TrainConfig, lr_factor, read_checkpoint, train
+
+TINY = {"widths": (8, 8, 8)}
+
+
+def tiny_set(natural, realisations=1):
+    rng = np.random.default_rng(0)
+    groups = [[natural[:40, :44] + rng.normal(0, 0.1, (40, 44, 3)).astype(np.float32) for _ in range(realisations)],
+              [natural[50:, 40:] + rng.normal(0, 0.1, (46, 56, 3)).astype(np.float32) for _ in range(realisations)]]
+    return data.from_arrays(groups)
+
+
+def weights(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def max_diff(a, b):
+    return max(float((a[k] - b[k]).abs().max()) for k in a)
+
+
+@pytest.mark.parametrize("schedule,frac,expected", [
+    ("constant", 0.7, 1.0),
+    ("cosine", 0.0, 1.0), ("cosine", 0.5, 0.5), ("cosine", 1.0, 0.0),
+    ("step:0.2:0.5", 0.19, 1.0), ("step:0.2:0.5", 0.2, 0.5), ("step:0.2:0.5", 0.99, 0.0625),
+    ("multistep:0.5,0.75:0.1", 0.6, 0.1), ("multistep:0.5,0.75:0.1", 0.8, 0.01),
+    # Noise2Noise's ramp-down over the last 30%: (0.5 + cos(pi t) / 2)^2
+    ("rampdown:0.3", 0.69, 1.0), ("rampdown:0.3", 0.85, 0.25), ("rampdown:0.3", 1.0, 0.0),
+])
+def test_schedules_follow_their_formulas(schedule, frac, expected):
+    assert lr_factor(schedule, frac) == pytest.approx(expected, abs=1e-9)
+
+
+@pytest.mark.parametrize("bad", ["linear", "step:0.2", "multistep:a:0.1", "rampdown:0"])
+def test_bad_schedule_is_one_clear_error(bad):
+    with pytest.raises(InputError, match="bad schedule"):
+        lr_factor(bad, 0.5)
+
+
+@pytest.mark.parametrize("name,realisations", [("ne2ne", 1), ("n2n", 2)])
+def test_interrupt_then_resume_equals_uninterrupted(tmp_path, natural, name, realisations):
+    ts = tiny_set(natural, realisations)
+    method = registry.get_method(name, **TINY)
+    cfg = TrainConfig(steps=20, batch=2, crop=16, lr=2e-3, schedule="cosine", warmup=0.1)
+    straight = weights(train(method, ts, cfg).model)
+
+    def ctrl_c_at_10(step, info):
+        if step == 10:
+            raise KeyboardInterrupt
+
+    ckpt = tmp_path / "run.checkpoint"
+    with pytest.raises(KeyboardInterrupt):
+        train(method, ts, cfg, checkpoint=ckpt, on_step=ctrl_c_at_10)
+    assert read_checkpoint(ckpt)["step"] == 10
+    resumed = train(method, ts, cfg, checkpoint=ckpt, resume=ckpt)
+    assert resumed.steps == 20
+    assert max_diff(straight, weights(resumed.model)) < 1e-6
+    # and the interrupted run really stopped half-way: its weights differ from the final ones
+    half = registry.get_method(name, **TINY).build_model(3)
+    half.load_state_dict(read_checkpoint(ckpt)["model"])
+    assert max_diff(straight, weights(half)) > 1e-4
+
+
+def test_periodic_checkpoints_log_and_validation(tmp_path, natural):
+    ts = tiny_set(natural)
+    method = registry.get_method("ne2ne", **TINY)
+    clean = torch.from_numpy(natural[:32, :32].copy()).permute(2, 0, 1)[None]
+    val = [(clean + 0.1 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(0)), clean)]
+    cfg = TrainConfig(steps=12, batch=2, crop=16, checkpoint_every=5, val_every=6, log_every=3)
+    r = train(method, ts, cfg, checkpoint=tmp_path / "c.ckpt", log=tmp_path / "log.csv", val=val)
+    assert read_checkpoint(tmp_path / "c.ckpt")["step"] == 10
+    lines = (tmp_path / "log.csv").read_text().strip().splitlines()
+    header = lines[0].split(",")
+    assert header[:4] == ["step", "seconds", "lr", "loss"] and "val_psnr" in header
+    rows = [dict(zip(header, l.split(","))) for l in lines[1:]]
+    assert [int(r["step"]) for r in rows] == [3, 6, 9, 12]
+    assert rows[1]["val_psnr"] and float(rows[1]["val_psnr"]) > 5
+    assert r.val_psnr is not None and math.isfinite(r.val_psnr)
+    assert r.flops_per_step and r.flops_per_step > 0
+
+
+def test_time_limit_stops_training(natural):
+    r = train(registry.get_method("n2n", **TINY), tiny_set(natural, 2),
+              TrainConfig(minutes=1.5 / 60, batch=2, crop=16))
+    assert 1.4 < r.seconds < 10 and r.steps >= 1
+
+
+def test_resume_refuses_another_method_or_junk(tmp_path, natural):
+    ts = tiny_set(natural, 2)
+    cfg = TrainConfig(steps=3, batch=2, crop=16, checkpoint_every=3)
+    train(registry.get_method("n2n", **TINY), ts, cfg, checkpoint=tmp_path / "c.ckpt")
+    with pytest.raises(InputError, match="cannot resume 'ne2ne'"):
+        train(registry.get_method("ne2ne", **TINY), ts, cfg, resume=tmp_path / "c.ckpt")
+    (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint at all")
+    with pytest.raises(InputError, match="not a selfdenoise checkpoint"):
+        train(registry.get_method("n2n", **TINY), ts, cfg, resume=tmp_path / "junk.ckpt")
+
+
+def test_bad_configs_fail_before_training(natural):
+    ts = tiny_set(natural)
+    method = registry.get_method("ne2ne", **TINY)
+    with pytest.raises(InputError, match="length of training"):
+        train(method, ts, TrainConfig())
+    with pytest.raises(InputError, match="smaller than the 64x64 crop"):
+        train(method, ts, TrainConfig(steps=1, crop=64))
+    with pytest.raises(InputError, match="two noisy realisations"):
+        train(registry.get_method("n2n", **TINY), ts, TrainConfig(steps=1, crop=16))
+
+
+def test_noise2noise_losses(natural):
+    m = registry.get_method("n2n", loss="l0", **TINY)
+    model = m.build_model(3)
+    batch = tiny_set(natural, 2).sample(0, 2, 16, pairs=True)
+    err = (model(batch.noisy) - batch.target).detach()
+    # annealed L0: gamma = 2 (1 - step / total)
+    for step, gamma in [(0, 2.0), (5, 1.0), (10, 0.0)]:
+        expected = (err.abs() + 1e-8).pow(gamma).mean()
+        assert float(m.training_step(batch, model, step, 10)["loss"]) == pytest.approx(float(expected), rel=1e-5)
+    # masked loss: only observed target pixels count
+    l2 = registry.get_method("n2n", **TINY)
+    mask = torch.zeros(2, 1, 16, 16)
+    mask[..., :8] = 1
+    batch.mask = mask
+    expected = (err[..., :8]).pow(2).mean()
+    assert float(l2.training_step(batch, model, 0, 10)["loss"]) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_neighbor2neighbor_ramps_gamma(natural):
+    m = registry.get_method("ne2ne", gamma=2.0, **TINY)
+    model = m.build_model(3)
+    with torch.no_grad():  # a non-identity network so the regulariser is not zero
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=torch.Generator().manual_seed(1)))
+    batch = tiny_set(natural).sample(0, 2, 16)
+    out0 = m.training_step(batch, model, 0, 10)
+    out5 = m.training_step(batch, model, 5, 10)
+    assert float(out0["loss"]) == pytest.approx(float(out0["rec"]), rel=1e-6)  # gamma 0 at the start
+    assert float(out5["loss"]) == pytest.approx(float(out5["rec"] + 1.0 * out5["reg"]), rel=1e-5)
+    assert float(out5["reg"]) > 0
