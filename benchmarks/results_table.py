@@ -15,8 +15,8 @@ ORDER = {"noisy": 0, "bm3d": 1, "nlm": 2}
 
 
 def rows() -> list[str]:
-    out = ["| protocol | test set | images | method | PSNR (dB) | SSIM | s / image | vs BM3D | machine, commit |",
-           "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    out = ["| protocol | test set | images | method | PSNR (dB) | SSIM | training | s / image | vs BM3D | machine, commit |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for folder in sorted(p for p in (ROOT / "benchmarks" / "results").iterdir() if p.is_dir()):
         results = [json.loads(f.read_text()) for f in sorted(folder.glob("*.json"))]
         results = [r for r in results if "psnr" in r and "method" in r and "per_image" in r]
@@ -25,8 +25,10 @@ def rows() -> list[str]:
             s = r.get("seconds_per_image")
             ratio = f"{bm3d / s:.1f}x faster" if bm3d and s and r["method"] != "bm3d" else ""
             cores = r.get("device", "").split(",")[0]
+            t = r.get("train_seconds")
+            training = "" if not t else f"{t / 60:.0f} min, {r['training']['device'] if 'training' in r else ''}"
             out.append(f"| {r['protocol']} | {r['dataset']} | {r['n_images']} | {r['method']} | {r['psnr']:.2f} | "
-                       f"{r['ssim']:.4f} | {'' if s is None else f'{s:.1f}'} | {ratio} | "
+                       f"{r['ssim']:.4f} | {training} | {'' if s is None else f'{s:.2f}'} | {ratio} | "
                        f"{cores}, {str(r.get('commit') or '')[:8]} |")
     return out
 

@@ -259,10 +259,11 @@ def train(data, method: str = "ne2ne", output: str | os.PathLike | None = None, 
     result.path = None
     if output is not None and _is_rank0():
         result.path = str(save_model(output, result.model, method=m.name, channels=ts.channels, config=m.config(),
-                                     extra={"noise": ts.noise.spec if ts.noise else "real", "data": ts.summary(),
+                                     extra={"noise": ts.noise.spec if ts.noise else "in the data", "data": ts.summary(),
                                             "train": meta_train}))
         if checkpoint is not None and Path(checkpoint).is_file():
             Path(checkpoint).unlink()  # finished: the model file supersedes it
+    _end_distributed()
     result.model = TrainedModel(m, result.model.eval(), {"channels": ts.channels, "method": m.name,
                                                          "config": m.config()}, result.path or "")
     return result
@@ -270,6 +271,15 @@ def train(data, method: str = "ne2ne", output: str | os.PathLike | None = None, 
 
 def trainable_methods() -> list[str]:
     return sorted(n for n, c in registry.METHODS.items() if not getattr(c, "zero_shot", False))
+
+
+def _end_distributed() -> None:
+    """Under torchrun: wait for rank 0 to write the model, then leave the process group."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def _is_rank0() -> bool:

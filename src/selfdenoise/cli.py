@@ -254,7 +254,8 @@ def list_methods():
     from .registry import CLASSICAL, METHODS
 
     for name in sorted(METHODS):
-        click.echo(f"{name:<12} learned{' (zero-shot: fits the image itself)' if METHODS[name].zero_shot else ''}")
+        how = "zero-shot: fits the image itself" if METHODS[name].zero_shot else "trained on noisy data: selfdenoise train"
+        click.echo(f"{name:<12} learned ({how})")
     for name in sorted(CLASSICAL):
         click.echo(f"{name:<12} classical")
 

@@ -65,7 +65,7 @@ class TrainingSet:
         pixels = sum(int(g[0].shape[-1] * g[0].shape[-2]) for g in self.groups)
         return {"layout": self.layout, "groups": len(self.groups),
                 "images": sum(len(g) for g in self.groups), "channels": self.channels,
-                "megapixels": round(pixels / 1e6, 3), "noise": self.noise.spec if self.noise else "real"}
+                "megapixels": round(pixels / 1e6, 3), "noise": self.noise.spec if self.noise else "in the data"}
 
     def check(self, *, crop: int, pairs: bool) -> None:
         """Fail early with one line: crop larger than an image, or no pairs for Noise2Noise."""

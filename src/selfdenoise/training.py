@@ -367,7 +367,8 @@ def train(
                 if step % 5 == 0:
                     bar.set_postfix(loss=f"{float(loss.detach()):.4g}", lr=f"{opt.param_groups[0]['lr']:.2g}")
             do_val = val and config.val_every and step % config.val_every == 0
-            if rank == 0 and (step % config.log_every == 0 or do_val):
+            last = config.steps is not None and step >= config.steps
+            if rank == 0 and (step % config.log_every == 0 or do_val or last):
                 row = {"step": step, "seconds": round(time.perf_counter() - t0, 3), "lr": opt.param_groups[0]["lr"],
                        **{k: v / n_window for k, v in window.items()},
                        "steps_per_s": n_window / max(1e-9, time.perf_counter() - t_window)}

@@ -46,9 +46,9 @@ def test_subfolders_and_stacks_are_groups_of_frames(tmp_path, natural):
     assert len(ts.groups) == 2 and ts.max_realisations() == 3
     gray = (natural.mean(-1) * 65535).astype(np.uint16)
     (tmp_path / "stacks").mkdir()
-    tifffile.imwrite(tmp_path / "stacks" / "burst.tif", np.stack([gray] * 4))
+    tifffile.imwrite(tmp_path / "stacks" / "burst.tif", np.stack([gray] * 5))
     ts = data.load_folder(tmp_path / "stacks")
-    assert ts.layout.startswith("stacks") and ts.max_realisations() == 4 and ts.channels == 1
+    assert ts.layout.startswith("stacks") and ts.max_realisations() == 5 and ts.channels == 1
 
 
 def test_every_bad_file_is_found_before_training(folder):
