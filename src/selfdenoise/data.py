@@ -92,15 +92,15 @@ class TrainingSet:
             j = int(torch.randint(w - crop + 1, (1,), generator=g))
             aug = int(torch.randint(8, (1,), generator=g))
             if self.noise is not None:
-                signal = _augment(group[int(torch.randint(len(group), (1,), generator=g))][:, i:i + crop, j:j + crop], aug)
+                signal = augment(group[int(torch.randint(len(group), (1,), generator=g))][:, i:i + crop, j:j + crop], aug)
                 x, _ = self.noise.sample(signal, g)
                 if pairs:
                     t, m = self.noise.sample(signal, g)
             else:
                 order = torch.randperm(len(group), generator=g)
-                x = _augment(group[int(order[0])][:, i:i + crop, j:j + crop], aug)
+                x = augment(group[int(order[0])][:, i:i + crop, j:j + crop], aug)
                 if pairs:
-                    t, m = _augment(group[int(order[1])][:, i:i + crop, j:j + crop], aug), None
+                    t, m = augment(group[int(order[1])][:, i:i + crop, j:j + crop], aug), None
             inputs.append(x)
             seeds.append(s)
             if pairs:
@@ -113,8 +113,8 @@ class TrainingSet:
         return Batch(noisy=noisy, target=target, mask=mask, extra={"seeds": seeds})
 
 
-def _augment(x: Tensor, k: int) -> Tensor:
-    """One of the 8 flips/rotations of a square crop."""
+def augment(x: Tensor, k: int) -> Tensor:
+    """Flip/rotation ``k`` (0..7) of a (C, H, W) crop: rotate by ``k % 4`` quarter turns, then mirror if ``k >= 4``."""
     x = torch.rot90(x, k % 4, (-2, -1))
     return (x.flip(-1) if k >= 4 else x).contiguous()
 

@@ -36,21 +36,29 @@ def save_model(path: str | os.PathLike, model: nn.Module, *, method: str, channe
     return path
 
 
-def read_metadata(path: str | os.PathLike) -> dict:
-    """The metadata of a model file (config and extra decoded), without reading the weights."""
+def read_checked(path: str | os.PathLike, fmt: str, kind: str, load):
+    """Open a safetensors file, check that its metadata says ``format == fmt`` and return
+    ``(metadata, load(handle))``; every failure is a one-line ``InputError`` naming ``kind``."""
     from safetensors import safe_open
 
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: no such model file")
+        raise InputError(f"{path}: no such {kind}")
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = dict(f.metadata() or {})
-            n_params = sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())
+            loaded = load(f)
     except Exception as e:  # safetensors raises its own error types for non-safetensors files
-        raise InputError(f"{path}: not a selfdenoise model file ({type(e).__name__})") from None
-    if meta.get("format") != FORMAT:
-        raise InputError(f"{path}: not a selfdenoise model file (format {meta.get('format')!r}, expected {FORMAT!r})")
+        raise InputError(f"{path}: not a selfdenoise {kind} ({type(e).__name__})") from None
+    if meta.get("format") != fmt:
+        raise InputError(f"{path}: not a selfdenoise {kind} (format {meta.get('format')!r}, expected {fmt!r})")
+    return meta, loaded
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    """The metadata of a model file (config and extra decoded), without reading the weights."""
+    meta, n_params = read_checked(path, FORMAT, "model file",
+                                  lambda f: sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys()))
     for key in _JSON_KEYS:
         meta[key] = json.loads(meta.get(key) or "{}")
     meta["channels"] = int(meta["channels"])

@@ -208,19 +208,9 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, opt: torch.optim.
 
 def read_checkpoint(path: str | os.PathLike) -> dict:
     """Read a checkpoint (never unpickles): metadata decoded, tensors split by owner."""
-    from safetensors import safe_open
+    from .modelfile import read_checked
 
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: no such checkpoint")
-    try:
-        with safe_open(str(p), framework="pt") as f:
-            meta = dict(f.metadata() or {})
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as e:
-        raise InputError(f"{p}: not a selfdenoise checkpoint ({type(e).__name__})") from None
-    if meta.get("format") != CHECKPOINT_FORMAT:
-        raise InputError(f"{p}: not a selfdenoise checkpoint (format {meta.get('format')!r})")
+    meta, tensors = read_checked(path, CHECKPOINT_FORMAT, "checkpoint", lambda f: {k: f.get_tensor(k) for k in f.keys()})
     cfg = json.loads(meta["train_config"])
     cfg["betas"] = tuple(cfg["betas"])
     state: dict[int, dict] = {}
@@ -235,13 +225,6 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
             "config": TrainConfig(**cfg),
             "model": {k[6:]: v for k, v in tensors.items() if k.startswith("model.")},
             "optim": {"state": state, "param_groups": json.loads(meta["optim_groups"])}}
-
-
-def _psnr(clean: Tensor, out: Tensor) -> float:
-    a = torch.round(clean.clamp(0, 1) * 255)
-    b = torch.round(out.clamp(0, 1) * 255)
-    mse = float((a - b).pow(2).mean()) / 255.0**2
-    return float("inf") if mse == 0 else 10.0 * math.log10(1.0 / mse)
 
 
 def train(
@@ -407,8 +390,11 @@ def train(
 @torch.no_grad()
 def validate(method: Any, model: nn.Module, val: list[tuple[Tensor, Tensor]]) -> float:
     """Mean PSNR (uint8-quantised, as the benchmarks) of the method's inference on ``val`` pairs."""
+    from .metrics import psnr, quantize_uint8
+
     dev = next(model.parameters()).device
-    scores = [_psnr(clean, method.denoise(model, noisy.to(dev)).cpu()) for noisy, clean in val]
+    as_uint8 = lambda t: quantize_uint8(t[0].permute(1, 2, 0).float().cpu().numpy())
+    scores = [psnr(as_uint8(clean), as_uint8(method.denoise(model, noisy.to(dev)))) for noisy, clean in val]
     return float(sum(scores) / len(scores))
 
 

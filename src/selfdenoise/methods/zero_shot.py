@@ -35,6 +35,7 @@ from torch import Tensor, nn
 
 from ..nets.unet_small import UNetSmall
 from .base import Batch, to_channels_last
+from ..data import augment
 from ..inference import tta_apply
 from .ne2ne import neighbor_loss, neighbor_pair_index
 
@@ -168,10 +169,7 @@ class ZeroShot:
             i = int(torch.randint(0, h - ch + 1, (1,), generator=generator))
             j = int(torch.randint(0, w - cw + 1, (1,), generator=generator))
             k = int(torch.randint(0, 8, (1,), generator=generator))
-            t = torch.rot90(noisy[0, :, i : i + ch, j : j + cw], k % 4, (-2, -1))
-            if k >= 4:
-                t = t.flip(-1)
-            crops.append(t)
+            crops.append(augment(noisy[0, :, i : i + ch, j : j + cw], k))
         if ch != cw:  # rotations changed some crops' orientation: keep one orientation
             crops = [t if t.shape[-2] == ch else t.transpose(-2, -1) for t in crops]
         y = torch.stack(crops).contiguous(memory_format=torch.channels_last)
