@@ -636,7 +636,8 @@ def train_for_protocol(proto: Protocol, data_dir: Path, method: str, out_path: P
             trained.network.load_state_dict(snap["state"])
         else:
             trained.network.load_state_dict(keep)
-        psnr = [metrics.psnr(c, trained.denoise(x)) for c, x in tests]
+        q = metrics.quantize_uint8
+        psnr = [metrics.psnr(q(c), q(trained.denoise(x))) for c, x in tests]  # uint8, as the protocol scores
         curve.append({"step": snap["step"], "train_seconds": snap["seconds"], "psnr": float(np.mean(psnr))})
     trained.network.load_state_dict(keep)
     return {"trained_model": trained, "seconds": round(r.seconds, 1), "steps": r.steps,
