@@ -19,6 +19,7 @@ import json
 import math
 import os
 import platform
+import re
 import resource
 import shlex
 import subprocess
@@ -93,8 +94,10 @@ class Protocol:
     name: str
     description: str
     test_sets: tuple[TestSet, ...]
-    train: str | None = None  # folder/glob of the noisy-only training set; None: nothing
-    train_noise: str | None = None
+    train: str | None = None  # folder/glob of the noisy-only training set ({a,b} allowed); None: nothing
+    train_noise: str | None = None  # synthetic noise added to ``train``; None: the files are real noisy images
+    #: "folder": the training files of one folder are realisations of one scene (OCT repeated B-scans)
+    train_group: str | None = None
     seed: int = 0  # seed base: image i gets noise seed ``seed + run seed + i``
     reference: str = ""
     runnable: bool = True
@@ -138,7 +141,7 @@ PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
              train="polyu_real100/*_real.JPG", reference="CBM3D 36.98, Self2Self 37.52; noisy 35.97"),
     Protocol("oct-duke", "real OCT speckle: test.tif of subjects 10-18 scored against average.tif",
              (TestSet("duke", "oct_duke_fang2013", "1[0-8]/test.tif", pair=("test", "average")),),
-             train="oct_duke_fang2013/0[1-9]/{test,1,2,3,4}.tif",
+             train="oct_duke_fang2013/0[1-9]/{test,1,2,3,4}.tif", train_group="folder",
              reference="noisy 17.75; BM3D 26.87, NLM 27.06 (estimated sigma); best published 28.25"),
     Protocol("single-image", "each test image alone (zero-shot and classical methods only)",
              (_KODAK, _POLYU), train=None, reference="CBM3D; Self2Self Set9 31.74"),
@@ -369,7 +372,7 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike, methods: list[str],
         if proto.train is None:
             raise InputError(f"method {m} needs training; protocol '{protocol}' has no training set")
         if "model" not in options.get(m, {}):
-            if proto.train_noise is None or m not in METHODS:
+            if m not in METHODS:
                 raise InputError(f"method {m} cannot be trained in protocol '{protocol}' yet "
                                  "(give a trained model with model=PATH)")
             if not train or not (train.get("minutes") or train.get("steps")):
@@ -400,14 +403,7 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike, methods: list[str],
 
     for i, (index, path) in enumerate(indexed):
         name = ts.image_name(path)
-        if ts.noise is None:
-            noisy, _ = read_image(path)
-            clean, _ = read_image(ts.clean_path(path))
-        else:
-            clean, _ = read_image(path)
-            noisy = api.add_noise(clean, ts.noise, seed=base_seed + index)
-        if noisy.shape != clean.shape:
-            raise InputError(f"{path}: noisy shape {noisy.shape} differs from clean {clean.shape}")
+        clean, noisy = test_pair(ts, path, index, base_seed)
         row = {"name": name, **metrics.evaluate_pair(clean, noisy)}
         noisy_acc.per_image.append(row)
         panels = [(f"noisy {_db(row['psnr'])}", metrics.quantize_uint8(_centre_crop(noisy, crop_size)))]
@@ -574,24 +570,63 @@ def evaluate_folders(clean: str | os.PathLike, test: str | os.PathLike,
     return result
 
 
-def protocol_training_set(proto: Protocol, data_dir: Path, realisations: int, seed: int = 1_000_000):
-    """The protocol's training images, noised once per realisation with fixed seeds that no test
-    image uses (``seed + r * 100_000 + i``). Only these noisy images reach the method."""
+def expand_braces(pattern: str) -> list[str]:
+    """``a/{x,y}.tif`` -> [``a/x.tif``, ``a/y.tif``] (glob has no braces); nested braces are not needed."""
+    m = re.search(r"\{([^{}]*)\}", pattern)
+    if m is None:
+        return [pattern]
+    return [q for alt in m.group(1).split(",") for q in expand_braces(pattern[: m.start()] + alt + pattern[m.end():])]
+
+
+def protocol_train_files(proto: Protocol, data_dir: Path) -> list[Path]:
     import glob
 
+    files = sorted({Path(f) for pat in expand_braces(str(data_dir / proto.train)) for f in glob.glob(pat)})
+    if not files:
+        raise InputError(f"{data_dir / proto.train}: no training images")
+    return files
+
+
+def protocol_training_set(proto: Protocol, data_dir: Path, realisations: int, seed: int = 1_000_000):
+    """The protocol's noisy training images. Synthetic noise (``train_noise``) is drawn once per
+    realisation with fixed seeds that no test image uses (``seed + r * 100_000 + i``); real noisy
+    files are used as they are, grouped by folder when ``train_group == "folder"`` (the frames of a
+    folder are realisations of one scene). Only these noisy images reach the method."""
     from . import data as datamod
     from .api import add_noise
     from .io import read_image
 
-    files = sorted(Path(f) for f in glob.glob(str(data_dir / proto.train)))
-    if not files:
-        raise InputError(f"{data_dir / proto.train}: no training images")
+    files = protocol_train_files(proto, data_dir)
+    if proto.train_noise is None:
+        by_key: dict[str, list] = {}
+        for f in files:
+            key = str(f.parent) if proto.train_group == "folder" else str(f)
+            by_key.setdefault(key, []).append(read_image(f)[0])
+        names = [Path(k).name for k in by_key]
+        return datamod.from_arrays(list(by_key.values()), names, layout=f"{proto.train} (real noise"
+                                   f"{', frames of a folder = one scene' if proto.train_group else ''})")
     groups = []
     for i, f in enumerate(files):
         clean, _ = read_image(f)
         groups.append([add_noise(clean, proto.train_noise, seed=seed + r * 100_000 + i) for r in range(realisations)])
     return datamod.from_arrays(groups, [f.name for f in files], layout=f"{proto.train} + {proto.train_noise}, "
                                f"{realisations} fixed noisy realisation(s) each")
+
+
+def test_pair(ts: TestSet, path: Path, index: int, base_seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(clean, noisy) of one test image: a real pair, or the clean image with its seeded noise."""
+    from .api import add_noise
+    from .io import read_image
+
+    if ts.noise is None:
+        noisy, _ = read_image(path)
+        clean, _ = read_image(ts.clean_path(path))
+    else:
+        clean, _ = read_image(path)
+        noisy = add_noise(clean, ts.noise, seed=base_seed + index)
+    if noisy.shape != clean.shape:
+        raise InputError(f"{path}: noisy shape {noisy.shape} differs from clean {clean.shape}")
+    return clean, noisy
 
 
 def train_for_protocol(proto: Protocol, data_dir: Path, method: str, out_path: Path, ts: TestSet, curve_images,
@@ -625,10 +660,7 @@ def train_for_protocol(proto: Protocol, data_dir: Path, method: str, out_path: P
                   **options)
     trained = r.model
     final = {"step": r.steps, "seconds": round(r.seconds, 1), "state": None}
-    tests = []
-    for index, path in curve_images:
-        clean, _ = read_image(path)
-        tests.append((clean, api.add_noise(clean, ts.noise, seed=base_seed + index)))
+    tests = [test_pair(ts, path, index, base_seed) for index, path in curve_images]
     curve = []
     keep = {k: v.clone() for k, v in trained.network.state_dict().items()}
     for snap in states + [final]:
