@@ -7,6 +7,7 @@
 >>> clean = selfdenoise.load_model("ne2ne.sdm").denoise(noisy)
 """
 from .api import TrainedModel, add_noise, denoise, denoise_file, estimate_sigma, evaluate, load_model, train
+from .api import denoise_sequence, denoise_sequence_file
 from .errors import InputError, MissingDependencyError, SelfdenoiseError
 from .io import read_image, write_image
 from .modelfile import save_model
@@ -15,6 +16,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "denoise", "denoise_file", "add_noise", "evaluate", "estimate_sigma", "read_image", "write_image", "load_model", "save_model", "train",
-    "TrainedModel",
+    "TrainedModel", "denoise_sequence", "denoise_sequence_file",
     "SelfdenoiseError", "InputError", "MissingDependencyError", "__version__",
 ]

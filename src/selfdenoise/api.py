@@ -61,7 +61,8 @@ def denoise(image, method: str = "zero-shot", *, model=None, sigma: float | str 
             tile: int | None = None, progress: bool = False, **options) -> np.ndarray:
     """Denoise one image (H, W) or (H, W, C) in [0, 1] (uint8/uint16 arrays are scaled).
 
-    ``method``: ``zero-shot`` (default; fits a small network to this image alone), ``nlm``, ``bm3d``.
+    ``method``: ``zero-shot`` (default; fits a small network to this image alone), ``nlm``, ``bm3d``,
+    or a dataset method that can also fit the one image (``asym-mask``).
     ``model``: a trained model (file path or ``load_model`` result); then ``method`` is ignored and
     ``options`` may set ``tta`` (flips/rotations averaged).
     ``sigma`` (0-255 units) is used by the classical methods; ``"auto"`` estimates it.
@@ -78,7 +79,7 @@ def denoise(image, method: str = "zero-shot", *, model=None, sigma: float | str 
         out = fn(img, sigma=s, **registry.check_options(method, options))
     else:
         m = registry.get_method(method, **({"tile": tile} if tile else {}), **options)
-        if not getattr(m, "zero_shot", False):
+        if not hasattr(m, "fit_denoise"):  # zero-shot, or a dataset method that can also fit one image
             raise InputError(f"method '{method}' is trained on a data set first: `selfdenoise train --method "
                              f"{method} ...`, then denoise with --model FILE")
         x = torch.from_numpy(img).permute(2, 0, 1)[None].contiguous()
@@ -144,19 +145,87 @@ def denoise_file(src: str | os.PathLike, dst: str | os.PathLike, method: str = "
     input's dtype, channels and range. Returns {"input", "output", "seconds", "slices"}."""
     t0 = time.perf_counter()
     img, info = io.read_image(src)
-    if info.stack:
-        from tqdm import tqdm
+    try:
+        if info.stack:
+            from tqdm import tqdm
 
-        slices = [denoise(s, method, progress=False, **kwargs)
-                  for s in tqdm(img, desc=Path(src).name, unit="slice", disable=not progress, leave=False)]
-        out = np.stack([s if s.ndim == 3 else s[..., None] for s in slices])
-    else:
-        out = denoise(img, method, progress=progress, **kwargs)
-        out = out if out.ndim == 3 else out[..., None]
+            slices = [denoise(s, method, progress=False, **kwargs)
+                      for s in tqdm(img, desc=Path(src).name, unit="slice", disable=not progress, leave=False)]
+            out = np.stack([s if s.ndim == 3 else s[..., None] for s in slices])
+        else:
+            out = denoise(img, method, progress=progress, **kwargs)
+            out = out if out.ndim == 3 else out[..., None]
+    except InputError as e:  # name the file in errors about its content (e.g. too small for a method)
+        if str(src) in str(e):
+            raise
+        raise InputError(f"{src}: {e}") from None
     io.ensure_parent(dst)
     io.write_image(dst, out, info)
     return {"input": str(src), "output": str(dst), "seconds": time.perf_counter() - t0,
             "slices": len(img) if info.stack else 1}
+
+
+def denoise_sequence(array, method: str = "self2self", *, seed: int = 0, progress: bool = False,
+                     **options) -> np.ndarray:
+    """Denoise a sequence shaped (frames, points, coords), e.g. face-landmark tracks; NaN = missing.
+
+    ``method``: ``self2self`` (default; a 1-D network fitted to this track alone), ``savgol``,
+    ``gaussian`` or ``one-euro``. ``options`` go to the method (e.g. ``steps=300`` for self2self,
+    ``window=15, polyorder=3`` for savgol, ``min_cutoff=1.0, beta=10.0, fps=30`` for one-euro).
+    Gaps are filled: the result has no NaN; float32 input stays float32, otherwise float64.
+    """
+    from .sequence_methods import run
+
+    out, _ = run(array, method, seed=seed, progress=progress, **options)
+    dtype = np.float32 if np.asarray(array).dtype == np.float32 else np.float64
+    return out.astype(dtype)
+
+
+def denoise_sequence_file(src: str | os.PathLike, dst: str | os.PathLike, method: str = "self2self", *,
+                          seed: int = 0, progress: bool = False, **options) -> dict:
+    """Read a sequence (.json / .csv / .npy, see ``selfdenoise.sequences``), denoise it and write ``dst``
+    atomically in the same format. Returns {"input", "output", "seconds", "gaps", ...}."""
+    from .sequence_methods import run
+    from .sequences import read_sequence, write_sequence
+
+    t0 = time.perf_counter()
+    src, dst = Path(src), Path(dst)
+    if src.suffix.lower() != dst.suffix.lower():
+        raise InputError(f"{dst}: write a sequence in its input's format ({src.suffix})")
+    seq, info = read_sequence(src)
+    out, details = run(seq, method, seed=seed, progress=progress, **options)
+    io.ensure_parent(dst)
+    write_sequence(dst, out, info)
+    return {"input": str(src), "output": str(dst), "seconds": time.perf_counter() - t0, **details}
+
+
+def sequence_jobs(inputs: list[str | os.PathLike], output: str | os.PathLike, method: str | None = None,
+                  sequence: bool = False) -> list[tuple[Path, Path]] | None:
+    """The (input, output) pairs when ``inputs`` are sequences, else None (they are images).
+
+    Rule: ``.json`` and ``.csv`` files are sequences; a ``.npy`` file is a sequence when ``sequence`` is
+    True or ``method`` exists only for sequences (savgol, gaussian, one-euro), otherwise an image.
+    One input and an output with a suffix give that file; otherwise ``output`` is a folder."""
+    from .sequence_methods import SEQUENCE_METHODS
+    from .sequences import is_sequence_file
+
+    files = [Path(p) for p in inputs]
+    npy_as_sequence = sequence or (method in SEQUENCE_METHODS and not _is_image_method(method))
+    flags = [is_sequence_file(f) or (npy_as_sequence and f.suffix.lower() == ".npy") for f in files]
+    if not any(flags):
+        return None
+    if not all(flags):
+        raise InputError(f"{files[flags.index(False)]}: cannot denoise images and sequences in one call")
+    out = Path(output)
+    if len(files) == 1 and out.suffix:
+        return [(files[0], out)]
+    if out.suffix:
+        raise InputError(f"{out}: several inputs need an output folder, not a file name")
+    return [(f, out / f.name) for f in files]
+
+
+def _is_image_method(method: str | None) -> bool:
+    return method in registry.METHODS or method in registry.CLASSICAL
 
 
 class TrainedModel:
@@ -211,15 +280,16 @@ def train(data, method: str = "ne2ne", output: str | os.PathLike | None = None, 
           val=None, val_noise: str | None = None, steps: int | None = None, minutes: float | None = None,
           preset: str = "fast", seed: int = 0, device: str = "auto", checkpoint: str | os.PathLike | None = None,
           checkpoint_every: int = 0, resume: str | os.PathLike | None = None, log: str | os.PathLike | None = None,
-          val_every: int = 0, progress: bool = False, on_step=None, **options):
+          val_every: int = 0, progress: bool = False, on_step=None, clean=None, **options):
     """Train a dataset method (``n2n``, ``ne2ne``) on noisy data and save it to ``output``.
 
     ``data``: a folder (see ``selfdenoise.data``), a ``TrainingSet``, or a list of noisy arrays.
     ``noise``: a synthetic spec drawn afresh on the fly (then ``data`` is the signal: the papers'
     protocol). ``val``: a folder of *clean* images noised with ``val_noise`` (default ``noise``) for
     validation PSNR. ``preset``: ``fast`` (CPU default) or ``paper`` (the paper's network and
-    schedule). ``options``: training settings (batch, crop, lr, schedule, warmup, optimizer,
-    weight_decay, clip, betas) or method options (net, widths, loss, gamma, ...).
+    schedule). ``clean``: unpaired clean images of other scenes (a folder, or a list of arrays) for
+    methods that also learn from them (``tcfl``). ``options``: training settings (batch, crop, lr,
+    schedule, warmup, optimizer, weight_decay, clip, betas) or method options (net, widths, loss, gamma, ...).
     Returns the ``TrainResult`` (``.model`` is a ``TrainedModel``; ``.path`` the file written).
     """
     from . import data as datamod
@@ -243,6 +313,11 @@ def train(data, method: str = "ne2ne", output: str | os.PathLike | None = None, 
         ts = datamod.load_folder(data, noise)
     else:
         ts = datamod.from_arrays(list(data), noise=noise)
+    if clean is not None:
+        if isinstance(clean, (str, os.PathLike)):
+            ts = ts.with_clean(*datamod.load_clean_folder(clean))
+        else:
+            ts = ts.with_clean([as_float_image(a, f"clean image {i}")[0] for i, a in enumerate(clean)])
     val_pairs = _validation_pairs(val, val_noise or noise, seed) if val is not None else None
     if val_pairs and val_pairs[0][0].shape[1] != ts.channels:
         raise InputError(f"validation images have {val_pairs[0][0].shape[1]} channel(s), training data {ts.channels}")
@@ -255,7 +330,8 @@ def train(data, method: str = "ne2ne", output: str | os.PathLike | None = None, 
                     progress=progress, on_step=on_step)
     meta_train = {"steps": result.steps, "seconds": round(result.seconds, 1), "preset": preset,
                   "config": {k: v for k, v in cfg.__dict__.items()}, "val_psnr": result.val_psnr,
-                  "gflops_per_s": result.gflops_per_s, "wall_seconds": round(time.perf_counter() - t0, 1)}
+                  "gflops_per_s": result.gflops_per_s, "wall_seconds": round(time.perf_counter() - t0, 1),
+                  **({"stopped": result.stopped} if result.stopped else {})}
     result.path = None
     if output is not None and _is_rank0():
         result.path = str(save_model(output, result.model, method=m.name, channels=ts.channels, config=m.config(),

@@ -98,6 +98,8 @@ class Protocol:
     train_noise: str | None = None  # synthetic noise added to ``train``; None: the files are real noisy images
     #: "folder": the training files of one folder are realisations of one scene (OCT repeated B-scans)
     train_group: str | None = None
+    #: folder/glob of unpaired clean images of other scenes, for methods that learn from them (TCFL)
+    train_clean: str | None = None
     seed: int = 0  # seed base: image i gets noise seed ``seed + run seed + i``
     reference: str = ""
     runnable: bool = True
@@ -142,10 +144,12 @@ PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
     Protocol("oct-duke", "real OCT speckle: test.tif of subjects 10-18 scored against average.tif",
              (TestSet("duke", "oct_duke_fang2013", "1[0-8]/test.tif", pair=("test", "average")),),
              train="oct_duke_fang2013/0[1-9]/{test,1,2,3,4}.tif", train_group="folder",
+             train_clean="oct_duke_fang2013/0[1-9]/average.tif",
              reference="noisy 17.75; BM3D 26.87, NLM 27.06 (estimated sigma); best published 28.25"),
     Protocol("single-image", "each test image alone (zero-shot and classical methods only)",
              (_KODAK, _POLYU), train=None, reference="CBM3D; Self2Self Set9 31.74"),
-    Protocol("landmarks-synth", "synthetic face-landmark trajectories (1-D tracks)", (), runnable=False,
+    # Synthetic sequences, no data folder: run by ``bench_sequences.run_landmarks`` (``limit`` = tracks).
+    Protocol("landmarks-synth", "synthetic face-landmark trajectories (1-D tracks)", (),
              reference="Savitzky-Golay, Gaussian smoothing, One Euro filter"),
 )}
 
@@ -324,7 +328,7 @@ class _Acc:
     gpu_peak_mb: float | None = None
 
 
-def run_protocol(protocol: str, data_dir: str | os.PathLike, methods: list[str], *,
+def run_protocol(protocol: str, data_dir: str | os.PathLike | None, methods: list[str] | None, *,
                  out_dir: str | os.PathLike = "benchmarks/results", limit: int | None = None, every: int = 1, seed: int = 0,
                  dataset: str | None = None, method_options: dict[str, dict] | None = None,
                  command: str | None = None, progress: bool = True, baselines: bool = True,
@@ -349,6 +353,14 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike, methods: list[str],
     proto = PROTOCOLS[protocol]
     if not proto.runnable:
         raise InputError(f"protocol '{protocol}' is not runnable yet ({proto.description})")
+    if protocol == "landmarks-synth":
+        from .bench_sequences import run_landmarks
+
+        return run_landmarks(methods or ["self2self"], out_dir=out_dir, tracks=5 if limit is None else limit, seed=seed,
+                             method_options=method_options, command=command, progress=progress)
+    if data_dir is None:
+        raise InputError(f"protocol '{protocol}' needs --data (the folder that holds its test images)")
+    methods = methods or ["zero-shot"]
     ts = proto.test_set(dataset)
     if limit is not None and limit < 1:
         raise InputError(f"--limit must be at least 1, got {limit}")
@@ -613,6 +625,20 @@ def protocol_training_set(proto: Protocol, data_dir: Path, realisations: int, se
                                f"{realisations} fixed noisy realisation(s) each")
 
 
+def protocol_clean_images(proto: Protocol, data_dir: Path, method: str) -> tuple[list[np.ndarray], list[str]]:
+    """The protocol's unpaired clean domain (``train_clean``), for methods that learn from one."""
+    import glob
+
+    from .io import read_image
+
+    if proto.train_clean is None:
+        raise InputError(f"method '{method}' needs unpaired clean images; protocol '{proto.name}' has none")
+    files = sorted({Path(f) for pat in expand_braces(str(data_dir / proto.train_clean)) for f in glob.glob(pat)})
+    if not files:
+        raise InputError(f"{data_dir / proto.train_clean}: no clean training images")
+    return [read_image(f)[0] for f in files], [f"{f.parent.name}/{f.name}" for f in files]
+
+
 def test_pair(ts: TestSet, path: Path, index: int, base_seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(clean, noisy) of one test image: a real pair, or the clean image with its seeded noise."""
     from .api import add_noise
@@ -642,6 +668,8 @@ def train_for_protocol(proto: Protocol, data_dir: Path, method: str, out_path: P
 
     cls = METHODS[method]
     data = protocol_training_set(proto, data_dir, 2 if cls.pairs else 1)
+    if getattr(cls, "needs_clean", False):
+        data = data.with_clean(*protocol_clean_images(proto, data_dir, method))
     _say(progress, f"training {method} on {data.summary()} for "
                    f"{f'{minutes:g} min' if minutes else f'{steps} steps'} ({preset})")
     marks = [(k + 1) / snapshots for k in range(snapshots - 1)]

@@ -51,23 +51,42 @@ def main():
 @main.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(), help="Output file, or folder for several inputs.")
-@click.option("-m", "--method", default="zero-shot", show_default=True, help="zero-shot, nlm, bm3d.")
+@click.option("-m", "--method", default="zero-shot", show_default=True,
+              help="zero-shot, asym-mask (fits the image; real camera noise), self2self, nlm, bm3d.")
 @click.option("--model", "model_file", type=click.Path(), default=None,
               help="A trained model file (from `selfdenoise train`); replaces --method.")
 @click.option("--sigma", default="auto", show_default=True, help="Noise level in 0-255 units, or 'auto'.")
 @click.option("--tile", type=int, default=None, help="Tile size in pixels for inference (default: automatic).")
 @click.option("--tta", type=click.IntRange(1, 8), default=None, help="Trained models: flips/rotations averaged.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--budget", type=float, default=None, help="Zero-shot: seconds of fitting per image.")
+@click.option("--budget", type=float, default=None, help="Zero-shot, asym-mask, self2self: seconds per image.")
+@click.option("--sequence", is_flag=True, help="Read .npy inputs as sequences (frames x points x coords).")
+@click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE",
+              help="Sequence methods: an option, e.g. -p window=15 (savgol), -p steps=300 (self2self).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-def denoise(inputs, output, method, model_file, sigma, tile, tta, seed, budget, quiet):
-    """Denoise images (PNG, JPEG, TIFF incl. 16-bit and stacks, NPY); the output keeps the input's form."""
+def denoise(inputs, output, method, model_file, sigma, tile, tta, seed, budget, sequence, params, quiet):
+    """Denoise images (PNG, JPEG, TIFF incl. 16-bit and stacks, NPY); the output keeps the input's form.
+
+    Sequences (face-landmark tracks; .json, .csv, or .npy with --sequence) are denoised with
+    --method self2self (the default for them), savgol, gaussian or one-euro."""
     from tqdm import tqdm
 
-    from .api import denoise_file, load_model, output_paths
+    from .api import denoise_file, load_model, output_paths, sequence_jobs
     from .errors import InputError
     from .registry import check_name
 
+    jobs = sequence_jobs(list(inputs), output, method, sequence)
+    if jobs is not None:
+        from .api import denoise_sequence_file
+        from .sequence_methods import parse_params
+
+        source = click.get_current_context().get_parameter_source("method")
+        seq_method = "self2self" if source == click.core.ParameterSource.DEFAULT else method
+        seq_options = {**parse_params(params), **({"budget": budget} if budget is not None else {})}
+        for src, dst in jobs:
+            r = denoise_sequence_file(src, dst, seq_method, seed=seed, progress=not quiet, **seq_options)
+            click.echo(f"{r['output']}  ({r['seconds']:.1f} s, {r['gaps']['missing_values']} missing values filled)")
+        return
     options = {"budget": budget} if budget is not None else {}
     if model_file is not None:
         if budget is not None:
@@ -85,11 +104,14 @@ def denoise(inputs, output, method, model_file, sigma, tile, tta, seed, budget, 
 
 
 @main.command()
-@click.option("-m", "--method", required=True, help="n2n (Noise2Noise) or ne2ne (Neighbor2Neighbor).")
+@click.option("-m", "--method", required=True, help="n2n (Noise2Noise), ne2ne (Neighbor2Neighbor), asym-mask (real camera "
+              "noise), tcfl (OCT, with --clean).")
 @click.option("--data", required=True, type=click.Path(), help="Folder of noisy images (a/ + b/ pairs or "
               "sub-folder groups for n2n on real data).")
 @click.option("-o", "--output", required=True, type=click.Path(), help="Model file to write (e.g. model.sdm).")
 @click.option("--noise", default=None, help="Synthetic noise drawn on the fly (the data are then the signal).")
+@click.option("--clean", type=click.Path(), default=None, help="tcfl: folder of unpaired clean images of other scenes.")
+@click.option("--gan", default=None, help="tcfl: lsgan (the paper's) or wgan.")
 @click.option("--val", type=click.Path(), default=None, help="Folder of clean validation images.")
 @click.option("--val-noise", default=None, help="Noise for the validation images (default: --noise).")
 @click.option("--steps", type=int, default=None, help="Training steps.")
@@ -113,9 +135,9 @@ def denoise(inputs, output, method, model_file, sigma, tile, tta, seed, budget, 
 @click.option("--resume", type=click.Path(), default=None, help="Checkpoint to continue from.")
 @click.option("--log", type=click.Path(), default=None, help="CSV log (default: MODEL.log.csv).")
 @click.option("-q", "--quiet", is_flag=True)
-def train(method, data, output, noise, val, val_noise, steps, minutes, preset, net, loss, gamma, batch, crop, lr,
-          optimizer, weight_decay, schedule, warmup, clip, device, seed, val_every, checkpoint_every, resume, log,
-          quiet):
+def train(method, data, output, noise, clean, gan, val, val_noise, steps, minutes, preset, net, loss, gamma, batch,
+          crop, lr, optimizer, weight_decay, schedule, warmup, clip, device, seed, val_every, checkpoint_every, resume,
+          log, quiet):
     """Train Noise2Noise or Neighbor2Neighbor on noisy images; writes a reusable model file.
 
     The checkpoint MODEL.checkpoint is written every --checkpoint-every steps and on Ctrl-C;
@@ -124,12 +146,13 @@ def train(method, data, output, noise, val, val_noise, steps, minutes, preset, n
     from .api import train as api_train
 
     options = dict(net=net, loss=loss, gamma=gamma, batch=batch, crop=crop, lr=lr, optimizer=optimizer,
-                   weight_decay=weight_decay, schedule=schedule, warmup=warmup, clip=clip)
+                   weight_decay=weight_decay, schedule=schedule, warmup=warmup, clip=clip, gan=gan)
     checkpoint = str(output) + ".checkpoint"
     try:
-        r = api_train(data, method, output, noise=noise, val=val, val_noise=val_noise, steps=steps, minutes=minutes,
-                      preset=preset, seed=seed, device=device, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-                      resume=resume, log=log or str(output) + ".log.csv", val_every=val_every, progress=not quiet,
+        r = api_train(data, method, output, noise=noise, clean=clean, val=val, val_noise=val_noise, steps=steps,
+                      minutes=minutes, preset=preset, seed=seed, device=device, checkpoint=checkpoint,
+                      checkpoint_every=checkpoint_every, resume=resume, log=log or str(output) + ".log.csv",
+                      val_every=val_every, progress=not quiet,
                       **{k: v for k, v in options.items() if v is not None})
     except KeyboardInterrupt:
         if Path(checkpoint).is_file():
@@ -139,6 +162,8 @@ def train(method, data, output, noise, val, val_noise, steps, minutes, preset, n
         gf = f", {r.gflops_per_s:.0f} GFLOP/s" if r.gflops_per_s else ""
         vp = f", validation PSNR {r.val_psnr:.2f} dB" if r.val_psnr is not None else ""
         click.echo(f"{r.path}  ({r.steps} steps in {r.seconds:.0f} s{gf}{vp})")
+    if r.stopped:
+        click.echo(f"training stopped early at step {r.steps}: {r.stopped}", err=True)
 
 
 @main.command()
@@ -177,6 +202,21 @@ def noise(inputs, output, spec, seed):
         click.echo(str(dst))
 
 
+@main.command("landmarks-synth")
+@click.option("-o", "--output", required=True, type=click.Path(), help="Noisy track: .json, .csv or .npy.")
+@click.option("--clean", type=click.Path(), default=None, help="Also write the clean truth here.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--frames", type=click.IntRange(8, None), default=900, show_default=True)
+@click.option("--points", type=click.IntRange(1, None), default=478, show_default=True)
+def landmarks_synth(output, clean, seed, frames, points):
+    """Write a seeded synthetic face-landmark track (head motion, expressions, jitter, outliers, gaps)."""
+    from .landmarks import write_synth_track
+
+    info = write_synth_track(output, seed, clean, frames, points)
+    click.echo(f"{output}  ({frames} frames x {points} points x 3; {len(info['missing_frames'])} missing frames, "
+               f"{len(info['outlier_frames'])} outlier frames)")
+
+
 @main.command("eval")
 @click.option("--clean", required=True, type=click.Path(), help="Clean reference file or folder.")
 @click.option("--test", "test", required=True, type=click.Path(), help="Denoised file or folder (matched by name).")
@@ -196,27 +236,30 @@ def evaluate(clean, test, json_path):
 
 @main.command()
 @click.argument("protocol")
-@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False), help="The data folder.")
-@click.option("--methods", default="zero-shot,nlm,bm3d", show_default=True, help="Comma-separated methods.")
+@click.option("--data", default=None, type=click.Path(exists=True, file_okay=False),
+              help="The data folder (not needed by landmarks-synth: synthetic).")
+@click.option("--methods", default=None, help="Comma-separated methods; the baselines always run "
+              "[default: zero-shot (+ nlm, bm3d); landmarks-synth: self2self (+ savgol, gaussian, one-euro)].")
 @click.option("--dataset", default=None, help="Test set within the protocol (e.g. kodak24, polyu).")
-@click.option("--limit", type=int, default=None, help="Only the first N test images.")
+@click.option("--limit", type=int, default=None, help="Only the first N test images (landmarks-synth: N tracks, "
+              "default 5).")
 @click.option("--every", type=int, default=1, show_default=True, help="Every N-th test image (an even subset).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", default="benchmarks/results", show_default=True, type=click.Path())
-@click.option("--budget", type=float, default=None, help="Zero-shot: seconds of fitting per image.")
-@click.option("--train-minutes", type=float, default=None, help="n2n/ne2ne: training wall time per method.")
-@click.option("--train-steps", type=int, default=None, help="n2n/ne2ne: training steps per method.")
-@click.option("--preset", default="fast", show_default=True, help="n2n/ne2ne training recipe: fast or paper.")
-@click.option("--device", default="auto", show_default=True, help="n2n/ne2ne training device: auto, cpu, cuda.")
+@click.option("--budget", type=float, default=None, help="zero-shot, self2self: seconds per image.")
+@click.option("--train-minutes", type=float, default=None, help="Dataset methods (n2n, ne2ne, asym-mask, tcfl): training wall time per method.")
+@click.option("--train-steps", type=int, default=None, help="Dataset methods: training steps per method.")
+@click.option("--preset", default="fast", show_default=True, help="Dataset methods training recipe: fast or paper.")
+@click.option("--device", default="auto", show_default=True, help="Dataset methods training device: auto, cpu, cuda.")
 @click.option("-q", "--quiet", is_flag=True)
 def bench(protocol, data, methods, dataset, limit, every, seed, out, budget, train_minutes, train_steps, preset,
           device, quiet):
     """Run a benchmark protocol with BM3D and NLM in the same run; write JSON + Markdown/HTML report."""
     from .bench import run_protocol
 
-    names = [m.strip() for m in methods.split(",") if m.strip()]
-    options = {"zero-shot": {"budget": budget}} if budget is not None else None
-    result = run_protocol(protocol, Path(data), names, out_dir=Path(out), limit=limit, every=every, seed=seed,
+    names = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
+    options = {"zero-shot": {"budget": budget}, "self2self": {"budget": budget}} if budget is not None else None
+    result = run_protocol(protocol, Path(data) if data else None, names, out_dir=Path(out), limit=limit, every=every, seed=seed,
                           dataset=dataset, method_options=options, command=_command_line(), progress=not quiet,
                           train={"minutes": train_minutes, "steps": train_steps, "preset": preset, "device": device})
     click.echo(json.dumps(result.get("summary", result), indent=1, default=str)[:4000])
@@ -258,6 +301,11 @@ def list_methods():
         click.echo(f"{name:<12} learned ({how})")
     for name in sorted(CLASSICAL):
         click.echo(f"{name:<12} classical")
+    from .sequence_methods import SEQUENCE_METHODS
+
+    for name in SEQUENCE_METHODS:
+        kind = "learned (fits the track itself)" if name == "self2self" else "classical smoother"
+        click.echo(f"{name:<12} sequences (.json/.csv/.npy tracks): {kind}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,12 +12,17 @@ With a synthetic ``noise`` spec the images are the *signal* and every draw gets 
 fly (the papers' synthetic protocol): two independent draws per sample for Noise2Noise, one for the
 single-image losses.
 
+Methods that also learn from *unpaired* clean images (TCFL) get a second domain: ``clean``, a list
+of clean images of other scenes (any sizes, same channels), loaded with ``load_clean_folder``. Each
+sample then also carries a random clean crop in ``batch.extra["clean"]``.
+
 Every file is read and checked before training starts (unreadable or corrupt files, mixed channel
 counts, images smaller than the crop), so a bad file never stops a run at step 5,000.
 
 Batches are reproducible from ``(seed, step)`` alone: sample ``k`` of step ``s`` uses its own generator
-seeded from ``(seed, s, k)``. That makes ``--resume`` exact and lets ``torchrun`` workers take disjoint
-slices of the same global batch, so N processes see exactly what one process sees with N times the batch.
+seeded from ``(seed, s, k)`` (its clean crop too, drawn after the noisy one). That makes ``--resume``
+exact and lets ``torchrun`` workers take disjoint slices of the same global batch, so N processes see
+exactly what one process sees with N times the batch.
 """
 from __future__ import annotations
 
@@ -49,6 +54,7 @@ class TrainingSet:
     names: list[str]
     noise: NoiseModel | None = None
     layout: str = "images"
+    clean: list[Tensor] | None = None  # unpaired clean images (C, H, W) of other scenes, or None
 
     @property
     def channels(self) -> int:
@@ -65,7 +71,27 @@ class TrainingSet:
         pixels = sum(int(g[0].shape[-1] * g[0].shape[-2]) for g in self.groups)
         return {"layout": self.layout, "groups": len(self.groups),
                 "images": sum(len(g) for g in self.groups), "channels": self.channels,
-                "megapixels": round(pixels / 1e6, 3), "noise": self.noise.spec if self.noise else "in the data"}
+                "megapixels": round(pixels / 1e6, 3), "noise": self.noise.spec if self.noise else "in the data",
+                **({"clean_images": len(self.clean)} if self.clean else {})}
+
+    def with_clean(self, clean: list[np.ndarray] | list[Tensor], names: list[str] | None = None) -> "TrainingSet":
+        """This set plus an unpaired clean domain: (H, W[, C]) float arrays in [0, 1] or (C, H, W) tensors."""
+        if len(clean) == 0:
+            raise InputError("the clean domain holds no images")
+        names = list(names) if names is not None else [f"clean{i}" for i in range(len(clean))]
+        tensors = []
+        for a, n in zip(clean, names):
+            if isinstance(a, Tensor):
+                t = a.float()
+            else:
+                a = np.asarray(a, np.float32)
+                t = _to_chw(a[..., None] if a.ndim == 2 else a)
+            if t.ndim != 3:
+                raise InputError(f"{n}: a clean image must be one 2-D image, got shape {tuple(t.shape)}")
+            if t.shape[0] != self.channels:
+                raise InputError(f"{n}: clean image has {t.shape[0]} channel(s), the noisy images {self.channels}")
+            tensors.append(t.contiguous())
+        return TrainingSet(self.groups, self.names, self.noise, self.layout, tensors)
 
     def check(self, *, crop: int, pairs: bool) -> None:
         """Fail early with one line: crop larger than an image, or no pairs for Noise2Noise."""
@@ -77,12 +103,19 @@ class TrainingSet:
         if pairs and self.noise is None and self.max_realisations() < 2:
             raise InputError("Noise2Noise needs two noisy realisations of each scene: give a folder with a/ and b/ "
                              "sub-folders (matched by name), groups of repeated frames, or a synthetic --noise spec")
+        small = [tuple(c.shape[-2:]) for c in self.clean or [] if min(c.shape[-2:]) < crop]
+        if small:
+            raise InputError(f"{len(small)} clean image(s) smaller than the {crop}x{crop} crop (e.g. "
+                             f"{small[0][0]}x{small[0][1]}); use a smaller crop")
 
     def sample(self, step: int, batch: int, crop: int, *, seed: int = 0, pairs: bool = False,
-               rank: int = 0, world: int = 1) -> Batch:
+               rank: int = 0, world: int = 1, clean: bool = False) -> Batch:
         """This process's share of global batch ``step``: ``batch`` crops (each ``crop`` square,
-        randomly flipped/rotated). ``pairs``: also a second, independent realisation as target."""
-        inputs, targets, masks, seeds = [], [], [], []
+        randomly flipped/rotated). ``pairs``: also a second, independent realisation as target.
+        ``clean``: also a crop of a random unpaired clean image per sample, in ``extra["clean"]``."""
+        if clean and self.clean is None:
+            raise InputError("this training set has no clean domain (give a folder of clean images)")
+        inputs, targets, masks, seeds, cleans = [], [], [], [], []
         for k in range(rank * batch, (rank + 1) * batch):
             s = sample_seed(seed, step, k)
             g = torch.Generator().manual_seed(s)
@@ -101,6 +134,11 @@ class TrainingSet:
                 x = augment(group[int(order[0])][:, i:i + crop, j:j + crop], aug)
                 if pairs:
                     t, m = augment(group[int(order[1])][:, i:i + crop, j:j + crop], aug), None
+            if clean:  # drawn after the noisy crop, so the noisy draws do not depend on it
+                image = self.clean[int(torch.randint(len(self.clean), (1,), generator=g))]
+                ci = int(torch.randint(image.shape[-2] - crop + 1, (1,), generator=g))
+                cj = int(torch.randint(image.shape[-1] - crop + 1, (1,), generator=g))
+                cleans.append(augment(image[:, ci:ci + crop, cj:cj + crop], int(torch.randint(8, (1,), generator=g))))
             inputs.append(x)
             seeds.append(s)
             if pairs:
@@ -110,7 +148,10 @@ class TrainingSet:
         noisy = torch.stack(inputs).contiguous(memory_format=cl)
         target = torch.stack(targets).contiguous(memory_format=cl) if pairs else None
         mask = torch.stack(masks) if pairs and masks[0] is not None else None
-        return Batch(noisy=noisy, target=target, mask=mask, extra={"seeds": seeds})
+        extra = {"seeds": seeds}
+        if clean:
+            extra["clean"] = torch.stack(cleans).contiguous(memory_format=cl)
+        return Batch(noisy=noisy, target=target, mask=mask, extra=extra)
 
 
 def augment(x: Tensor, k: int) -> Tensor:
@@ -198,3 +239,24 @@ def load_folder(path: str | os.PathLike, noise: str | NoiseModel | None = None) 
         groups = [list(a) if a.ndim == 4 else [a] for a in arrays]
         layout = "stacks (groups of frames)" if any(a.ndim == 4 for a in arrays) else "images"
     return from_arrays(groups, names, noise, layout)
+
+
+def load_clean_folder(path: str | os.PathLike) -> tuple[list[np.ndarray], list[str]]:
+    """Every image under ``path`` (a folder, searched recursively, or one file; stacks give their
+    slices) as float (H, W, C) arrays in [0, 1] (8- and 16-bit scaled by their range), with names."""
+    root = Path(path)
+    if not root.exists():
+        raise InputError(f"{root}: no such clean-image folder")
+    files = [root] if root.is_file() else sorted(
+        f for f in root.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
+        and not any(part.startswith(".") for part in f.relative_to(root).parts))
+    if not files:
+        raise InputError(f"{root}: no clean images found")
+    arrays, _ = _read_all(files)
+    images, names = [], []
+    for a, f in zip(arrays, files):
+        slices = list(a) if a.ndim == 4 else [a]
+        images.extend(slices)
+        names.extend([str(f.relative_to(root)) if root.is_dir() else f.name] * len(slices))
+    _check_channels(images, names)
+    return images, names

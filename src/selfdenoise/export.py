@@ -110,7 +110,10 @@ def export_model(model_path: str | os.PathLike, out_path: str | os.PathLike | No
     out = Path(out_path) if out_path is not None else model_path.with_suffix(FORMATS[fmt])
     if out.resolve() == model_path.resolve():
         raise InputError(f"{out}: the export would overwrite the model file; give another output path")
-    _, model, meta = load_model(model_path)
+    method, model, meta = load_model(model_path)
+    if not getattr(method, "exportable", True):
+        raise InputError(f"{model_path}: a '{meta['method']}' network is not a denoiser on its own (its inference "
+                         "rule runs it several times on masked inputs); it cannot be exported")
     model = model.float().eval()
     channels = meta["channels"]
     wrapped = _exportable(model, channels)

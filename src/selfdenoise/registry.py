@@ -10,8 +10,11 @@ from typing import Callable
 
 from . import classical
 from .errors import InputError
+from .methods.asym_mask import AsymMask
 from .methods.n2n import Noise2Noise
 from .methods.ne2ne import Neighbor2Neighbor
+from .methods.self2self import Self2Self
+from .methods.tcfl import TCFL
 from .methods.zero_shot import ZeroShot
 
 #: Learned methods (self-supervised or zero-shot), keyed by CLI name.
@@ -19,6 +22,9 @@ METHODS: dict[str, type] = {
     ZeroShot.name: ZeroShot,
     Noise2Noise.name: Noise2Noise,
     Neighbor2Neighbor.name: Neighbor2Neighbor,
+    Self2Self.name: Self2Self,
+    TCFL.name: TCFL,
+    AsymMask.name: AsymMask,
 }
 #: Classical baselines: ``fn(image_hwc_float, sigma=None|float, **kw) -> image``.
 CLASSICAL: dict[str, Callable] = {

@@ -1,11 +1,17 @@
 """Generic training loops. They know nothing about any particular method: a method supplies the
-network (``build_model``), the batches (``sample_batch``) and the loss (``training_step``)."""
+network (``build_model``), the batches (``sample_batch``) and the loss (``training_step``).
+
+Adversarial methods declare ``param_groups(model) -> {"generator": ..., "critic": ...}``: one
+optimiser per group, each stepped on its own loss (``out["loss"]`` for the first group,
+``out["<name>_loss"]`` for the others). Any method may end training early by raising
+``StopTraining(reason)`` from ``training_step``; the model is kept and the reason recorded."""
 from __future__ import annotations
 
 import json
 import math
 import os
 import time
+import warnings
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -91,6 +97,15 @@ def fit_single_image(
 
 
 # ------------------------------------------------------------------------ training on a data set
+class StopTraining(Exception):
+    """Raised by a method's ``training_step`` to end training now, e.g. on a detected collapse. The
+    step that raised it makes no update; the model trained so far is returned and saved."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
 CHECKPOINT_FORMAT = "selfdenoise-checkpoint/1"
 SCHEDULES = "constant | cosine | step:EVERY:FACTOR | multistep:F1,F2,...:FACTOR | rampdown:FRACTION"
 
@@ -162,6 +177,7 @@ class TrainResult:
     gflops_per_s: float | None = None
     flops_per_step: float | None = None
     path: str | None = None  # the model file written (``api.train``)
+    stopped: str | None = None  # why training ended early (``StopTraining``), else None
 
 
 def _dist() -> tuple[int, int]:
@@ -185,24 +201,35 @@ def pick_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def save_checkpoint(path: str | os.PathLike, model: nn.Module, opt: torch.optim.Optimizer, *, step: int,
+def _optimizer_key(name: str) -> str:
+    """Tensor-name prefix and metadata suffix of one optimiser ("" is the single-optimiser case)."""
+    return "optim" if name == "" else f"optim:{name}"
+
+
+def save_checkpoint(path: str | os.PathLike, model: nn.Module, opt: torch.optim.Optimizer | dict, *, step: int,
                     elapsed: float, method: Any, channels: int, config: TrainConfig) -> None:
-    """Weights + optimizer state as safetensors with JSON metadata, written atomically (no pickle)."""
+    """Weights + the state of every optimiser (one, or a dict name -> optimiser for methods with
+    parameter groups) as safetensors with JSON metadata, written atomically in one file (no pickle)."""
     from safetensors.torch import save_file
 
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    sd = opt.state_dict()
-    scalars: dict[str, dict] = {}
-    for i, st in sd["state"].items():
-        for k, v in st.items():
-            if isinstance(v, Tensor):
-                tensors[f"optim.{i}.{k}"] = v.detach().cpu().contiguous()
-            else:
-                scalars.setdefault(str(i), {})[k] = v
+    optims = opt if isinstance(opt, dict) else {"": opt}
     meta = {"format": CHECKPOINT_FORMAT, "step": str(step), "elapsed": repr(float(elapsed)),
             "method": method.name, "method_config": json.dumps(method.config()), "channels": str(channels),
-            "train_config": json.dumps(asdict(config)), "optim_groups": json.dumps(sd["param_groups"]),
-            "optim_scalars": json.dumps(scalars)}
+            "train_config": json.dumps(asdict(config)), "optimizers": json.dumps(list(optims))}
+    for name, o in optims.items():
+        key = _optimizer_key(name)
+        sd = o.state_dict()
+        scalars: dict[str, dict] = {}
+        for i, st in sd["state"].items():
+            for k, v in st.items():
+                if isinstance(v, Tensor):
+                    tensors[f"{key}.{i}.{k}"] = v.detach().cpu().contiguous()
+                else:
+                    scalars.setdefault(str(i), {})[k] = v
+        suffix = "" if name == "" else f":{name}"
+        meta[f"optim_groups{suffix}"] = json.dumps(sd["param_groups"])
+        meta[f"optim_scalars{suffix}"] = json.dumps(scalars)
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
 
 
@@ -213,18 +240,22 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     meta, tensors = read_checked(path, CHECKPOINT_FORMAT, "checkpoint", lambda f: {k: f.get_tensor(k) for k in f.keys()})
     cfg = json.loads(meta["train_config"])
     cfg["betas"] = tuple(cfg["betas"])
-    state: dict[int, dict] = {}
-    for k, v in tensors.items():
-        if k.startswith("optim."):
-            _, i, name = k.split(".", 2)
-            state.setdefault(int(i), {})[name] = v
-    for i, sc in json.loads(meta["optim_scalars"]).items():
-        state.setdefault(int(i), {}).update(sc)
+    optims = {}
+    for name in json.loads(meta.get("optimizers", '[""]')):
+        key, suffix = _optimizer_key(name), ("" if name == "" else f":{name}")
+        state: dict[int, dict] = {}
+        for k, v in tensors.items():
+            if k.startswith(key + "."):
+                i, field_name = k[len(key) + 1:].split(".", 1)
+                state.setdefault(int(i), {})[field_name] = v
+        for i, sc in json.loads(meta[f"optim_scalars{suffix}"]).items():
+            state.setdefault(int(i), {}).update(sc)
+        optims[name] = {"state": state, "param_groups": json.loads(meta[f"optim_groups{suffix}"])}
     return {"step": int(meta["step"]), "elapsed": float(meta["elapsed"]), "method": meta["method"],
             "method_config": json.loads(meta["method_config"]), "channels": int(meta["channels"]),
             "config": TrainConfig(**cfg),
             "model": {k[6:]: v for k, v in tensors.items() if k.startswith("model.")},
-            "optim": {"state": state, "param_groups": json.loads(meta["optim_groups"])}}
+            "optim": optims.get(""), "optims": optims}
 
 
 def train(
@@ -242,12 +273,17 @@ def train(
 ) -> TrainResult:
     """Train ``method``'s network on ``data`` (a ``selfdenoise.data.TrainingSet``).
 
-    Generic: it knows only the method's ``build_model``, ``training_step`` and ``denoise`` and
-    ``pairs``. Adam/AdamW, the schedule of ``config``, gradient clipping, bf16 autocast on CUDA,
-    validation PSNR on ``val`` = [(noisy, clean), ...] (1, C, H, W) tensors, a CSV log, atomic
-    checkpoints every ``config.checkpoint_every`` steps and on Ctrl-C (then ``KeyboardInterrupt`` is
-    raised again), exact ``resume``. Under ``torchrun`` it runs DistributedDataParallel (gloo on CPU,
-    NCCL on CUDA): each process takes its slice of the global batch, only rank 0 writes.
+    Generic: it knows only the method's ``build_model``, ``training_step`` and ``denoise``, ``pairs``
+    and the optional ``needs_clean`` (batches carry unpaired clean crops in ``extra["clean"]``),
+    ``param_groups`` (one optimiser per group, see the module docstring), ``after_step(model, step)``
+    (called after the optimiser steps, e.g. to clip a critic's weights). Adam/AdamW, the schedule of
+    ``config``, gradient clipping, bf16 autocast on CUDA, validation PSNR on ``val`` = [(noisy, clean),
+    ...] (1, C, H, W) tensors, a CSV log, atomic checkpoints (all optimisers in one file) every
+    ``config.checkpoint_every`` steps and on Ctrl-C (then ``KeyboardInterrupt`` is raised again),
+    exact ``resume``, early stop on ``StopTraining`` (``result.stopped`` holds the reason). Under
+    ``torchrun`` it runs DistributedDataParallel (gloo on CPU, NCCL on CUDA; methods with several
+    parameter groups average their gradients by all-reduce instead): each process takes its slice of
+    the global batch, only rank 0 writes.
     """
     config.check()
     rank, world = _dist()
@@ -257,6 +293,10 @@ def train(
         torch.cuda.set_device(dev)
     if config.batch % world:
         raise InputError(f"batch {config.batch} does not split over {world} processes")
+    needs_clean = bool(getattr(method, "needs_clean", False))
+    if needs_clean and getattr(data, "clean", None) is None:
+        raise InputError(f"method '{method.name}' learns from unpaired clean images too: give a folder of clean "
+                         "images of other scenes (--clean DIR, or clean=... in the API)")
     data.check(crop=config.crop, pairs=method.pairs)
     channels = data.channels
     start_step, elapsed0 = 0, 0.0
@@ -275,15 +315,23 @@ def train(
         model.load_state_dict(state["model"])
     model = to_channels_last(model.to(dev))
     net = model
-    if world > 1:
+    groups = _parameter_groups(method, model, config)
+    if world > 1 and len(groups) == 1:
         from torch.nn.parallel import DistributedDataParallel
 
         net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
-    params = [p for p in model.parameters() if p.requires_grad]
     opt_cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-    opt = opt_cls(params, lr=config.lr, betas=tuple(config.betas), weight_decay=config.weight_decay)
+    opts = {name: opt_cls(g["params"], lr=g["lr"], betas=g["betas"], weight_decay=config.weight_decay)
+            for name, g in groups.items()}
     if state is not None:
-        opt.load_state_dict(state["optim"])
+        if sorted(state["optims"]) != sorted(opts):
+            raise InputError(f"{resume}: checkpoint holds optimiser(s) {sorted(state['optims'])}, "
+                             f"the method has {sorted(opts)}")
+        for name, o in opts.items():
+            o.load_state_dict(state["optims"][name])
+    opt = next(iter(opts.values()))  # the first (or only) optimiser: its learning rate is logged
+    saved_opts = opts if len(opts) > 1 else opt
+    after_step = getattr(method, "after_step", None)
     amp = config.amp and dev.type == "cuda"
     writer = _Log(log, resume=state is not None) if rank == 0 and log is not None else None
     limit = config.minutes * 60.0 if config.minutes is not None else None
@@ -319,25 +367,52 @@ def train(
                 break
             total = config.steps if config.steps and not limit else max(step + 1, round(step / frac) if frac > 0 else step + 1)
             warm = min(1.0, (frac + 1e-12) / config.warmup) if config.warmup > 0 else 1.0
-            for g in opt.param_groups:
-                g["lr"] = config.lr * warm * lr_factor(config.schedule, frac)
-            batch = data.sample(step, per_rank, config.crop, seed=config.seed, pairs=method.pairs, rank=rank, world=world)
+            for name, o in opts.items():
+                for g in o.param_groups:
+                    g["lr"] = groups[name]["lr"] * warm * lr_factor(config.schedule, frac)
+            batch = data.sample(step, per_rank, config.crop, seed=config.seed, pairs=method.pairs, rank=rank,
+                                world=world, clean=needs_clean)
             batch = _to_device(batch, dev)
             ts = time.perf_counter()
             counter = _flop_counter() if result.flops_per_step is None else None
+            stop = None
             with counter if counter is not None else nullcontext():
-                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-                    out = method.training_step(batch, net, step, total)
+                try:
+                    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+                        out = method.training_step(batch, net, step, total)
+                except StopTraining as e:
+                    stop = e.reason or "requested by the method"
+                if world > 1:  # every rank must stop at the same step
+                    stop = _agree_on_stop(stop, dev)
+                if stop is not None:
+                    result.stopped = stop
+                    if rank == 0:
+                        warnings.warn(f"training stopped at step {step}: {stop}", stacklevel=2)
+                    break
                 loss = out["loss"]
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"non-finite loss at step {step}; lower the learning rate")
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
+                losses = [out[g["loss"]] for g in groups.values()]
+                for name, value in zip(groups, losses):
+                    if not torch.isfinite(value):
+                        raise FloatingPointError(f"non-finite {name + ' ' if name else ''}loss at step {step}; "
+                                                 "lower the learning rate")
+                for o in opts.values():
+                    o.zero_grad(set_to_none=True)
+                if len(groups) == 1:
+                    loss.backward()
+                else:  # each loss updates only its own group (the critic gets nothing from the generator's loss)
+                    for k, (value, g) in enumerate(zip(losses, groups.values())):
+                        torch.autograd.backward(value, inputs=g["params"], retain_graph=k < len(losses) - 1)
             if counter is not None:
                 result.flops_per_step = float(counter.get_total_flops()) * world
-            if config.clip:
-                torch.nn.utils.clip_grad_norm_(params, config.clip)
-            opt.step()
+            if world > 1 and len(groups) > 1:
+                _average_gradients([p for g in groups.values() for p in g["params"]], world)
+            for name, o in opts.items():
+                if config.clip:
+                    torch.nn.utils.clip_grad_norm_(groups[name]["params"], config.clip)
+                o.step()
+            if after_step is not None:
+                with torch.no_grad():
+                    after_step(model, step)
             if step > start_step:  # the first step pays for allocation and FLOP counting
                 compute_s += time.perf_counter() - ts
             step += 1
@@ -365,13 +440,13 @@ def train(
             if on_step is not None:
                 on_step(step, {**out, "model": model, "seconds": time.perf_counter() - t0})
             if checkpoint is not None and rank == 0 and config.checkpoint_every and step % config.checkpoint_every == 0:
-                save_checkpoint(checkpoint, model, opt, step=step, elapsed=time.perf_counter() - t0, method=method,
-                                channels=channels, config=config)
+                save_checkpoint(checkpoint, model, saved_opts, step=step, elapsed=time.perf_counter() - t0,
+                                method=method, channels=channels, config=config)
     except KeyboardInterrupt:
         result.interrupted = True
         if checkpoint is not None and rank == 0:
-            save_checkpoint(checkpoint, model, opt, step=step, elapsed=time.perf_counter() - t0, method=method,
-                            channels=channels, config=config)
+            save_checkpoint(checkpoint, model, saved_opts, step=step, elapsed=time.perf_counter() - t0,
+                            method=method, channels=channels, config=config)
         raise
     finally:
         if bar is not None:
@@ -385,6 +460,52 @@ def train(
         result.val_psnr = validate(method, model, val)
     model.eval()
     return result
+
+
+def _parameter_groups(method: Any, model: nn.Module, config: TrainConfig) -> dict[str, dict]:
+    """{name: {"params", "lr", "betas", "loss"}}: one group of all trainable parameters, or the
+    method's ``param_groups(model)``. A group is an iterable of parameters or a dict with ``params``
+    and optionally ``lr_scale`` (times ``config.lr``), ``betas`` and ``loss`` (the key of its loss in
+    ``training_step``'s output; default ``loss`` for the first group, ``<name>_loss`` for the others)."""
+    declare = getattr(method, "param_groups", None)
+    declared = declare(model) if declare is not None else {"": model.parameters()}
+    groups: dict[str, dict] = {}
+    for k, (name, spec) in enumerate(declared.items()):
+        spec = dict(spec) if isinstance(spec, dict) else {"params": spec}
+        groups[name] = {"params": [p for p in spec["params"] if p.requires_grad],
+                        "lr": config.lr * float(spec.get("lr_scale", 1.0)),
+                        "betas": tuple(spec.get("betas", config.betas)),
+                        "loss": spec.get("loss", "loss" if k == 0 else f"{name}_loss")}
+    seen = [id(p) for g in groups.values() for p in g["params"]]
+    if len(seen) != len(set(seen)):
+        raise ValueError(f"{method.name}: a parameter belongs to more than one group")
+    return groups
+
+
+def _agree_on_stop(reason: str | None, dev: torch.device) -> str | None:
+    """Under torchrun: stop on every rank when any rank asks to."""
+    import torch.distributed as dist
+
+    flag = torch.tensor([0.0 if reason is None else 1.0], device=dev)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return reason if reason is not None or float(flag) == 0 else "stopped on another process"
+
+
+def _average_gradients(params: list[Tensor], world: int) -> None:
+    """Under torchrun, for methods with several optimisers (not wrapped in DDP): average gradients."""
+    import torch.distributed as dist
+
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    flat = torch.cat([p.grad.reshape(-1) for p in params])
+    dist.all_reduce(flat)
+    flat /= world
+    offset = 0
+    for p in params:
+        n = p.numel()
+        p.grad.copy_(flat[offset:offset + n].view_as(p.grad))
+        offset += n
 
 
 @torch.no_grad()
@@ -402,7 +523,8 @@ def _to_device(batch: Batch, dev: torch.device) -> Batch:
     if dev.type == "cpu":
         return batch
     move = (lambda t: None if t is None else t.to(dev, non_blocking=True))
-    return Batch(noisy=move(batch.noisy), target=move(batch.target), mask=move(batch.mask), extra=batch.extra)
+    extra = {k: move(v) if isinstance(v, Tensor) else v for k, v in batch.extra.items()}
+    return Batch(noisy=move(batch.noisy), target=move(batch.target), mask=move(batch.mask), extra=extra)
 
 
 def _flop_counter():

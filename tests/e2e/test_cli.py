@@ -194,3 +194,116 @@ def test_two_processes_match_one_process_with_the_whole_batch(tmp_path, train_fo
     diff = max(float((a[k] - b[k]).abs().max()) for k in a)
     moved = max(float(a[k].abs().max()) for k in a)
     assert diff < 1e-4 and moved > 0, diff
+
+
+def test_self2self_denoises_within_its_budget(tmp_path, natural):
+    small = natural[:33, :41]
+    noisy = np.clip(small + np.random.default_rng(2).normal(0, 25 / 255, small.shape), 0, 1)
+    src = tmp_path / "noisy.png"
+    Image.fromarray(np.round(noisy * 255).astype(np.uint8)).save(src)
+    r = run("denoise", src, "-o", tmp_path / "out.png", "--method", "self2self", "--budget", "3", "-q")
+    assert r.returncode == 0, r.stderr
+    out = np.asarray(Image.open(tmp_path / "out.png"))
+    assert out.shape == small.shape and out.dtype == np.uint8
+    seconds = float(r.stdout.strip().split("(")[-1].split()[0])
+    assert seconds < 3 + 6, r.stdout  # one training step and one pass may overrun on a busy machine
+    r = run("denoise", src, "-o", tmp_path / "o2.png", "--method", "self2self", "--budget", "-1", "-q")
+    assert_clean_failure(r, "budget")
+    assert not (tmp_path / "o2.png").exists()
+
+
+@pytest.fixture
+def oct_like_tiffs(tmp_path):
+    """Tiny 16-bit TIFFs: noisy B-scans (speckle-like multiplicative noise) and clean images of other scans."""
+    tifffile = pytest.importorskip("tifffile")
+    rng = np.random.default_rng(3)
+    rows = np.linspace(0, 6, 37)[:, None] + np.zeros((1, 45))
+    noisy, clean = tmp_path / "oct_noisy", tmp_path / "oct_clean"
+    noisy.mkdir()
+    clean.mkdir()
+    for i in range(3):
+        signal = 0.4 + 0.3 * np.sin(rows + i)
+        speckle = signal * rng.gamma(4.0, 0.25, signal.shape)
+        tifffile.imwrite(noisy / f"scan{i}.tif", np.round(np.clip(speckle, 0, 1) * 65535).astype(np.uint16))
+    for i in range(2):
+        tifffile.imwrite(clean / f"avg{i}.tif", np.round((0.4 + 0.3 * np.cos(rows * 1.3 + i)) * 65535).astype(np.uint16))
+    return noisy, clean
+
+
+def test_tcfl_trains_with_clean_images_and_denoises_16_bit(tmp_path, oct_like_tiffs):
+    import tifffile
+
+    noisy, clean = oct_like_tiffs
+    model = tmp_path / "tcfl.sdm"
+    r = run("train", "-m", "tcfl", "--data", noisy, "--clean", clean, "-o", model, "--steps", "2", "--crop", "32",
+            "--batch", "2", "-q")
+    assert r.returncode == 0, r.stderr
+    r = run("info", model)
+    assert r.returncode == 0 and "tcfl" in r.stdout and "clean_images" in r.stdout
+    r = run("denoise", noisy / "scan0.tif", "-o", tmp_path / "d.tif", "--model", model, "-q")
+    assert r.returncode == 0, r.stderr
+    out = tifffile.imread(tmp_path / "d.tif")
+    assert out.dtype == np.uint16 and out.shape == (37, 45)
+    assert_clean_failure(run("train", "-m", "tcfl", "--data", noisy, "-o", tmp_path / "m.sdm", "--steps", "2",
+                             "--crop", "32"), "--clean")
+    assert not (tmp_path / "m.sdm").exists()
+
+
+def test_tcfl_under_torchrun_two_processes(tmp_path, oct_like_tiffs):
+    """Two optimisers, no DDP wrapper: gradients are averaged by hand; the run finishes and saves."""
+    noisy, clean = oct_like_tiffs
+    env = {**__import__("os").environ, "OMP_NUM_THREADS": "1"}
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                          "-m", "selfdenoise", "train", "-m", "tcfl", "--data", noisy, "--clean", clean, "--steps", "2",
+                          "--crop", "32", "--batch", "4", "--device", "cpu", "-q", "-o", tmp_path / "two.sdm"],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert two.returncode == 0, two.stderr[-2000:]
+    assert (tmp_path / "two.sdm").is_file()
+
+
+def test_asym_mask_train_then_denoise_and_zero_shot(tmp_path, train_folder, noisy_png):
+    model = tmp_path / "am.sdm"
+    r = run("train", "-m", "asym-mask", "--data", train_folder, "-o", model, "--steps", "2", "--crop", "40",
+            "--batch", "2", "-q")
+    assert r.returncode == 0, r.stderr
+    r = run("info", model)
+    assert r.returncode == 0 and "asym-mask" in r.stdout and '"train_factor": 5' in r.stdout
+    r = run("denoise", noisy_png, "-o", tmp_path / "d.png", "--model", model, "-q")
+    assert r.returncode == 0, r.stderr
+    assert np.asarray(Image.open(tmp_path / "d.png")).shape == (96, 96, 3)
+    assert_clean_failure(run("export", model), "cannot be exported")
+    r = run("denoise", noisy_png, "-o", tmp_path / "z.png", "--method", "asym-mask", "--budget", "1", "-q")
+    assert r.returncode == 0, r.stderr
+    assert np.asarray(Image.open(tmp_path / "z.png")).shape == (96, 96, 3)
+    tiny = tmp_path / "tiny.png"
+    Image.fromarray(np.zeros((6, 40, 3), np.uint8)).save(tiny)
+    assert_clean_failure(run("denoise", tiny, "-o", tmp_path / "t.png", "--method", "asym-mask", "--budget", "1"),
+                         "tiny.png", "at least 10x10")
+    assert not (tmp_path / "t.png").exists()
+
+
+def test_landmark_tracks_generate_denoise_and_fail_cleanly(tmp_path):
+    track, clean = tmp_path / "track.json", tmp_path / "clean.json"
+    r = run("landmarks-synth", "-o", track, "--clean", clean, "--seed", "3", "--frames", "40", "--points", "8")
+    assert r.returncode == 0, r.stderr
+    r = run("denoise", track, "-o", tmp_path / "out" / "s2s.json", "-p", "steps=5", "-p", "ensemble=2", "-q")
+    assert r.returncode == 0, r.stderr
+    assert "missing values filled" in r.stdout
+    out = np.array(__import__("json").loads((tmp_path / "out" / "s2s.json").read_text()), dtype=float)
+    assert out.shape == (40, 8, 3) and not np.isnan(out).any()
+    r = run("landmarks-synth", "-o", tmp_path / "t.csv", "--frames", "40", "--points", "8")
+    assert r.returncode == 0, r.stderr
+    r = run("denoise", tmp_path / "t.csv", "-o", tmp_path / "d.csv", "-m", "savgol", "-p", "window=7", "-q")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "d.csv").read_text().startswith("p0_x,p0_y,p0_z,p1_x")
+    np.save(tmp_path / "t.npy", np.random.default_rng(0).normal(size=(40, 8, 3)).astype(np.float32))
+    r = run("denoise", tmp_path / "t.npy", "-o", tmp_path / "d.npy", "--sequence", "-m", "one-euro", "-q")
+    assert r.returncode == 0, r.stderr
+    assert np.load(tmp_path / "d.npy").shape == (40, 8, 3)
+    (tmp_path / "bad.json").write_text("[[[0, 1, 2], [3, 4]]]")
+    assert_clean_failure(run("denoise", tmp_path / "bad.json", "-o", tmp_path / "o.json", "-m", "gaussian"),
+                         "bad.json", "ragged")
+    assert_clean_failure(run("denoise", track, "-o", tmp_path / "o.json", "-m", "savgol", "-p", "size=3"),
+                         "has no option size")
+    assert not (tmp_path / "o.json").exists()
+    assert_clean_failure(run("bench", "single-image", "--out", tmp_path), "needs --data")

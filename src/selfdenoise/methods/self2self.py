@@ -1,0 +1,222 @@
+"""Self2Self (Quan et al., CVPR 2020): ``--method self2self``, one noisy image, no training data.
+
+The network (``nets.pconv_dropout``: partial convolutions in the encoder, dropout in the decoder)
+sees Bernoulli-masked copies of the image: each pixel of each channel is kept with probability
+``1 - p`` (a different mask per channel; the reference code keeps 70 %, ``p = 0.3``). The loss is the
+squared error on the dropped pixels only, averaged over them. Inference averages ``passes``
+predictions, each with a fresh mask and fresh decoder dropout (the paper: 100).
+
+The paper's schedule (150,000 Adam steps at 1e-4 on the whole image, ~1.2 h per 256x256 image on a
+GPU) would take days on a CPU. The defaults here instead: the network runs on the 2x2
+pixel-unshuffled image (``unshuffle=2``), each step sees 4 random 64x64 crops with their own masks,
+Adam at 3e-3 (20-step warm-up, then constant), 16 passes at inference. With ``budget`` the training
+gets what the ensemble leaves (the ensemble takes at most a quarter of the budget; its cost is
+measured on the image first).
+
+Measured (``benchmarks/self2self_curve.py``, results in
+``benchmarks/results/single-image/self2self-curve.json``): Kodak center crops, Gaussian sigma=25,
+PSNR of the ensemble (8 passes unless noted) at equal step counts; seconds per step are
+single-thread CPU time on the 2-core Xeon (4 x 64x64 crops per step):
+
+    kodim03 128x128 (noisy 20.77 dB)      steps:  100     200     300     400     s/step
+    paper net, lr 1e-3                           19.36    -       -       -      0.40
+    unshuffle 2, lr 1e-3                         19.16   22.89    -      23.52   0.11
+    unshuffle 2, lr 1e-3, no dropout              -      23.03    -       -      0.10
+    unshuffle 2, lr 3e-3 (default)               21.88   24.98   25.94   25.73   0.11
+    unshuffle 2, lr 3e-3, 16 passes               -       -      26.12   25.89
+    unshuffle 2, lr 3e-3, cosine to 5 % at 400    -       -       -      25.42   0.12
+    unshuffle 2, lr 1e-2                         11.19   11.20 (diverged)
+    unshuffle 2, lr 3e-3, depth 3                21.86    -       -       -      0.105
+    unshuffle 2, lr 3e-3, width 32                 -      22.60    -      25.50   0.065
+    unshuffle 2, lr 3e-3, 8 crops per step       22.60   24.54    -       -      0.21
+  Passes at 300 steps (default): 1: 23.92, 4: 25.58, 8: 25.94, 16: 26.12 dB.
+  One inference pass on a whole 768x512 Kodak image: 5.4 s with the paper's network, 1.3 s with
+  ``unshuffle=2``, 0.6 s with width 32 (single thread). channels_last: 0.40 vs 0.47 s per step.
+  Default settings on 256x256 crops, PSNR with 8 / 16 passes:
+    kodim01 (noisy 20.29 dB): 200 steps 21.89 / 21.95, 400 steps 22.58 / 22.63
+    kodim03 (noisy 20.49 dB): 200 steps 24.30 / 24.44, 400 steps 25.37 / 25.49
+
+    PYTHONPATH=src python3 benchmarks/self2self_curve.py --data ../shared/data --images 3 --size 128 \
+        --steps 100,200,400 --passes 8 --settings w48-u2-b4-c64-lr3e-3 --threads 1
+
+Pixel-unshuffling costs nothing measurable per step (19.16 vs 19.36 dB at 100 steps) and makes
+steps 2.6x and inference passes 4x cheaper; 3e-3 learns much faster than 1e-3, 1e-2 diverges;
+a cosine decay did worse than a constant rate; 8 crops per step cost twice as much for no gain;
+width 32 is on par at equal time (25.50 dB after 26 s vs 25.94 dB after 33 s for width 48), so the
+paper's width stays. Quality is still far from the paper's: Self2Self
+needs tens of thousands of steps, so on a CPU it is a slow method (compare ``zero-shot``, NLM, BM3D).
+"""
+from __future__ import annotations
+
+import time
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import InputError
+from ..nets.pconv_dropout import PConvDropoutNet
+from .base import Batch, to_channels_last
+
+#: smallest image side accepted (the API's own minimum)
+MIN_SIDE = 4
+
+
+class Self2Self:
+    """Self2Self on one image (see module docstring).
+
+    Options:
+      ``budget``: wall-clock cap in seconds for training *and* the ensemble inference (training stops
+      early enough to leave room for the passes, which stop at the deadline; results are then no
+      longer bit-deterministic);
+      ``steps``: training steps (default ``DEFAULT_STEPS`` when no budget is given, none with one);
+      ``lr``: Adam learning rate (after a ``warmup``-step linear warm-up; 5e-3 and above collapse);
+      ``p``: probability that a pixel is dropped from the input (and used as a target);
+      ``dropout``: decoder dropout probability;
+      ``passes``: predictions averaged at inference;
+      ``batch``: masked crops per step; ``crop``: their side in pixels (whole image if smaller);
+      ``width``/``depth``: encoder channels and number of poolings; ``unshuffle``: run the network on
+      the f x f pixel-unshuffled image;
+      ``tile``: inference tile size in pixels (default: whole image up to 1 Mpixel).
+    """
+
+    name: ClassVar[str] = "self2self"
+    zero_shot: ClassVar[bool] = True
+    DEFAULT_STEPS: ClassVar[int] = 1000
+    warmup: ClassVar[int] = 20
+    #: share of the budget the ensemble may take at most (the rest trains)
+    inference_share: ClassVar[float] = 0.25
+
+    def __init__(self, budget: float | None = None, steps: int | None = None, lr: float = 3e-3, p: float = 0.3,
+                 dropout: float = 0.3, passes: int = 16, batch: int = 4, crop: int = 64, width: int = 48,
+                 depth: int = 5, unshuffle: int = 2, tile: int | None = None):
+        if budget is not None and not budget >= 0:
+            raise InputError(f"self2self: budget must be a non-negative number of seconds, got {budget!r}")
+        if not 0.0 < p < 1.0:
+            raise InputError(f"self2self: p (drop probability) must be in (0, 1), got {p!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise InputError(f"self2self: dropout must be in [0, 1), got {dropout!r}")
+        if min(int(passes), int(batch), int(crop), int(width), int(unshuffle)) < 1 or int(depth) < 0:
+            raise InputError("self2self: passes, batch, crop, width and unshuffle must be >= 1, depth >= 0")
+        self.budget = None if budget is None else float(budget)
+        self.steps = int(steps) if steps is not None else (None if budget is not None else self.DEFAULT_STEPS)
+        self.lr, self.p, self.dropout = float(lr), float(p), float(dropout)
+        self.passes, self.batch, self.crop = int(passes), int(batch), int(crop)
+        self.width, self.depth, self.unshuffle = int(width), int(depth), int(unshuffle)
+        self.tile = tile
+        self._deadline: float | None = None  # inference stops adding passes after this time
+        self._generator = torch.Generator().manual_seed(0)
+
+    def config(self) -> dict:
+        return {"p": self.p, "dropout": self.dropout, "passes": self.passes, "width": self.width,
+                "depth": self.depth, "unshuffle": self.unshuffle}
+
+    # -- the method contract ------------------------------------------------------------------
+    def build_model(self, channels: int) -> nn.Module:
+        net = PConvDropoutNet(channels, self.width, self.depth, self.dropout, self.unshuffle)
+        return to_channels_last(net)
+
+    def keep_mask(self, shape: torch.Size | tuple, generator: torch.Generator) -> Tensor:
+        """Bernoulli mask, 1 = pixel kept (probability ``1 - p``), drawn independently per channel."""
+        return (torch.rand(shape, generator=generator) >= self.p).float()
+
+    def sample_batch(self, noisy: Tensor, generator: torch.Generator) -> Batch:
+        """``batch`` random crops of the image, each with its own per-channel Bernoulli mask."""
+        _, c, h, w = noisy.shape
+        ch, cw = min(self.crop, h), min(self.crop, w)
+        crops = []
+        for _ in range(self.batch):
+            i = int(torch.randint(0, h - ch + 1, (1,), generator=generator))
+            j = int(torch.randint(0, w - cw + 1, (1,), generator=generator))
+            crops.append(noisy[0, :, i : i + ch, j : j + cw])
+        y = torch.stack(crops).contiguous(memory_format=torch.channels_last)
+        mask = self.keep_mask(y.shape, generator).contiguous(memory_format=torch.channels_last)
+        return Batch(noisy=y, mask=mask)
+
+    def training_step(self, batch: Batch, model: nn.Module, step: int, total: int) -> dict[str, Tensor]:
+        y, keep = batch.noisy, batch.mask
+        out = model(y * keep, keep)
+        return {"loss": masked_mse(out, y, 1.0 - keep)}
+
+    def lr_at(self, step: int, total: int, lr: float) -> float:
+        """Linear warm-up over ``warmup`` steps, then constant (a cosine decay measured worse)."""
+        return lr * min(1.0, (step + 1) / self.warmup)
+
+    @torch.inference_mode()
+    def denoise(self, model: nn.Module, noisy: Tensor) -> Tensor:
+        """Mean of ``passes`` predictions, each with a fresh Bernoulli mask and decoder dropout (fewer
+        when a budget's deadline comes first; always at least one)."""
+        from ..inference import apply_tiled
+
+        model.eval()
+        for m in model.modules():
+            if isinstance(m, nn.Dropout):
+                m.train()  # dropout stays on: the ensemble averages over it
+        x = noisy.float().contiguous(memory_format=torch.channels_last)
+
+        def one_pass(t: Tensor) -> Tensor:
+            keep = self.keep_mask(t.shape, self._generator).contiguous(memory_format=torch.channels_last)
+            return model(t * keep, keep)
+
+        total = None
+        for k in range(self.passes):
+            if k > 0 and self._deadline is not None and time.perf_counter() >= self._deadline:
+                break
+            y = apply_tiled(one_pass, x, self.tile)
+            total = y if total is None else total + y
+            n = k + 1
+        model.eval()
+        return (total / n).contiguous()
+
+    # -- single-image entry point -------------------------------------------------------------
+    def fit_denoise(self, noisy: Tensor, seed: int = 0, progress: bool = False) -> Tensor:
+        """Denoise one image (1, C, H, W) float32 -> (1, C, H, W) in [0, 1]."""
+        from ..training import fit_single_image
+
+        if not isinstance(noisy, Tensor) or noisy.ndim != 4 or noisy.shape[0] != 1:
+            raise InputError(f"self2self: expected a (1, C, H, W) tensor, got {tuple(getattr(noisy, 'shape', ()))}")
+        h, w = noisy.shape[-2:]
+        if min(h, w) < MIN_SIDE:
+            raise InputError(f"self2self: image is {h}x{w}; at least {MIN_SIDE}x{MIN_SIDE} pixels are needed")
+        x = noisy.detach().float().contiguous()
+        if not torch.isfinite(x).all():
+            raise InputError("self2self: the image contains NaN/Inf values")
+        start = time.perf_counter()
+        self._generator = torch.Generator().manual_seed(seed + 1)
+        self._deadline = None
+        torch.manual_seed(seed)
+        model = self.build_model(x.shape[1])
+        seconds = None
+        if self.budget is not None:
+            torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # the first optimiser pays for imports
+            pass_s = self._time_one_pass(model, x)
+            reserve = min(self.passes * pass_s, self.inference_share * self.budget)
+            seconds = max(0.0, self.budget - reserve - (time.perf_counter() - start))
+            self._deadline = start + self.budget
+        if self.steps == 0 or seconds == 0.0:
+            model.eval()
+        else:
+            model = fit_single_image(self, x, steps=self.steps, seconds=seconds, seed=seed, progress=progress,
+                                     lr=self.lr, model=model)
+        try:
+            return self.denoise(model, x)
+        finally:
+            self._deadline = None
+
+    def _time_one_pass(self, model: nn.Module, x: Tensor) -> float:
+        """Seconds of one inference pass on ``x`` (measured once, with the untrained network)."""
+        t = time.perf_counter()
+        state = self._generator.get_state()
+        saved, self.passes = self.passes, 1
+        try:
+            self.denoise(model, x)
+        finally:
+            self.passes = saved
+            self._generator.set_state(state)
+        model.train()
+        return time.perf_counter() - t
+
+
+def masked_mse(out: Tensor, target: Tensor, where: Tensor) -> Tensor:
+    """Mean squared error over the pixels where ``where`` is 1 (the dropped ones)."""
+    return ((out - target).pow(2) * where).sum() / where.sum().clamp(min=1.0)
