@@ -28,7 +28,8 @@ def rows() -> list[str]:
         bm3d = next((r["seconds_per_image"] for r in results if r["method"] == "bm3d"), None)
         for r in sorted(results, key=lambda r: (ORDER.get(r["method"], 9), r["method"])):
             s = r.get("seconds_per_image")
-            ratio = f"{bm3d / s:.1f}x faster" if bm3d and s and r["method"] != "bm3d" else ""
+            ratio = "" if not (bm3d and s and r["method"] != "bm3d") else (
+                f"{bm3d / s:.1f}x faster" if s <= bm3d else f"{s / bm3d:.1f}x slower")
             cores = r.get("device", "").split(",")[0]
             t = r.get("train_seconds")
             training = "" if not t else f"{t / 60:.0f} min, {r['training']['device'] if 'training' in r else ''}"

@@ -160,6 +160,24 @@ def augment(x: Tensor, k: int) -> Tensor:
     return (x.flip(-1) if k >= 4 else x).contiguous()
 
 
+def random_crops(image: Tensor, count: int, height: int, width: int, generator: torch.Generator,
+                 flips: bool = True) -> Tensor:
+    """``count`` random ``height`` x ``width`` crops of one image (1, C, H, W), stacked channels_last;
+    with ``flips`` each is also flipped/rotated (``augment``; rotated non-square crops are turned back
+    to one orientation). Draws per crop: row, column, then the flip mode."""
+    _, _, h, w = image.shape
+    crops = []
+    for _ in range(count):
+        i = int(torch.randint(0, h - height + 1, (1,), generator=generator))
+        j = int(torch.randint(0, w - width + 1, (1,), generator=generator))
+        crop = image[0, :, i : i + height, j : j + width]
+        if flips:
+            crop = augment(crop, int(torch.randint(0, 8, (1,), generator=generator)))
+            crop = crop if crop.shape[-2] == height else crop.transpose(-2, -1)
+        crops.append(crop)
+    return torch.stack(crops).contiguous(memory_format=torch.channels_last)
+
+
 # ------------------------------------------------------------------------------------------ loading
 def _to_chw(arr: np.ndarray) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))

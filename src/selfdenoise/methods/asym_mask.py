@@ -216,19 +216,12 @@ class AsymMask(DatasetMethod):
     # -- zero-shot: fit to the one image it denoises ------------------------------------------------
     def sample_batch(self, noisy: Tensor, generator: torch.Generator) -> Batch:
         """``batch`` random crops (at most ``crop`` square) of the image, flipped/rotated at random."""
-        from ..data import augment
+        from ..data import random_crops
 
         _, _, h, w = noisy.shape
-        ch, cw = min(self.crop, h), min(self.crop, w)
-        crops = []
-        for _ in range(self.batch):
-            i = int(torch.randint(0, h - ch + 1, (1,), generator=generator))
-            j = int(torch.randint(0, w - cw + 1, (1,), generator=generator))
-            k = int(torch.randint(0, 8, (1,), generator=generator))
-            crops.append(augment(noisy[0, :, i:i + ch, j:j + cw], k))
-        crops = [t if t.shape[-2] == ch else t.transpose(-2, -1) for t in crops]
+        y = random_crops(noisy, self.batch, min(self.crop, h), min(self.crop, w), generator)
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
-        return Batch(noisy=torch.stack(crops).contiguous(memory_format=torch.channels_last), extra={"seeds": [seed]})
+        return Batch(noisy=y, extra={"seeds": [seed]})
 
     def lr_at(self, step: int, total: int, lr: float) -> float:
         """Cosine decay over the known number of steps (constant under a time budget alone)."""

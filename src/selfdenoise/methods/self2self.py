@@ -122,14 +122,10 @@ class Self2Self:
 
     def sample_batch(self, noisy: Tensor, generator: torch.Generator) -> Batch:
         """``batch`` random crops of the image, each with its own per-channel Bernoulli mask."""
-        _, c, h, w = noisy.shape
-        ch, cw = min(self.crop, h), min(self.crop, w)
-        crops = []
-        for _ in range(self.batch):
-            i = int(torch.randint(0, h - ch + 1, (1,), generator=generator))
-            j = int(torch.randint(0, w - cw + 1, (1,), generator=generator))
-            crops.append(noisy[0, :, i : i + ch, j : j + cw])
-        y = torch.stack(crops).contiguous(memory_format=torch.channels_last)
+        from ..data import random_crops
+
+        _, _, h, w = noisy.shape
+        y = random_crops(noisy, self.batch, min(self.crop, h), min(self.crop, w), generator, flips=False)
         mask = self.keep_mask(y.shape, generator).contiguous(memory_format=torch.channels_last)
         return Batch(noisy=y, mask=mask)
 

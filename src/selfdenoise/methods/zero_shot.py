@@ -35,7 +35,7 @@ from torch import Tensor, nn
 
 from ..nets.unet_small import UNetSmall
 from .base import Batch, to_channels_last
-from ..data import augment
+from ..data import random_crops
 from ..inference import tta_apply
 from .ne2ne import neighbor_loss, neighbor_pair_index
 
@@ -164,15 +164,7 @@ class ZeroShot:
         _, c, h, w = noisy.shape
         ch = min(self.crop, h - h % 2)
         cw = min(self.crop, w - w % 2)
-        crops = []
-        for _ in range(self.batch):
-            i = int(torch.randint(0, h - ch + 1, (1,), generator=generator))
-            j = int(torch.randint(0, w - cw + 1, (1,), generator=generator))
-            k = int(torch.randint(0, 8, (1,), generator=generator))
-            crops.append(augment(noisy[0, :, i : i + ch, j : j + cw], k))
-        if ch != cw:  # rotations changed some crops' orientation: keep one orientation
-            crops = [t if t.shape[-2] == ch else t.transpose(-2, -1) for t in crops]
-        y = torch.stack(crops).contiguous(memory_format=torch.channels_last)
+        y = random_crops(noisy, self.batch, ch, cw, generator)
         if self.objective == "r2r":
             z = torch.randn(y.shape, generator=generator) * float(self._sigma_now or 0.0)
             return Batch(noisy=y, extra={"z": z.contiguous(memory_format=torch.channels_last)})
