@@ -297,7 +297,9 @@ def list_methods():
     from .registry import CLASSICAL, METHODS
 
     for name in sorted(METHODS):
-        how = "zero-shot: fits the image itself" if METHODS[name].zero_shot else "trained on noisy data: selfdenoise train"
+        cls = METHODS[name]
+        how = ("zero-shot: fits the image itself" if cls.zero_shot else "trained on noisy data: selfdenoise train"
+               + (", or fits the image itself" if hasattr(cls, "fit_denoise") else ""))
         click.echo(f"{name:<12} learned ({how})")
     for name in sorted(CLASSICAL):
         click.echo(f"{name:<12} classical")
