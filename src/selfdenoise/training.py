@@ -201,9 +201,9 @@ def pick_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def _optimizer_key(name: str) -> str:
-    """Tensor-name prefix and metadata suffix of one optimiser ("" is the single-optimiser case)."""
-    return "optim" if name == "" else f"optim:{name}"
+def _optimizer_key(name: str) -> tuple[str, str]:
+    """Tensor-name prefix and metadata-key suffix of one optimiser ("" is the single-optimiser case)."""
+    return ("optim", "") if name == "" else (f"optim:{name}", f":{name}")
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, opt: torch.optim.Optimizer | dict, *, step: int,
@@ -218,7 +218,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, opt: torch.optim.
             "method": method.name, "method_config": json.dumps(method.config()), "channels": str(channels),
             "train_config": json.dumps(asdict(config)), "optimizers": json.dumps(list(optims))}
     for name, o in optims.items():
-        key = _optimizer_key(name)
+        key, suffix = _optimizer_key(name)
         sd = o.state_dict()
         scalars: dict[str, dict] = {}
         for i, st in sd["state"].items():
@@ -227,7 +227,6 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, opt: torch.optim.
                     tensors[f"{key}.{i}.{k}"] = v.detach().cpu().contiguous()
                 else:
                     scalars.setdefault(str(i), {})[k] = v
-        suffix = "" if name == "" else f":{name}"
         meta[f"optim_groups{suffix}"] = json.dumps(sd["param_groups"])
         meta[f"optim_scalars{suffix}"] = json.dumps(scalars)
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
@@ -242,7 +241,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     cfg["betas"] = tuple(cfg["betas"])
     optims = {}
     for name in json.loads(meta.get("optimizers", '[""]')):
-        key, suffix = _optimizer_key(name), ("" if name == "" else f":{name}")
+        key, suffix = _optimizer_key(name)
         state: dict[int, dict] = {}
         for k, v in tensors.items():
             if k.startswith(key + "."):
@@ -255,7 +254,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
             "method_config": json.loads(meta["method_config"]), "channels": int(meta["channels"]),
             "config": TrainConfig(**cfg),
             "model": {k[6:]: v for k, v in tensors.items() if k.startswith("model.")},
-            "optim": optims.get(""), "optims": optims}
+            "optims": optims}
 
 
 def train(
