@@ -590,13 +590,18 @@ def expand_braces(pattern: str) -> list[str]:
     return [q for alt in m.group(1).split(",") for q in expand_braces(pattern[: m.start()] + alt + pattern[m.end():])]
 
 
-def protocol_train_files(proto: Protocol, data_dir: Path) -> list[Path]:
+def protocol_files(data_dir: Path, pattern: str, what: str = "training images") -> list[Path]:
+    """The files matching ``pattern`` (a glob with ``{a,b}`` braces) under ``data_dir``; one-line error if none."""
     import glob
 
-    files = sorted({Path(f) for pat in expand_braces(str(data_dir / proto.train)) for f in glob.glob(pat)})
+    files = sorted({Path(f) for pat in expand_braces(str(data_dir / pattern)) for f in glob.glob(pat)})
     if not files:
-        raise InputError(f"{data_dir / proto.train}: no training images")
+        raise InputError(f"{data_dir / pattern}: no {what}")
     return files
+
+
+def protocol_train_files(proto: Protocol, data_dir: Path) -> list[Path]:
+    return protocol_files(data_dir, proto.train)
 
 
 def protocol_training_set(proto: Protocol, data_dir: Path, realisations: int, seed: int = 1_000_000):
@@ -627,15 +632,11 @@ def protocol_training_set(proto: Protocol, data_dir: Path, realisations: int, se
 
 def protocol_clean_images(proto: Protocol, data_dir: Path, method: str) -> tuple[list[np.ndarray], list[str]]:
     """The protocol's unpaired clean domain (``train_clean``), for methods that learn from one."""
-    import glob
-
     from .io import read_image
 
     if proto.train_clean is None:
         raise InputError(f"method '{method}' needs unpaired clean images; protocol '{proto.name}' has none")
-    files = sorted({Path(f) for pat in expand_braces(str(data_dir / proto.train_clean)) for f in glob.glob(pat)})
-    if not files:
-        raise InputError(f"{data_dir / proto.train_clean}: no clean training images")
+    files = protocol_files(data_dir, proto.train_clean, "clean training images")
     return [read_image(f)[0] for f in files], [f"{f.parent.name}/{f.name}" for f in files]
 
 
