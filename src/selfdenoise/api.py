@@ -241,9 +241,14 @@ class TrainedModel:
     def __repr__(self) -> str:
         return f"TrainedModel({self.metadata['method']}, {self.channels} channel(s), {self.path or 'in memory'})"
 
-    def denoise(self, image, *, tile: int | None = None, tta: int | None = None) -> np.ndarray:
-        """Denoise one image (H, W) / (H, W, C); float32 [0, 1] of the same shape."""
+    def denoise(self, image, *, tile: int | None = None, tta: int | None = None, **options) -> np.ndarray:
+        """Denoise one image (H, W) / (H, W, C); float32 [0, 1] of the same shape. ``options`` change
+        inference settings of the method for this call (e.g. ``r3=False``, ``blend=False`` for asym-mask)."""
         img, gray_2d = as_float_image(image)
+        if options:
+            meta = self.metadata
+            method = registry.get_method(meta["method"], **{**meta["config"], **options})
+            return TrainedModel(method, self.network, meta, self.path).denoise(image, tile=tile, tta=tta)
         c = img.shape[-1]
         if c != self.channels:
             kind = {1: "gray", 3: "RGB"}

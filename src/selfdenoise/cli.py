@@ -48,6 +48,22 @@ def main():
     """Learn to denoise from noisy data alone."""
 
 
+def method_params(params, *fns) -> dict:
+    """``-p KEY=VALUE`` options; a key that is a named argument of one of ``fns`` (it has its own flag)
+    is refused."""
+    import inspect
+
+    from .errors import InputError
+    from .registry import parse_params
+
+    options = parse_params(params)
+    named = [k for fn in fns for k, p in inspect.signature(fn).parameters.items() if p.kind is not p.VAR_KEYWORD]
+    clash = sorted(set(options) & set(named))
+    if clash:
+        raise InputError(f"-p {clash[0]}=...: use the --{clash[0].replace('_', '-')} option")
+    return options
+
+
 @main.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(), help="Output file, or folder for several inputs.")
@@ -62,7 +78,8 @@ def main():
 @click.option("--budget", type=float, default=None, help="Zero-shot, asym-mask, self2self: seconds per image.")
 @click.option("--sequence", is_flag=True, help="Read .npy inputs as sequences (frames x points x coords).")
 @click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE",
-              help="Sequence methods: an option, e.g. -p window=15 (savgol), -p steps=300 (self2self).")
+              help="A method option, e.g. -p window=15 (savgol), -p steps=300 (self2self), -p r3=false "
+              "(asym-mask, also with --model); `selfdenoise methods` lists them.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def denoise(inputs, output, method, model_file, sigma, tile, tta, seed, budget, sequence, params, quiet):
     """Denoise images (PNG, JPEG, TIFF incl. 16-bit and stacks, NPY); the output keeps the input's form.
@@ -71,15 +88,13 @@ def denoise(inputs, output, method, model_file, sigma, tile, tta, seed, budget, 
     --method self2self (the default for them), savgol, gaussian or one-euro."""
     from tqdm import tqdm
 
-    from .api import denoise_file, load_model, output_paths, sequence_jobs
+    from .api import denoise as denoise_image, denoise_file, load_model, output_paths, sequence_jobs
     from .errors import InputError
-    from .registry import check_name
+    from .registry import check_name, parse_params
 
     jobs = sequence_jobs(list(inputs), output, method, sequence)
     if jobs is not None:
         from .api import denoise_sequence_file
-        from .sequence_methods import parse_params
-
         source = click.get_current_context().get_parameter_source("method")
         seq_method = "self2self" if source == click.core.ParameterSource.DEFAULT else method
         seq_options = {**parse_params(params), **({"budget": budget} if budget is not None else {})}
@@ -87,11 +102,12 @@ def denoise(inputs, output, method, model_file, sigma, tile, tta, seed, budget, 
             r = denoise_sequence_file(src, dst, seq_method, seed=seed, progress=not quiet, **seq_options)
             click.echo(f"{r['output']}  ({r['seconds']:.1f} s, {r['gaps']['missing_values']} missing values filled)")
         return
-    options = {"budget": budget} if budget is not None else {}
+    options = {**method_params(params, denoise_file, denoise_image), **({"budget": budget} if budget is not None else {})}
     if model_file is not None:
         if budget is not None:
             raise InputError("--budget is for zero-shot fitting; a trained model (--model) needs none")
-        options = {"model": load_model(model_file), **({"tta": tta} if tta else {})}
+        options = {"model": load_model(model_file), **method_params(params, denoise_file, denoise_image),
+                   **({"tta": tta} if tta else {})}
     else:
         check_name(method)
         if tta:
@@ -134,10 +150,12 @@ def denoise(inputs, output, method, model_file, sigma, tile, tta, seed, budget, 
 @click.option("--checkpoint-every", type=int, default=0, help="Checkpoint every N steps (always on Ctrl-C).")
 @click.option("--resume", type=click.Path(), default=None, help="Checkpoint to continue from.")
 @click.option("--log", type=click.Path(), default=None, help="CSV log (default: MODEL.log.csv).")
+@click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE",
+              help="A method option, e.g. -p masks=3 -p fill=zero -p tv=0.1 (asym-mask), -p widths=32,64,96.")
 @click.option("-q", "--quiet", is_flag=True)
 def train(method, data, output, noise, clean, gan, val, val_noise, steps, minutes, preset, net, loss, gamma, batch,
           crop, lr, optimizer, weight_decay, schedule, warmup, clip, device, seed, val_every, checkpoint_every, resume,
-          log, quiet):
+          log, params, quiet):
     """Train Noise2Noise or Neighbor2Neighbor on noisy images; writes a reusable model file.
 
     The checkpoint MODEL.checkpoint is written every --checkpoint-every steps and on Ctrl-C;
@@ -153,7 +171,7 @@ def train(method, data, output, noise, clean, gan, val, val_noise, steps, minute
                       minutes=minutes, preset=preset, seed=seed, device=device, checkpoint=checkpoint,
                       checkpoint_every=checkpoint_every, resume=resume, log=log or str(output) + ".log.csv",
                       val_every=val_every, progress=not quiet,
-                      **{k: v for k, v in options.items() if v is not None})
+                      **{**{k: v for k, v in options.items() if v is not None}, **method_params(params, api_train)})
     except KeyboardInterrupt:
         if Path(checkpoint).is_file():
             click.echo(f"checkpoint saved: {checkpoint} (continue with --resume {checkpoint})", err=True)

@@ -71,3 +71,33 @@ def get_classical(name: str) -> Callable:
     if check_name(name) not in CLASSICAL:
         raise InputError(f"method '{name}' is learned, not classical")
     return CLASSICAL[name]
+
+
+def parse_value(text: str):
+    """'3' -> 3, '0.5' -> 0.5, 'none' -> None, 'true'/'false' (yes/no, on/off) -> bool, '32,64' -> (32, 64),
+    anything else stays a string (for KEY=VALUE options)."""
+    if "," in text:
+        return tuple(parse_value(part.strip()) for part in text.split(",") if part.strip())
+    low = text.lower()
+    if low == "none":
+        return None
+    if low in ("true", "yes", "on", "false", "no", "off"):
+        return low in ("true", "yes", "on")
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_params(params) -> dict:
+    """``["window=15", "polyorder=3"]`` -> ``{"window": 15, "polyorder": 3}`` (CLI ``-p KEY=VALUE``;
+    ``-`` in a key becomes ``_``)."""
+    options = {}
+    for item in params:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"option '{item}' is not KEY=VALUE")
+        options[key.strip().replace("-", "_")] = parse_value(value.strip())
+    return options

@@ -33,18 +33,6 @@ def method_options(method: str) -> list[str]:
     return [p for p in inspect.signature(smoothers.SMOOTHERS[method]).parameters if p != "seq"]
 
 
-def parse_value(text: str):
-    """'3' -> 3, '0.5' -> 0.5, 'none' -> None, anything else stays a string (for KEY=VALUE options)."""
-    if text.lower() == "none":
-        return None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
 def run(seq, method: str = "self2self", *, seed: int = 0, progress: bool = False, **options) -> tuple[np.ndarray, dict]:
     """Denoise one sequence; returns ``(denoised float64 array, info)``. ``info`` holds the method,
     its options, ``seconds``, the input's gap counts and, for self2self, its fitting details."""
@@ -71,12 +59,3 @@ def run(seq, method: str = "self2self", *, seed: int = 0, progress: bool = False
     return out, info
 
 
-def parse_params(params) -> dict:
-    """``["window=15", "polyorder=3"]`` -> ``{"window": 15, "polyorder": 3}`` (CLI ``-p KEY=VALUE``)."""
-    options = {}
-    for item in params:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise InputError(f"option '{item}' is not KEY=VALUE")
-        options[key.strip().replace("-", "_")] = parse_value(value.strip())
-    return options

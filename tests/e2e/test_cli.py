@@ -264,13 +264,22 @@ def test_tcfl_under_torchrun_two_processes(tmp_path, oct_like_tiffs):
 def test_asym_mask_train_then_denoise_and_zero_shot(tmp_path, train_folder, noisy_png):
     model = tmp_path / "am.sdm"
     r = run("train", "-m", "asym-mask", "--data", train_folder, "-o", model, "--steps", "2", "--crop", "40",
-            "--batch", "2", "-q")
+            "--batch", "2", "-p", "masks=3", "-p", "widths=8,16,16", "-q")
     assert r.returncode == 0, r.stderr
     r = run("info", model)
     assert r.returncode == 0 and "asym-mask" in r.stdout and '"train_factor": 5' in r.stdout
+    assert '"masks": 3' in r.stdout and '"widths": [8, 16, 16]' in r.stdout
     r = run("denoise", noisy_png, "-o", tmp_path / "d.png", "--model", model, "-q")
     assert r.returncode == 0, r.stderr
     assert np.asarray(Image.open(tmp_path / "d.png")).shape == (96, 96, 3)
+    # inference options of a trained model change per call: without R3 and blend the output differs
+    r = run("denoise", noisy_png, "-o", tmp_path / "plain.png", "--model", model, "-p", "r3=false", "-p", "blend=no", "-q")
+    assert r.returncode == 0, r.stderr
+    assert not np.array_equal(np.asarray(Image.open(tmp_path / "plain.png")), np.asarray(Image.open(tmp_path / "d.png")))
+    assert_clean_failure(run("denoise", noisy_png, "-o", tmp_path / "x.png", "--model", model, "-p", "colour=1"),
+                         "no option colour")
+    assert_clean_failure(run("train", "-m", "asym-mask", "--data", train_folder, "-o", tmp_path / "x.sdm",
+                             "-p", "steps=3"), "--steps")
     assert_clean_failure(run("export", model), "cannot be exported")
     r = run("denoise", noisy_png, "-o", tmp_path / "z.png", "--method", "asym-mask", "--budget", "1", "-q")
     assert r.returncode == 0, r.stderr

@@ -131,5 +131,27 @@ def test_bad_input_gives_one_line_errors():
         registry.get_method("asym-mask", masks=1)
     with pytest.raises(InputError, match="no option"):
         registry.get_method("asym-mask", sigma_map=True)
+    with pytest.raises(InputError, match="blend_window must be an odd"):
+        registry.get_method("asym-mask", blend_window=4)
     with pytest.raises(InputError):
         selfdenoise.denoise(np.zeros((8, 8, 3), np.float32), "asym-mask", steps=1)
+
+
+def test_noise_aware_blend_matches_the_formula_and_beats_both_inputs():
+    from scipy.ndimage import uniform_filter
+
+    from selfdenoise.methods.asym_mask import noise_aware_blend
+
+    gen = torch.Generator().manual_seed(1)
+    clean = torch.rand(1, 3, 41, 37, generator=gen)
+    sigma, tau = 0.05, 0.03
+    noisy = clean + sigma * torch.randn(clean.shape, generator=gen)
+    blind = clean + tau * torch.randn(clean.shape, generator=gen)  # error independent of the noise
+    out = noise_aware_blend(noisy, blind, sigma, window=5)
+    d2 = uniform_filter(((blind - noisy) ** 2).mean(1)[0].numpy(), 5, mode="nearest")
+    w = sigma**2 / (sigma**2 + np.maximum(d2 - sigma**2, 1e-10))
+    expected = noisy[0].numpy() + w * (blind - noisy)[0].numpy()
+    np.testing.assert_allclose(out[0].numpy(), expected, atol=1e-5)
+    mse = lambda t: float(((t - clean) ** 2).mean())
+    assert mse(out) < min(mse(noisy), mse(blind))
+    assert torch.equal(noise_aware_blend(noisy, blind, 0.0), blind)  # no noise: the prediction as is

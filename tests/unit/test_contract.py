@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from selfdenoise import data, registry
+from selfdenoise.errors import InputError
 from selfdenoise.metrics import psnr
 
 LEARNED = sorted(registry.METHODS)
@@ -89,3 +90,14 @@ def test_zero_shot_defaults_denoise_a_natural_image(name, natural):
     as_hwc = lambda t: t[0].permute(1, 2, 0).clamp(0, 1).numpy()
     noisy_db, out_db = psnr(as_hwc(clean), as_hwc(y)), psnr(as_hwc(clean), as_hwc(out))
     assert out_db > noisy_db + 5, (noisy_db, out_db)
+
+
+def test_key_value_options_parse_numbers_bools_tuples_and_refuse_malformed_items():
+    from selfdenoise.registry import parse_params
+
+    got = parse_params(["steps=30", "lr=3e-4", "r3=false", "blend=On", "widths=32,64,96", "fill=zero",
+                        "blend-sigma=none"])
+    assert got == {"steps": 30, "lr": 3e-4, "r3": False, "blend": True, "widths": (32, 64, 96), "fill": "zero",
+                   "blend_sigma": None}
+    with pytest.raises(InputError, match="not KEY=VALUE"):
+        parse_params(["steps"])

@@ -22,6 +22,15 @@ its noise. The scheme, built on AP-BSN (Lee et al., CVPR 2022), works with any d
   ``x_R3 = 1/T sum_t F(R_t * y + (1 - R_t) * x)`` with ``R_t`` i.i.d. Bernoulli(p) pixel masks
   (``T = 8``, ``p = 0.16``) and ``F`` the complementary-mask network at full resolution (no PD):
   the sparse noisy pixels restore detail that PD lost while their noise stays uncorrelated.
+- **Noise-aware blend** (``blend``, on by default; an addition to the paper): a prediction made
+  without seeing its pixel is unbiased but discards that pixel's own information, which is most of
+  the signal when the noise is weak (PolyU: noisy input ~37 dB). Because the noise of ``y`` at ``p``
+  is independent of the blind prediction ``f(p)``, ``E(f - y)^2 = tau^2 + sigma^2`` with ``tau^2``
+  the prediction's own error; with ``sigma`` the estimated noise level, ``tau^2`` is measured in a
+  ``blend_window`` window and the output is the minimum-MSE mix
+  ``y + sigma^2 / (sigma^2 + tau^2) * (f - y)``. Measured on every tenth PolyU pair with a model
+  trained 10 minutes: R3 output 36.94 dB, blended 38.91 dB (window 3/7/25: 38.76/38.91/38.88 dB;
+  one global weight per image: 38.29 dB).
 - **TV fine-tune** (optional, ``tv`` > 0): during the last ``1 - tv_from`` of training the loss also
   gets ``tv * TV(x_PD)`` of the inference output on the crop, ``TV(x) = mean|dx/dh| + mean|dx/dw|``,
   against the checkerboard artefacts that PD at inference leaves.
@@ -91,6 +100,20 @@ def hide(x: Tensor, hidden: Tensor, fill: str = "zero") -> Tensor:
     return torch.where(hidden, mean, x)
 
 
+def noise_aware_blend(noisy: Tensor, blind: Tensor, sigma: float, window: int = 7) -> Tensor:
+    """``y + sigma^2 / (sigma^2 + tau^2) * (f - y)`` per pixel, with ``tau^2 = max(mean_w (f - y)^2 - sigma^2, 0)``
+    over a ``window`` x ``window`` neighbourhood (channels averaged): the minimum-MSE mix of the noisy
+    pixel (noise variance ``sigma^2``, 0-1 units) and a blind prediction independent of its noise."""
+    var = float(sigma) ** 2
+    if var <= 0:
+        return blind
+    d2 = ((blind - noisy) ** 2).mean(1, keepdim=True)
+    pad = window // 2
+    d2 = F.avg_pool2d(F.pad(d2, (pad, pad, pad, pad), mode="replicate"), window, stride=1)
+    weight = var / (var + (d2 - var).clamp_min(1e-10))
+    return noisy + weight * (blind - noisy)
+
+
 def tv_loss(x: Tensor) -> Tensor:
     """Anisotropic total variation ``mean|x[h+1] - x[h]| + mean|x[w+1] - x[w]|``."""
     return (x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., :, 1:] - x[..., :, :-1]).abs().mean()
@@ -147,7 +170,8 @@ class AsymMask(DatasetMethod):
 
     def __init__(self, net: str = "fast", widths: tuple[int, ...] | None = None, masks: int = 2,
                  train_factor: int = 5, infer_factor: int = 2, r3: bool = True, r3_steps: int = 8,
-                 r3_p: float = 0.16, tv: float = 0.0, tv_from: float = 0.8, fill: str = "mean", tta: int = 1,
+                 r3_p: float = 0.16, tv: float = 0.0, tv_from: float = 0.8, fill: str = "mean", blend: bool = True,
+                 blend_window: int = 7, blend_sigma: float | None = None, tta: int = 1,
                  tile: int | None = None,
                  budget: float | None = None, steps: int | None = None, lr: float = 1e-3, crop: int = 160,
                  batch: int = 4):
@@ -165,13 +189,20 @@ class AsymMask(DatasetMethod):
         self.r3, self.r3_steps, self.r3_p = bool(r3), max(1, int(r3_steps)), float(r3_p)
         self.tv, self.tv_from = float(tv), float(tv_from)
         self.fill = fill
+        if int(blend_window) < 1 or int(blend_window) % 2 == 0:
+            raise InputError(f"asym-mask: blend_window must be an odd number >= 1, got {blend_window}")
+        if blend_sigma is not None and not 0.0 <= float(blend_sigma) <= 255.0:
+            raise InputError(f"asym-mask: blend_sigma is a noise level in 0-255, got {blend_sigma}")
+        self.blend, self.blend_window = bool(blend), int(blend_window)
+        self.blend_sigma = None if blend_sigma is None else float(blend_sigma)
         self.budget, self.steps, self.lr = budget, steps, float(lr)
         self.crop, self.batch = int(crop), int(batch)
 
     def config(self) -> dict:
         return {**super().config(), "masks": self.masks, "train_factor": self.train_factor,
                 "infer_factor": self.infer_factor, "r3": self.r3, "r3_steps": self.r3_steps, "r3_p": self.r3_p,
-                "tv": self.tv, "tv_from": self.tv_from, "fill": self.fill}
+                "tv": self.tv, "tv_from": self.tv_from, "fill": self.fill, "blend": self.blend,
+                "blend_window": self.blend_window, "blend_sigma": self.blend_sigma}
 
     # -- training -----------------------------------------------------------------------------
     def training_step(self, batch: Batch, model: nn.Module, step: int, total: int) -> dict[str, Tensor]:
@@ -201,8 +232,9 @@ class AsymMask(DatasetMethod):
 
     @torch.inference_mode()
     def denoise(self, model: nn.Module, noisy: Tensor) -> Tensor:
-        """PD (``infer_factor``) + complementary masks, then R3 if on; tiled; ``tta`` flips averaged.
-        The masks are drawn from a fixed seed, so the result is deterministic."""
+        """PD (``infer_factor``) + complementary masks, then R3 if on; tiled; ``tta`` flips averaged;
+        then the noise-aware blend if on. The masks are drawn from a fixed seed, so the result is
+        deterministic."""
         from ..inference import apply_tiled, tta_apply
 
         self.check_size(*noisy.shape[-2:], self.infer_factor)
@@ -211,7 +243,19 @@ class AsymMask(DatasetMethod):
         one = lambda t: self._denoise_one(model, t, gen)
         fn = (lambda t: tta_apply(one, t, self.tta)) if self.tta > 1 else one
         multiple = 2 * self.infer_factor * getattr(model, "multiple", 16)
-        return apply_tiled(fn, noisy.float(), self.tile, multiple=multiple)
+        out = apply_tiled(fn, noisy.float(), self.tile, multiple=multiple)
+        if self.blend:
+            out = noise_aware_blend(noisy.float(), out, self.noise_level(noisy), self.blend_window)
+        return out
+
+    def noise_level(self, noisy: Tensor) -> float:
+        """Noise standard deviation (0-1) for the blend: ``blend_sigma``, or estimated per image on
+        stride-3 sub-images (real camera noise is spatially correlated)."""
+        if self.blend_sigma is not None:
+            return self.blend_sigma / 255.0
+        from ..classical import estimate_sigma
+
+        return estimate_sigma(noisy[0].permute(1, 2, 0).float().cpu().numpy(), stride=3) / 255.0
 
     # -- zero-shot: fit to the one image it denoises ------------------------------------------------
     def sample_batch(self, noisy: Tensor, generator: torch.Generator) -> Batch:
