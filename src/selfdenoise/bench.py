@@ -350,6 +350,7 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike | None, methods: lis
 
     if protocol not in PROTOCOLS:
         raise InputError(f"unknown protocol '{protocol}' (known: {', '.join(PROTOCOLS)})")
+    commit = git_commit()  # the code that runs: taken before a run that may last hours
     proto = PROTOCOLS[protocol]
     if not proto.runnable:
         raise InputError(f"protocol '{protocol}' is not runnable yet ({proto.description})")
@@ -465,7 +466,7 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike | None, methods: lis
         "n_images": n,
         "device": device_description(),
         "command": command if command is not None else shlex.join(sys.argv),
-        "commit": git_commit(),
+        "commit": commit,
         "seed": base_seed,
         "noise": ts.noise or "real",
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -5,6 +5,7 @@ Exit codes: 0 success; 2 bad input (one-line message on stderr, no traceback, no
 """
 from __future__ import annotations
 
+import inspect
 import json
 import shlex
 import sys
@@ -51,8 +52,6 @@ def main():
 def method_params(params, *fns) -> dict:
     """``-p KEY=VALUE`` options; a key that is a named argument of one of ``fns`` (it has its own flag)
     is refused."""
-    import inspect
-
     from .errors import InputError
     from .registry import parse_params
 
@@ -310,10 +309,14 @@ def info(model_file):
 
 
 @main.command("methods")
-def list_methods():
-    """List the available methods."""
+@click.argument("name", required=False)
+def list_methods(name):
+    """List the available methods; with NAME, the options of that method (for -p KEY=VALUE)."""
     from .registry import CLASSICAL, METHODS
 
+    if name:
+        _show_options(name)
+        return
     for name in sorted(METHODS):
         cls = METHODS[name]
         how = ("zero-shot: fits the image itself" if cls.zero_shot else "trained on noisy data: selfdenoise train"
@@ -326,6 +329,25 @@ def list_methods():
     for name in SEQUENCE_METHODS:
         kind = "learned (fits the track itself)" if name == "self2self" else "classical smoother"
         click.echo(f"{name:<12} sequences (.json/.csv/.npy tracks): {kind}")
+
+
+def _show_options(name: str) -> None:
+    """Print each option of an image and/or sequence method with its default."""
+    from . import registry, sequence_methods
+    from .errors import InputError
+
+    sections = []
+    if name in registry.all_names():
+        sections.append(("images", registry.method_options(name)))
+    if name in sequence_methods.SEQUENCE_METHODS:
+        sections.append(("sequences", sequence_methods.method_options(name)))
+    if not sections:
+        known = sorted(set(registry.all_names()) | set(sequence_methods.SEQUENCE_METHODS))
+        raise InputError(f"unknown method '{name}' (known: {', '.join(known)})")
+    for kind, options in sections:
+        click.echo(f"{name} ({kind}) options, -p KEY=VALUE:")
+        for key, default in options.items():
+            click.echo(f"  {key:<16} {'(required)' if default is inspect.Parameter.empty else repr(default)}")
 
 
 if __name__ == "__main__":  # pragma: no cover
