@@ -376,8 +376,13 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike | None, methods: lis
             names.append(m)
     if not names:
         raise InputError("no methods to run (give --methods, or keep the baselines)")
-    from .registry import METHODS
+    from .registry import METHODS, all_names, check_options
 
+    for m, opts in options.items():  # a misspelt option fails now, not after hours of training
+        if m not in names:
+            raise InputError(f"an option was given for {m}, which is not in this run ({', '.join(names)})")
+        if m in all_names():
+            check_options(m, {k: v for k, v in opts.items() if k not in ("model", "sigma")})
     trained: dict[str, dict] = {}
     for m in names:
         if not _needs_training(m):
@@ -391,6 +396,15 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike | None, methods: lis
             if not train or not (train.get("minutes") or train.get("steps")):
                 raise InputError(f"method {m} is trained first: give --train-minutes or --train-steps")
 
+    model_files = {}
+    for m, opts in options.items():  # trained models given as files are loaded once
+        if isinstance(opts.get("model"), (str, os.PathLike)):
+            model_files[m] = str(opts["model"])
+            opts["model"] = api.load_model(opts["model"])
+            fit = opts["model"].metadata.get("extra", {}).get("train")
+            if fit:  # how the model was trained, from its file
+                trained[m] = {"seconds": fit.get("seconds"), "steps": fit.get("steps"), "preset": fit.get("preset"),
+                              "device": fit.get("device", "cpu"), "model_file": model_files[m]}
     data_dir = Path(data_dir)
     # Keep each image's index in the whole set: its noise seed must not depend on the subset taken.
     indexed = list(enumerate(_find_images(data_dir, ts)))[::every]  # an even subset (every camera of PolyU)
@@ -493,6 +507,7 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike | None, methods: lis
             "sigma": opts.pop("sigma", default_sigma if ts.sigma_stride == 1 or m not in BASELINES
                               else f"auto (patch-PCA on stride-{ts.sigma_stride} sub-images)"),
             "options": {k: v for k, v in opts.items() if k != "model"},
+            **({"model_file": model_files[m]} if m in model_files else {}),
             **({"training": trained[m]} if m in trained else {}),
             "per_image": a.per_image,
         })

@@ -49,6 +49,20 @@ def main():
     """Learn to denoise from noisy data alone."""
 
 
+def per_method_params(params) -> dict[str, dict]:
+    """``["n2n.tta=2", "asym-mask.r3=false"]`` -> ``{"n2n": {"tta": 2}, "asym-mask": {"r3": False}}``."""
+    from .errors import InputError
+    from .registry import parse_params
+
+    options: dict[str, dict] = {}
+    for item in params:
+        method, dot, rest = item.partition(".")
+        if not dot or not method.strip() or "=" not in rest:
+            raise InputError(f"option '{item}' is not METHOD.KEY=VALUE (e.g. n2n.tta=2)")
+        options.setdefault(method.strip().lower(), {}).update(parse_params([rest]))
+    return options
+
+
 def method_params(params, *fns) -> dict:
     """``-p KEY=VALUE`` options; a key that is a named argument of one of ``fns`` (it has its own flag)
     is refused."""
@@ -268,14 +282,19 @@ def evaluate(clean, test, json_path):
 @click.option("--train-steps", type=int, default=None, help="Dataset methods: training steps per method.")
 @click.option("--preset", default="fast", show_default=True, help="Dataset methods training recipe: fast or paper.")
 @click.option("--device", default="auto", show_default=True, help="Dataset methods training device: auto, cpu, cuda.")
+@click.option("-p", "--param", "params", multiple=True, metavar="METHOD.KEY=VALUE",
+              help="An option of one method, e.g. -p n2n.tta=2, -p asym-mask.r3=false, or -p n2n.model=FILE "
+              "(a trained model: no training in the run).")
 @click.option("-q", "--quiet", is_flag=True)
 def bench(protocol, data, methods, dataset, limit, every, seed, out, budget, train_minutes, train_steps, preset,
-          device, quiet):
+          device, params, quiet):
     """Run a benchmark protocol with BM3D and NLM in the same run; write JSON + Markdown/HTML report."""
     from .bench import run_protocol
 
     names = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
-    options = {"zero-shot": {"budget": budget}, "self2self": {"budget": budget}} if budget is not None else None
+    options = {"zero-shot": {"budget": budget}, "self2self": {"budget": budget}} if budget is not None else {}
+    for method, opts in per_method_params(params).items():
+        options.setdefault(method, {}).update(opts)
     result = run_protocol(protocol, Path(data) if data else None, names, out_dir=Path(out), limit=limit, every=every, seed=seed,
                           dataset=dataset, method_options=options, command=_command_line(), progress=not quiet,
                           train={"minutes": train_minutes, "steps": train_steps, "preset": preset, "device": device})
