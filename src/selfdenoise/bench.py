@@ -339,8 +339,8 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike | None, methods: lis
 
     ``method_options`` maps a method name to extra ``denoise`` keyword options (``sigma`` included;
     ``model`` = path of a trained model for methods that need training; without one they are trained
-    here on the protocol's training set with ``train`` = {minutes|steps, preset, device, ...}, see
-    ``train_for_protocol``). BM3D is skipped with a
+    here on the protocol's training set with ``train`` = {minutes|steps, preset, device, ...} and the
+    method's own options (e.g. ``target_frames`` of n2n), see ``train_for_protocol``). BM3D is skipped with a
     warning when its optional package is missing. Returns ``{"protocol", "dataset", "dir",
     "results": {method: result}, "noisy": result, "skipped": {method: reason}, "files": [...]}``.
     """
@@ -416,8 +416,9 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike | None, methods: lis
     out_path = result_dir(out_dir, protocol, ts.name)
     for m in names:
         if _needs_training(m) and "model" not in options.get(m, {}):
+            method_opts = {k: v for k, v in options.get(m, {}).items() if k != "sigma"}  # e.g. n2n target_frames
             info = train_for_protocol(proto, data_dir, m, out_path, ts, indexed[:6], base_seed, progress=progress,
-                                      **(train or {}))
+                                      **(train or {}), **method_opts)
             options.setdefault(m, {})["model"] = info.pop("trained_model")
             trained[m] = info
     crop_at = sorted({0, n // 2}) if n > 1 else [0]
