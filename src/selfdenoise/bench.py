@@ -345,7 +345,6 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike | None, methods: lis
     "results": {method: result}, "noisy": result, "skipped": {method: reason}, "files": [...]}``.
     """
     from . import api, metrics
-    from .io import read_image
     from .report import write_report
 
     if protocol not in PROTOCOLS:
@@ -681,7 +680,6 @@ def train_for_protocol(proto: Protocol, data_dir: Path, method: str, out_path: P
     ``out_path/<method>.sdm``) and measure the PSNR-vs-training-time curve on ``curve_images`` (the
     first test images) from ``snapshots`` in-memory snapshots of the same run."""
     from . import api, metrics
-    from .io import read_image
     from .registry import METHODS
 
     cls = METHODS[method]

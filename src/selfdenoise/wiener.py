@@ -27,7 +27,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 #: rows: luminance, red-blue, (red+blue)/2 - green; normalised below to an orthonormal transform
