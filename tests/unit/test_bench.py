@@ -272,10 +272,9 @@ def test_every_keeps_noise_seeds_of_the_whole_set(tmp_path):
     rng = np.random.default_rng(0)
     for k in range(4):
         Image.fromarray(rng.integers(0, 256, (21, 19, 3), dtype=np.uint8)).save(data / f"kodim{k:02d}.png")
-    run_protocol("gauss25-color", tmp_path / "data", ["nlm"], out_dir=tmp_path / "a", progress=False,
-                        baselines=False)
-    run_protocol("gauss25-color", tmp_path / "data", ["nlm"], out_dir=tmp_path / "b", progress=False,
-                       baselines=False, every=2)
+    run_protocol("gauss25-color", tmp_path / "data", ["nlm"], out_dir=tmp_path / "a", progress=False, baselines=False)
+    run_protocol("gauss25-color", tmp_path / "data", ["nlm"], out_dir=tmp_path / "b", progress=False, baselines=False,
+                 every=2)
     rows = lambda d: {r["name"]: r["psnr"] for r in json.loads((d / "gauss25-color" / "nlm.json").read_text())["per_image"]}
     a, b = rows(tmp_path / "a"), rows(tmp_path / "b")
     assert sorted(b) == ["kodim00", "kodim02"]
