@@ -111,20 +111,20 @@ def _match(pdct: Tensor, hp: int, wp: int, rows: Tensor, cols: Tensor, radius: i
     ci = cols[None, :].expand(len(rows), len(cols)).reshape(-1)
     ref = feats[ri * wp + ci]
     offsets = [(dy, dx) for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1)]
-    dist = torch.empty(len(ri), len(offsets))
-    cand = torch.empty(len(ri), len(offsets), dtype=torch.long)
+    dist = torch.empty(len(offsets), len(ri))  # offset-major: each offset writes one contiguous row
+    cand = torch.empty(len(offsets), len(ri), dtype=torch.long)
     for j, (dy, dx) in enumerate(offsets):
         r, q = ri + dy, ci + dx
         valid = (r >= 0) & (r < hp) & (q >= 0) & (q < wp)
         pos = r.clamp(0, hp - 1) * wp + q.clamp(0, wp - 1)
-        d = (feats[pos] - ref).square().sum(1)
-        d[~valid] = math.inf
+        torch.sum((feats[pos] - ref).square_(), dim=1, out=dist[j])
+        dist[j].masked_fill_(~valid, math.inf)
         if dy == 0 and dx == 0:
-            d.fill_(-1.0)  # the reference itself comes first
-        dist[:, j], cand[:, j] = d, pos
+            dist[j].fill_(-1.0)  # the reference itself comes first
+        cand[j] = pos
     group = max(1, min(int(group), len(offsets)))
-    best = dist.topk(group, dim=1, largest=False).indices
-    return cand.gather(1, best)
+    best = dist.topk(group, dim=0, largest=False).indices  # (group, refs)
+    return cand.gather(0, best).T.contiguous()
 
 
 def _filter(y: Tensor, p: Tensor, var: Tensor, patch: int, step: int, window: int, group: int, features: int,
