@@ -115,12 +115,12 @@ def denoise(inputs, output, method, model_file, sigma, tile, tta, seed, budget, 
             r = denoise_sequence_file(src, dst, seq_method, seed=seed, progress=not quiet, **seq_options)
             click.echo(f"{r['output']}  ({r['seconds']:.1f} s, {r['gaps']['missing_values']} missing values filled)")
         return
-    options = {**method_params(params, denoise_file, denoise_image), **({"budget": budget} if budget is not None else {})}
+    extra = method_params(params, denoise_file, denoise_image)
+    options = {**extra, **({"budget": budget} if budget is not None else {})}
     if model_file is not None:
         if budget is not None:
             raise InputError("--budget is for zero-shot fitting; a trained model (--model) needs none")
-        options = {"model": load_model(model_file), **method_params(params, denoise_file, denoise_image),
-                   **({"tta": tta} if tta else {})}
+        options = {"model": load_model(model_file), **extra, **({"tta": tta} if tta else {})}
     else:
         check_name(method)
         if tta:
