@@ -44,6 +44,7 @@ from ..nets.unet_small import UNetSmall
 from .base import Batch, to_channels_last
 from ..data import random_crops
 from ..inference import tta_apply
+from ..wiener import refine_estimate
 from .ne2ne import neighbor_loss, neighbor_pair_index
 
 PRIOR_PATH = Path(__file__).resolve().parent.parent / "weights" / "zero_shot_prior.safetensors"
@@ -233,26 +234,8 @@ class ZeroShot:
         model = fit_single_image(self, x, steps=steps, seconds=self.budget, seed=seed, progress=progress, lr=self.lr)
         out = self.denoise(model, x)
         if self.refine:
-            out = refine_with_wiener(x, out, self.refine, self.sigma, self.tile)
+            out = refine_estimate(x, out, self.refine, self.sigma, self.tile)
         return out[..., :h, :w].clone()
-
-
-def refine_with_wiener(noisy: Tensor, pilot: Tensor, passes: int, sigma: float | None = None,
-                       tile: int | None = None) -> Tensor:
-    """``passes`` of collaborative Wiener filtering of ``noisy`` (1, C, H, W) with ``pilot`` as the
-    first pilot; noise variance per opponent channel = max(``sigma``^2 or the patch-PCA estimate^2,
-    variance of ``noisy - pilot``). Tiled like inference above 1 Mpixel."""
-    from ..classical import estimate_sigma as pca_sigma
-    from ..inference import apply_tiled
-    from ..wiener import collaborative_wiener, opponent_matrix
-
-    c = noisy.shape[1]
-    level = float(sigma) if sigma is not None else pca_sigma(noisy[0].permute(1, 2, 0).cpu().numpy()) / 255.0
-    m = opponent_matrix() if c == 3 else torch.eye(c)
-    removed = torch.einsum("ij,jhw->ihw", m, (noisy - pilot)[0].float()).flatten(1).var(dim=1)
-    std = removed.clamp_min(level**2).sqrt()
-    run = lambda t: collaborative_wiener(t[0, :c], t[0, c:], std, passes=passes)[None]
-    return apply_tiled(run, torch.cat([noisy, pilot], 1).float(), tile)
 
 
 class _PerChannel(nn.Module):
