@@ -27,14 +27,17 @@ from selfdenoise.methods.zero_shot import ZeroShot
 from selfdenoise.noise import add_noise
 
 SETTINGS: dict[str, dict] = {
-    "prior-only-tta1": {"steps": 0, "tta": 1},
-    "prior-only-tta8": {"steps": 0, "tta": 8},
-    "adapt150-tta8": {"steps": 150, "tta": 8},
-    "default": {},  # 150 Neighbor2Neighbor adaptation steps + 8x TTA
-    "adapt400-tta8": {"steps": 400, "tta": 8},
-    "adapt800-tta8": {"steps": 800, "tta": 8},
-    "adapt400-r2r-tta8": {"steps": 400, "tta": 8, "objective": "r2r", "alpha": 1.0},
-    "scratch1500-tta8": {"use_prior": False, "steps": 1500, "tta": 8},
+    "prior-only-tta1": {"steps": 0, "tta": 1, "refine": 0},
+    "prior-only-tta8": {"steps": 0, "tta": 8, "refine": 0},
+    "adapt150-tta8": {"steps": 150, "tta": 8, "refine": 0},
+    "adapt400-tta8": {"steps": 400, "tta": 8, "refine": 0},
+    "adapt800-tta8": {"steps": 800, "tta": 8, "refine": 0},
+    "adapt400-r2r-tta8": {"steps": 400, "tta": 8, "objective": "r2r", "alpha": 1.0, "refine": 0},
+    "scratch1500-tta8": {"use_prior": False, "steps": 1500, "tta": 8, "refine": 0},
+    "prior-only-tta8-refine1": {"steps": 0, "tta": 8, "refine": 1},
+    "prior-only-tta8-refine2": {"steps": 0, "tta": 8, "refine": 2},
+    "adapt150-tta8-refine3": {"steps": 150, "tta": 8, "refine": 3},
+    "default": {},  # 150 Neighbor2Neighbor adaptation steps + 8x TTA + 2 collaborative Wiener passes
 }
 
 
@@ -88,7 +91,8 @@ def main() -> None:
             print(f"{name:>18s} {paths[i].name}: {p:.3f} dB  {dt:.1f} s", flush=True)
         points[name] = {
             "command": result["command"],
-            "options": {"steps": method.steps, "lr": method.lr, "tta": method.tta, "crop": method.crop, "batch": method.batch, "prior": method.has_prior, **opts},
+            "options": {"steps": method.steps, "lr": method.lr, "tta": method.tta, "crop": method.crop, "batch": method.batch,
+                        "prior": method.has_prior, "refine": method.refine, **opts},
             "seconds_per_image": round(float(np.mean(secs)), 2),
             "psnr": round(float(np.mean(ps)), 3),
             "per_image": per,

@@ -336,6 +336,7 @@ def train(data, method: str = "ne2ne", output: str | os.PathLike | None = None, 
     meta_train = {"steps": result.steps, "seconds": round(result.seconds, 1), "preset": preset,
                   "config": {k: v for k, v in cfg.__dict__.items()}, "val_psnr": result.val_psnr,
                   "gflops_per_s": result.gflops_per_s, "wall_seconds": round(time.perf_counter() - t0, 1),
+                  "device": str(next(result.model.parameters()).device),
                   **({"stopped": result.stopped} if result.stopped else {})}
     result.path = None
     if output is not None and _is_rank0():

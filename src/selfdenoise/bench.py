@@ -339,17 +339,17 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike | None, methods: lis
 
     ``method_options`` maps a method name to extra ``denoise`` keyword options (``sigma`` included;
     ``model`` = path of a trained model for methods that need training; without one they are trained
-    here on the protocol's training set with ``train`` = {minutes|steps, preset, device, ...}, see
-    ``train_for_protocol``). BM3D is skipped with a
+    here on the protocol's training set with ``train`` = {minutes|steps, preset, device, ...} and the
+    method's own options (e.g. ``target_frames`` of n2n), see ``train_for_protocol``). BM3D is skipped with a
     warning when its optional package is missing. Returns ``{"protocol", "dataset", "dir",
     "results": {method: result}, "noisy": result, "skipped": {method: reason}, "files": [...]}``.
     """
     from . import api, metrics
-    from .io import read_image
     from .report import write_report
 
     if protocol not in PROTOCOLS:
         raise InputError(f"unknown protocol '{protocol}' (known: {', '.join(PROTOCOLS)})")
+    commit = git_commit()  # the code that runs: taken before a run that may last hours
     proto = PROTOCOLS[protocol]
     if not proto.runnable:
         raise InputError(f"protocol '{protocol}' is not runnable yet ({proto.description})")
@@ -375,8 +375,13 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike | None, methods: lis
             names.append(m)
     if not names:
         raise InputError("no methods to run (give --methods, or keep the baselines)")
-    from .registry import METHODS
+    from .registry import METHODS, all_names, check_options
 
+    for m, opts in options.items():  # a misspelt option fails now, not after hours of training
+        if m not in names:
+            raise InputError(f"an option was given for {m}, which is not in this run ({', '.join(names)})")
+        if m in all_names():
+            check_options(m, {k: v for k, v in opts.items() if k not in ("model", "sigma")})
     trained: dict[str, dict] = {}
     for m in names:
         if not _needs_training(m):
@@ -390,6 +395,15 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike | None, methods: lis
             if not train or not (train.get("minutes") or train.get("steps")):
                 raise InputError(f"method {m} is trained first: give --train-minutes or --train-steps")
 
+    model_files = {}
+    for m, opts in options.items():  # trained models given as files are loaded once
+        if isinstance(opts.get("model"), (str, os.PathLike)):
+            model_files[m] = str(opts["model"])
+            opts["model"] = api.load_model(opts["model"])
+            fit = opts["model"].metadata.get("extra", {}).get("train")
+            if fit:  # how the model was trained, from its file
+                trained[m] = {"seconds": fit.get("seconds"), "steps": fit.get("steps"), "preset": fit.get("preset"),
+                              "device": fit.get("device", "cpu"), "model_file": model_files[m]}
     data_dir = Path(data_dir)
     # Keep each image's index in the whole set: its noise seed must not depend on the subset taken.
     indexed = list(enumerate(_find_images(data_dir, ts)))[::every]  # an even subset (every camera of PolyU)
@@ -401,8 +415,9 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike | None, methods: lis
     out_path = result_dir(out_dir, protocol, ts.name)
     for m in names:
         if _needs_training(m) and "model" not in options.get(m, {}):
+            method_opts = {k: v for k, v in options.get(m, {}).items() if k != "sigma"}  # e.g. n2n target_frames
             info = train_for_protocol(proto, data_dir, m, out_path, ts, indexed[:6], base_seed, progress=progress,
-                                      **(train or {}))
+                                      **(train or {}), **method_opts)
             options.setdefault(m, {})["model"] = info.pop("trained_model")
             trained[m] = info
     crop_at = sorted({0, n // 2}) if n > 1 else [0]
@@ -465,7 +480,7 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike | None, methods: lis
         "n_images": n,
         "device": device_description(),
         "command": command if command is not None else shlex.join(sys.argv),
-        "commit": git_commit(),
+        "commit": commit,
         "seed": base_seed,
         "noise": ts.noise or "real",
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -492,6 +507,7 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike | None, methods: lis
             "sigma": opts.pop("sigma", default_sigma if ts.sigma_stride == 1 or m not in BASELINES
                               else f"auto (patch-PCA on stride-{ts.sigma_stride} sub-images)"),
             "options": {k: v for k, v in opts.items() if k != "model"},
+            **({"model_file": model_files[m]} if m in model_files else {}),
             **({"training": trained[m]} if m in trained else {}),
             "per_image": a.per_image,
         })
@@ -664,7 +680,6 @@ def train_for_protocol(proto: Protocol, data_dir: Path, method: str, out_path: P
     ``out_path/<method>.sdm``) and measure the PSNR-vs-training-time curve on ``curve_images`` (the
     first test images) from ``snapshots`` in-memory snapshots of the same run."""
     from . import api, metrics
-    from .io import read_image
     from .registry import METHODS
 
     cls = METHODS[method]

@@ -72,6 +72,7 @@ def run_landmarks(methods=("self2self",), *, out_dir="benchmarks/results", track
 
     if tracks < 1:
         raise InputError(f"--limit (tracks) must be at least 1, got {tracks}")
+    commit = git_commit()  # the code that runs, taken before the run
     names = []
     for m in [*methods, *BASELINES]:
         m = m.strip().lower()
@@ -124,7 +125,7 @@ def run_landmarks(methods=("self2self",), *, out_dir="benchmarks/results", track
               "test_seeds": test_seeds, "tune_seed": tune_seed, "seed": int(seed),
               "units": "normalised coordinates (x: fraction of a 640-pixel frame width); *_px = x 640",
               "device": device_description(),
-              "command": command if command is not None else shlex.join(sys.argv), "commit": git_commit(),
+              "command": command if command is not None else shlex.join(sys.argv), "commit": commit,
               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "python": platform.python_version()}
     out_path = Path(out_dir) / PROTOCOL
     results: dict[str, dict] = {}

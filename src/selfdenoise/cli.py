@@ -5,6 +5,7 @@ Exit codes: 0 success; 2 bad input (one-line message on stderr, no traceback, no
 """
 from __future__ import annotations
 
+import inspect
 import json
 import shlex
 import sys
@@ -48,11 +49,23 @@ def main():
     """Learn to denoise from noisy data alone."""
 
 
+def per_method_params(params) -> dict[str, dict]:
+    """``["n2n.tta=2", "asym-mask.r3=false"]`` -> ``{"n2n": {"tta": 2}, "asym-mask": {"r3": False}}``."""
+    from .errors import InputError
+    from .registry import parse_params
+
+    options: dict[str, dict] = {}
+    for item in params:
+        method, dot, rest = item.partition(".")
+        if not dot or not method.strip() or "=" not in rest:
+            raise InputError(f"option '{item}' is not METHOD.KEY=VALUE (e.g. n2n.tta=2)")
+        options.setdefault(method.strip().lower(), {}).update(parse_params([rest]))
+    return options
+
+
 def method_params(params, *fns) -> dict:
     """``-p KEY=VALUE`` options; a key that is a named argument of one of ``fns`` (it has its own flag)
     is refused."""
-    import inspect
-
     from .errors import InputError
     from .registry import parse_params
 
@@ -102,12 +115,12 @@ def denoise(inputs, output, method, model_file, sigma, tile, tta, seed, budget, 
             r = denoise_sequence_file(src, dst, seq_method, seed=seed, progress=not quiet, **seq_options)
             click.echo(f"{r['output']}  ({r['seconds']:.1f} s, {r['gaps']['missing_values']} missing values filled)")
         return
-    options = {**method_params(params, denoise_file, denoise_image), **({"budget": budget} if budget is not None else {})}
+    extra = method_params(params, denoise_file, denoise_image)
+    options = {**extra, **({"budget": budget} if budget is not None else {})}
     if model_file is not None:
         if budget is not None:
             raise InputError("--budget is for zero-shot fitting; a trained model (--model) needs none")
-        options = {"model": load_model(model_file), **method_params(params, denoise_file, denoise_image),
-                   **({"tta": tta} if tta else {})}
+        options = {"model": load_model(model_file), **extra, **({"tta": tta} if tta else {})}
     else:
         check_name(method)
         if tta:
@@ -269,14 +282,19 @@ def evaluate(clean, test, json_path):
 @click.option("--train-steps", type=int, default=None, help="Dataset methods: training steps per method.")
 @click.option("--preset", default="fast", show_default=True, help="Dataset methods training recipe: fast or paper.")
 @click.option("--device", default="auto", show_default=True, help="Dataset methods training device: auto, cpu, cuda.")
+@click.option("-p", "--param", "params", multiple=True, metavar="METHOD.KEY=VALUE",
+              help="An option of one method, e.g. -p n2n.tta=2, -p asym-mask.r3=false, or -p n2n.model=FILE "
+              "(a trained model: no training in the run).")
 @click.option("-q", "--quiet", is_flag=True)
 def bench(protocol, data, methods, dataset, limit, every, seed, out, budget, train_minutes, train_steps, preset,
-          device, quiet):
+          device, params, quiet):
     """Run a benchmark protocol with BM3D and NLM in the same run; write JSON + Markdown/HTML report."""
     from .bench import run_protocol
 
     names = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
-    options = {"zero-shot": {"budget": budget}, "self2self": {"budget": budget}} if budget is not None else None
+    options = {"zero-shot": {"budget": budget}, "self2self": {"budget": budget}} if budget is not None else {}
+    for method, opts in per_method_params(params).items():
+        options.setdefault(method, {}).update(opts)
     result = run_protocol(protocol, Path(data) if data else None, names, out_dir=Path(out), limit=limit, every=every, seed=seed,
                           dataset=dataset, method_options=options, command=_command_line(), progress=not quiet,
                           train={"minutes": train_minutes, "steps": train_steps, "preset": preset, "device": device})
@@ -310,10 +328,14 @@ def info(model_file):
 
 
 @main.command("methods")
-def list_methods():
-    """List the available methods."""
+@click.argument("name", required=False)
+def list_methods(name):
+    """List the available methods; with NAME, the options of that method (for -p KEY=VALUE)."""
     from .registry import CLASSICAL, METHODS
 
+    if name:
+        _show_options(name)
+        return
     for name in sorted(METHODS):
         cls = METHODS[name]
         how = ("zero-shot: fits the image itself" if cls.zero_shot else "trained on noisy data: selfdenoise train"
@@ -326,6 +348,25 @@ def list_methods():
     for name in SEQUENCE_METHODS:
         kind = "learned (fits the track itself)" if name == "self2self" else "classical smoother"
         click.echo(f"{name:<12} sequences (.json/.csv/.npy tracks): {kind}")
+
+
+def _show_options(name: str) -> None:
+    """Print each option of an image and/or sequence method with its default."""
+    from . import registry, sequence_methods
+    from .errors import InputError
+
+    sections = []
+    if name in registry.all_names():
+        sections.append(("images", registry.method_options(name)))
+    if name in sequence_methods.SEQUENCE_METHODS:
+        sections.append(("sequences", sequence_methods.method_options(name)))
+    if not sections:
+        known = sorted(set(registry.all_names()) | set(sequence_methods.SEQUENCE_METHODS))
+        raise InputError(f"unknown method '{name}' (known: {', '.join(known)})")
+    for kind, options in sections:
+        click.echo(f"{name} ({kind}) options, -p KEY=VALUE:")
+        for key, default in options.items():
+            click.echo(f"  {key:<16} {'(required)' if default is inspect.Parameter.empty else repr(default)}")
 
 
 if __name__ == "__main__":  # pragma: no cover

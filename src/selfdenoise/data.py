@@ -93,8 +93,9 @@ class TrainingSet:
             tensors.append(t.contiguous())
         return TrainingSet(self.groups, self.names, self.noise, self.layout, tensors)
 
-    def check(self, *, crop: int, pairs: bool) -> None:
-        """Fail early with one line: crop larger than an image, or no pairs for Noise2Noise."""
+    def check(self, *, crop: int, pairs: bool, targets: int = 1) -> None:
+        """Fail early with one line: crop larger than an image, no pairs for Noise2Noise (or a group
+        with one frame), averaged targets of masked noise."""
         small = [(n, tuple(g[0].shape[-2:])) for n, g in zip(self.names, self.groups) if min(g[0].shape[-2:]) < crop]
         if small:
             listed = ", ".join(f"{n} ({h}x{w})" for n, (h, w) in small[:3]) + (" ..." if len(small) > 3 else "")
@@ -103,15 +104,30 @@ class TrainingSet:
         if pairs and self.noise is None and self.max_realisations() < 2:
             raise InputError("Noise2Noise needs two noisy realisations of each scene: give a folder with a/ and b/ "
                              "sub-folders (matched by name), groups of repeated frames, or a synthetic --noise spec")
+        if pairs and self.noise is None:
+            single = [n for n, g in zip(self.names, self.groups) if len(g) < 2]
+            if single:
+                raise InputError(f"{len(single)} group(s) with a single frame, e.g. {single[0]}: Noise2Noise pairs "
+                                 "frames of one scene; remove them or add frames")
+        if pairs and targets != 1 and self.noise is not None:
+            _, mask = self.noise.sample(torch.zeros(self.channels, 4, 4), torch.Generator().manual_seed(0))
+            if mask is not None:
+                raise InputError(f"noise '{self.noise.spec}' hides pixels: its targets cannot be averaged "
+                                 "(use target_frames=1)")
+            if targets == 0:
+                raise InputError("target_frames=0 (all other frames) needs real repeated frames; with synthetic "
+                                 "noise give a number of draws")
         small = [tuple(c.shape[-2:]) for c in self.clean or [] if min(c.shape[-2:]) < crop]
         if small:
             raise InputError(f"{len(small)} clean image(s) smaller than the {crop}x{crop} crop (e.g. "
                              f"{small[0][0]}x{small[0][1]}); use a smaller crop")
 
-    def sample(self, step: int, batch: int, crop: int, *, seed: int = 0, pairs: bool = False,
+    def sample(self, step: int, batch: int, crop: int, *, seed: int = 0, pairs: bool = False, targets: int = 1,
                rank: int = 0, world: int = 1, clean: bool = False) -> Batch:
         """This process's share of global batch ``step``: ``batch`` crops (each ``crop`` square,
-        randomly flipped/rotated). ``pairs``: also a second, independent realisation as target.
+        randomly flipped/rotated). ``pairs``: also a second, independent realisation as target;
+        ``targets`` > 1: the mean of that many other realisations (0: all the other frames of the
+        group), a target with the same expectation and less noise.
         ``clean``: also a crop of a random unpaired clean image per sample, in ``extra["clean"]``."""
         if clean and self.clean is None:
             raise InputError("this training set has no clean domain (give a folder of clean images)")
@@ -129,11 +145,15 @@ class TrainingSet:
                 x, _ = self.noise.sample(signal, g)
                 if pairs:
                     t, m = self.noise.sample(signal, g)
+                    if targets > 1:  # masked noise is refused by ``check``
+                        t = torch.stack([t] + [self.noise.sample(signal, g)[0] for _ in range(targets - 1)]).mean(0)
             else:
                 order = torch.randperm(len(group), generator=g)
                 x = augment(group[int(order[0])][:, i:i + crop, j:j + crop], aug)
                 if pairs:
-                    t, m = augment(group[int(order[1])][:, i:i + crop, j:j + crop], aug), None
+                    others = order[1:] if targets == 0 else order[1:1 + max(1, targets)]
+                    t = torch.stack([group[int(o)][:, i:i + crop, j:j + crop] for o in others]).mean(0)
+                    t, m = augment(t, aug), None
             if clean:  # drawn after the noisy crop, so the noisy draws do not depend on it
                 image = self.clean[int(torch.randint(len(self.clean), (1,), generator=g))]
                 ci = int(torch.randint(image.shape[-2] - crop + 1, (1,), generator=g))

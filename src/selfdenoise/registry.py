@@ -48,14 +48,20 @@ def check_name(name: str) -> str:
     return name
 
 
-def check_options(name: str, options: dict) -> dict:
-    """Fail with one line on an option the method does not take (e.g. ``budget`` for ``nlm``)."""
+def method_options(name: str) -> dict:
+    """The options a method takes, with their defaults (``inspect.Parameter.empty`` when required)."""
     target = METHODS.get(check_name(name)) or CLASSICAL[name]
     params = inspect.signature(target).parameters
-    known = [p for p, v in params.items() if v.kind is v.KEYWORD_ONLY or v.kind is v.POSITIONAL_OR_KEYWORD]
-    unknown = sorted(set(options) - set(known))
+    return {p: v.default for p, v in params.items() if p not in ("image", "sigma")
+            and v.kind in (v.KEYWORD_ONLY, v.POSITIONAL_OR_KEYWORD)}
+
+
+def check_options(name: str, options: dict) -> dict:
+    """Fail with one line on an option the method does not take (e.g. ``budget`` for ``nlm``)."""
+    known = method_options(name)
+    unknown = sorted(set(options) - set(known) - {"sigma"})
     if unknown:
-        allowed = ", ".join(p for p in known if p not in ("image", "sigma")) or "none"
+        allowed = ", ".join(known) or "none"
         raise InputError(f"method '{name}' has no option {', '.join(unknown)} (its options: {allowed})")
     return options
 

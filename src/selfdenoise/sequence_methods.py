@@ -26,11 +26,13 @@ def check_method(method: str) -> str:
     return method
 
 
-def method_options(method: str) -> list[str]:
-    """The keyword options a sequence method takes."""
+def method_options(method: str) -> dict:
+    """The keyword options a sequence method takes, with their defaults."""
     if check_method(method) == "self2self":
-        return [f.name for f in dataclasses.fields(Self2Self1D)]
-    return [p for p in inspect.signature(smoothers.SMOOTHERS[method]).parameters if p != "seq"]
+        return {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+                for f in dataclasses.fields(Self2Self1D)}
+    params = inspect.signature(smoothers.SMOOTHERS[method]).parameters
+    return {p: v.default for p, v in params.items() if p != "seq"}
 
 
 def run(seq, method: str = "self2self", *, seed: int = 0, progress: bool = False, **options) -> tuple[np.ndarray, dict]:

@@ -296,7 +296,7 @@ def train(
     if needs_clean and getattr(data, "clean", None) is None:
         raise InputError(f"method '{method.name}' learns from unpaired clean images too: give a folder of clean "
                          "images of other scenes (--clean DIR, or clean=... in the API)")
-    data.check(crop=config.crop, pairs=method.pairs)
+    data.check(crop=config.crop, pairs=method.pairs, targets=getattr(method, "target_frames", 1))
     channels = data.channels
     start_step, elapsed0 = 0, 0.0
     state = None
@@ -370,7 +370,7 @@ def train(
                 for g in o.param_groups:
                     g["lr"] = groups[name]["lr"] * warm * lr_factor(config.schedule, frac)
             batch = data.sample(step, per_rank, config.crop, seed=config.seed, pairs=method.pairs, rank=rank,
-                                world=world, clean=needs_clean)
+                                world=world, clean=needs_clean, targets=getattr(method, "target_frames", 1))
             batch = _to_device(batch, dev)
             ts = time.perf_counter()
             counter = _flop_counter() if result.flops_per_step is None else None

@@ -87,6 +87,11 @@ def test_methods_and_help():
     assert r.returncode == 0 and "zero-shot" in r.stdout and "nlm" in r.stdout
     r = run("--help")
     assert r.returncode == 0 and "denoise" in r.stdout
+    r = run("methods", "asym-mask")  # the options of one method, with their defaults
+    assert r.returncode == 0 and "blend_window" in r.stdout and "r3_p" in r.stdout and "0.16" in r.stdout
+    r = run("methods", "self2self")  # an image method and a sequence method of the same name
+    assert r.returncode == 0 and "(images)" in r.stdout and "(sequences)" in r.stdout
+    assert_clean_failure(run("methods", "bm4d"), "unknown method 'bm4d'")
 
 
 def test_tiff_stack_denoised_slice_by_slice_keeps_16_bits(tmp_path):

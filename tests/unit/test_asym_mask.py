@@ -103,13 +103,16 @@ def test_beats_the_noisy_input_on_spatially_correlated_noise():
     assert out_db > noisy_db + 1.5, (noisy_db, out_db)
 
 
-def test_denoise_is_deterministic_and_keeps_odd_and_gray_shapes():
-    method = AsymMask(widths=(8, 8, 8), r3_steps=2)
+@pytest.mark.parametrize("refine", [0, 1])
+def test_denoise_is_deterministic_and_keeps_odd_and_gray_shapes(refine):
+    method = AsymMask(widths=(8, 8, 8), r3_steps=2, refine=refine)
     for c, h, w in [(3, 37, 31), (1, 29, 42)]:
         model = method.build_model(c)
         y = torch.rand(1, c, h, w)
         a, b = method.denoise(model, y), method.denoise(model, y)
         assert a.shape == y.shape and torch.equal(a, b)
+        if refine:  # the Wiener refinement changes the result
+            assert not torch.equal(a, AsymMask(widths=(8, 8, 8), r3_steps=2).denoise(model, y))
 
 
 def test_api_zero_shot_on_gray_and_colour_and_dataset_only_methods_still_refused(rgb):
@@ -131,6 +134,8 @@ def test_bad_input_gives_one_line_errors():
         registry.get_method("asym-mask", masks=1)
     with pytest.raises(InputError, match="no option"):
         registry.get_method("asym-mask", sigma_map=True)
+    with pytest.raises(InputError, match="refine is a number of passes"):
+        registry.get_method("asym-mask", refine=-1)
     with pytest.raises(InputError, match="blend_window must be an odd"):
         registry.get_method("asym-mask", blend_window=4)
     with pytest.raises(InputError):

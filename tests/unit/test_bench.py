@@ -272,11 +272,38 @@ def test_every_keeps_noise_seeds_of_the_whole_set(tmp_path):
     rng = np.random.default_rng(0)
     for k in range(4):
         Image.fromarray(rng.integers(0, 256, (21, 19, 3), dtype=np.uint8)).save(data / f"kodim{k:02d}.png")
-    full = run_protocol("gauss25-color", tmp_path / "data", ["nlm"], out_dir=tmp_path / "a", progress=False,
-                        baselines=False)
-    sub = run_protocol("gauss25-color", tmp_path / "data", ["nlm"], out_dir=tmp_path / "b", progress=False,
-                       baselines=False, every=2)
+    run_protocol("gauss25-color", tmp_path / "data", ["nlm"], out_dir=tmp_path / "a", progress=False, baselines=False)
+    run_protocol("gauss25-color", tmp_path / "data", ["nlm"], out_dir=tmp_path / "b", progress=False, baselines=False,
+                 every=2)
     rows = lambda d: {r["name"]: r["psnr"] for r in json.loads((d / "gauss25-color" / "nlm.json").read_text())["per_image"]}
     a, b = rows(tmp_path / "a"), rows(tmp_path / "b")
     assert sorted(b) == ["kodim00", "kodim02"]
     assert all(b[k] == a[k] for k in b)
+
+
+def test_per_method_options_are_checked_before_any_work(kodak, tmp_path):
+    with pytest.raises(InputError, match="method 'nlm' has no option colour"):
+        bench.run_protocol("single-image", kodak, ["zero-shot"], out_dir=tmp_path, progress=False,
+                           method_options={"nlm": {"colour": 1}})
+    with pytest.raises(InputError, match="an option was given for n2n, which is not in this run"):
+        bench.run_protocol("single-image", kodak, ["zero-shot"], out_dir=tmp_path, progress=False,
+                           method_options={"n2n": {"tta": 2}})
+    assert not list(tmp_path.rglob("*.json"))
+
+
+def test_a_trained_model_file_is_benchmarked_without_training(kodak, tmp_path):
+    from selfdenoise.cli import per_method_params
+
+    model = tmp_path / "n2n.sdm"
+    api.train(kodak / "kodak24", "n2n", model, noise="gauss:25", steps=2, batch=2, crop=24, widths=(8, 8, 8))
+    options = per_method_params([f"n2n.model={model}", "n2n.tta=2"])
+    assert options == {"n2n": {"model": str(model), "tta": 2}}
+    r = bench.run_protocol("gauss25-color", kodak, ["n2n"], out_dir=tmp_path / "out", progress=False,
+                           baselines=False, method_options=options, limit=1)
+    res = r["results"]["n2n"]
+    assert res["model_file"] == str(model) and res["options"] == {"tta": 2}
+    fit = api.load_model(model).metadata["extra"]["train"]  # how it was trained, from the file
+    assert res["train_seconds"] == fit["seconds"] and res["training"]["steps"] == 2 == fit["steps"]
+    assert res["training"]["device"] == "cpu"
+    with pytest.raises(InputError, match="not METHOD.KEY=VALUE"):
+        per_method_params(["tta=2"])

@@ -85,3 +85,38 @@ def test_bernoulli_targets_carry_their_mask(natural):
     b = ts.sample(0, 2, 16, pairs=True)
     assert b.mask is not None and b.mask.shape == (2, 1, 16, 16)
     assert 0.2 < float(b.mask.mean()) < 0.8
+
+
+def test_averaged_targets_are_the_mean_of_the_other_frames():
+    frames = [np.full((11, 13, 1), k / 10, np.float32) for k in range(5)]  # frame k holds the value k/10
+    ts = data.from_arrays([frames])
+    every = ts.sample(0, 6, 8, pairs=True, targets=0)  # all other frames: input + 4 * target = sum of all
+    np.testing.assert_allclose((every.noisy + 4 * every.target).numpy(), 1.0, atol=1e-6)
+    one = ts.sample(0, 6, 8, pairs=True)
+    assert torch.equal(one.noisy, every.noisy)  # the input draw does not depend on the target count
+    assert set(one.target.unique().tolist()) <= {k / 10 for k in range(5)} and not torch.equal(one.noisy, one.target)
+    two = ts.sample(0, 6, 8, pairs=True, targets=2)
+    assert torch.equal(two.noisy, every.noisy) and not torch.equal(two.target, every.target)
+
+
+def test_averaged_synthetic_targets_have_less_noise(natural):
+    ts = data.from_arrays([natural], noise="gauss:25")
+    one = ts.sample(0, 4, 48, pairs=True)
+    four = ts.sample(0, 4, 48, pairs=True, targets=4)
+    assert torch.equal(one.noisy, four.noisy)
+    clean_estimate = one.noisy - one.target  # difference of two draws: variance 2 sigma^2
+    ratio = float((four.noisy - four.target).var() / clean_estimate.var())  # (1 + 1/4) / 2
+    assert 0.55 < ratio < 0.70, ratio
+
+
+def test_target_averaging_and_single_frame_groups_are_checked_before_training(natural):
+    with pytest.raises(InputError, match="cannot be averaged"):
+        data.from_arrays([natural], noise="bernoulli:0.5").check(crop=16, pairs=True, targets=2)
+    with pytest.raises(InputError, match="needs real repeated frames"):
+        data.from_arrays([natural], noise="gauss:25").check(crop=16, pairs=True, targets=0)
+    with pytest.raises(InputError, match="1 group\\(s\\) with a single frame"):
+        data.from_arrays([[natural, natural], [natural]]).check(crop=16, pairs=True)
+    from selfdenoise import registry
+
+    with pytest.raises(InputError, match="need the l2 loss"):
+        registry.get_method("n2n", loss="l1", target_frames=4)

@@ -1,6 +1,5 @@
 """TCFL: the triplet paths and losses against the paper's equations, the collapse detector, and the
 unpaired clean domain of the training data."""
-import warnings
 
 import numpy as np
 import pytest

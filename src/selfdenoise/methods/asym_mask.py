@@ -31,6 +31,8 @@ its noise. The scheme, built on AP-BSN (Lee et al., CVPR 2022), works with any d
   ``y + sigma^2 / (sigma^2 + tau^2) * (f - y)``. Measured on every tenth PolyU pair with a model
   trained 10 minutes: R3 output 36.94 dB, blended 38.91 dB (window 3/7/25: 38.76/38.91/38.88 dB;
   one global weight per image: 38.29 dB).
+- **Collaborative Wiener refinement** (``refine`` passes; 0, off, by default): the blended output
+  is the pilot of ``wiener.refine_estimate`` (BM3D's second step), as in ``zero-shot``.
 - **TV fine-tune** (optional, ``tv`` > 0): during the last ``1 - tv_from`` of training the loss also
   gets ``tv * TV(x_PD)`` of the inference output on the crop, ``TV(x) = mean|dx/dh| + mean|dx/dw|``,
   against the checkerboard artefacts that PD at inference leaves.
@@ -59,6 +61,7 @@ from torch import Tensor, nn
 
 from ..errors import InputError
 from ..pixel_shuffle import pd_down, pd_up
+from ..wiener import refine_estimate
 from .base import Batch, DatasetMethod
 
 
@@ -153,8 +156,11 @@ class AsymMask(DatasetMethod):
 
     Options: ``masks`` (n >= 2), ``train_factor`` (PD in training, 5), ``infer_factor`` (PD at
     inference, 2), ``fill`` (what hidden pixels become: "mean" or "zero"), ``r3`` (random-replacing
-    refinement on/off), ``r3_steps`` (T = 8), ``r3_p`` (p = 0.16), ``tv`` (TV fine-tune weight, 0 = off), ``tv_from`` (fraction of training where it
-    starts), ``net``/``widths`` (any network of ``selfdenoise.nets``), ``tta``, ``tile``.
+    refinement on/off), ``r3_steps`` (T = 8), ``r3_p`` (p = 0.16), ``tv`` (TV fine-tune weight,
+    0 = off), ``tv_from`` (fraction of training where it starts), ``blend`` (noise-aware blend with
+    the noisy pixel on/off), ``blend_window`` (7), ``blend_sigma`` (noise level 0-255 for the blend;
+    None = estimated on stride-3 pixel-shuffle sub-images), ``refine`` (collaborative Wiener passes
+    after all that, 0 = off), ``net``/``widths`` (any network of ``selfdenoise.nets``), ``tta``, ``tile``.
     Zero-shot fitting: ``budget`` (seconds), ``steps``, ``lr``, ``crop``, ``batch``.
     """
 
@@ -171,7 +177,7 @@ class AsymMask(DatasetMethod):
     def __init__(self, net: str = "fast", widths: tuple[int, ...] | None = None, masks: int = 2,
                  train_factor: int = 5, infer_factor: int = 2, r3: bool = True, r3_steps: int = 8,
                  r3_p: float = 0.16, tv: float = 0.0, tv_from: float = 0.8, fill: str = "mean", blend: bool = True,
-                 blend_window: int = 7, blend_sigma: float | None = None, tta: int = 1,
+                 blend_window: int = 7, blend_sigma: float | None = None, refine: int = 0, tta: int = 1,
                  tile: int | None = None,
                  budget: float | None = None, steps: int | None = None, lr: float = 1e-3, crop: int = 160,
                  batch: int = 4):
@@ -193,6 +199,9 @@ class AsymMask(DatasetMethod):
             raise InputError(f"asym-mask: blend_window must be an odd number >= 1, got {blend_window}")
         if blend_sigma is not None and not 0.0 <= float(blend_sigma) <= 255.0:
             raise InputError(f"asym-mask: blend_sigma is a noise level in 0-255, got {blend_sigma}")
+        if int(refine) < 0:
+            raise InputError(f"asym-mask: refine is a number of passes >= 0, got {refine}")
+        self.refine = int(refine)
         self.blend, self.blend_window = bool(blend), int(blend_window)
         self.blend_sigma = None if blend_sigma is None else float(blend_sigma)
         self.budget, self.steps, self.lr = budget, steps, float(lr)
@@ -202,7 +211,7 @@ class AsymMask(DatasetMethod):
         return {**super().config(), "masks": self.masks, "train_factor": self.train_factor,
                 "infer_factor": self.infer_factor, "r3": self.r3, "r3_steps": self.r3_steps, "r3_p": self.r3_p,
                 "tv": self.tv, "tv_from": self.tv_from, "fill": self.fill, "blend": self.blend,
-                "blend_window": self.blend_window, "blend_sigma": self.blend_sigma}
+                "blend_window": self.blend_window, "blend_sigma": self.blend_sigma, "refine": self.refine}
 
     # -- training -----------------------------------------------------------------------------
     def training_step(self, batch: Batch, model: nn.Module, step: int, total: int) -> dict[str, Tensor]:
@@ -233,7 +242,7 @@ class AsymMask(DatasetMethod):
     @torch.inference_mode()
     def denoise(self, model: nn.Module, noisy: Tensor) -> Tensor:
         """PD (``infer_factor``) + complementary masks, then R3 if on; tiled; ``tta`` flips averaged;
-        then the noise-aware blend if on. The masks are drawn from a fixed seed, so the result is
+        then the noise-aware blend and the Wiener refinement if on. The masks are drawn from a fixed seed, so the result is
         deterministic."""
         from ..inference import apply_tiled, tta_apply
 
@@ -246,6 +255,8 @@ class AsymMask(DatasetMethod):
         out = apply_tiled(fn, noisy.float(), self.tile, multiple=multiple)
         if self.blend:
             out = noise_aware_blend(noisy.float(), out, self.noise_level(noisy), self.blend_window)
+        if self.refine:
+            out = refine_estimate(noisy.float(), out, self.refine, tile=self.tile)
         return out
 
     def noise_level(self, noisy: Tensor) -> float:

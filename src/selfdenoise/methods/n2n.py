@@ -9,6 +9,10 @@ Losses: ``l2`` (Gaussian, Poisson), ``l1`` (text overlays: the median is the cle
 (``(|f(x) - y| + 1e-8)^gamma`` with gamma annealed linearly from 2 to 0, for random-valued impulse
 noise). For Bernoulli noise the loss counts only the target's observed pixels (the paper's masked loss).
 
+``target_frames`` > 1 (an addition to the paper): the target is the mean of that many other realisations
+(``0``: all the other frames of the group, e.g. the 4 other B-scans of an OCT eye). It has the same
+expectation as one realisation (the L2 minimiser is unchanged) and less noise, so the gradient is less noisy.
+
 Paper recipe (``--preset paper``): its UNet, 256x256 crops, batch 4, Adam 3e-4 (beta2 0.99) with the
 last 30% of training ramped down as ``(0.5 + cos(pi t) / 2)^2``. ``--net srresnet`` gives the paper's
 other network. The CPU default uses the compact pixel-unshuffle UNet.
@@ -26,7 +30,8 @@ LOSSES = ("l2", "l1", "l0")
 
 
 class Noise2Noise(DatasetMethod):
-    """Noise2Noise. ``loss``: l2 | l1 | l0 (annealed)."""
+    """Noise2Noise. ``loss``: l2 | l1 | l0 (annealed); ``target_frames``: realisations averaged into
+    the target (1: the paper; 0: all other frames of the group)."""
 
     name: ClassVar[str] = "n2n"
     pairs: ClassVar[bool] = True
@@ -37,14 +42,20 @@ class Noise2Noise(DatasetMethod):
     }
 
     def __init__(self, net: str = "fast", widths: tuple[int, ...] | None = None, loss: str = "l2",
-                 tta: int = 1, tile: int | None = None):
+                 target_frames: int = 1, tta: int = 1, tile: int | None = None):
         super().__init__(net, widths, tta, tile)
         if loss not in LOSSES:
             raise InputError(f"n2n: unknown loss '{loss}' (choose from: {', '.join(LOSSES)})")
+        if int(target_frames) < 0:
+            raise InputError(f"n2n: target_frames must be >= 1, or 0 for all other frames; got {target_frames}")
+        if int(target_frames) != 1 and loss != "l2":
+            raise InputError(f"n2n: averaged targets (target_frames={target_frames}) keep the mean, so they need the "
+                             f"l2 loss, not {loss}")
         self.loss = loss
+        self.target_frames = int(target_frames)
 
     def config(self) -> dict:
-        return {**super().config(), "loss": self.loss}
+        return {**super().config(), "loss": self.loss, "target_frames": self.target_frames}
 
     def training_step(self, batch: Batch, model: nn.Module, step: int, total: int) -> dict[str, Tensor]:
         if batch.target is None:

@@ -1,0 +1,88 @@
+"""Collaborative Wiener filtering: transforms, block matching and aggregation against slow references."""
+import numpy as np
+import pytest
+import torch
+from scipy.fft import dct
+
+from selfdenoise import wiener
+from selfdenoise.wiener import collaborative_wiener, dct_matrix, opponent_matrix
+
+
+def test_transforms_are_orthonormal_and_match_scipy():
+    for n in (1, 5, 8, 16):
+        d = dct_matrix(n)
+        torch.testing.assert_close(d @ d.T, torch.eye(n), atol=1e-5, rtol=0)
+        x = np.random.default_rng(n).standard_normal(n)
+        np.testing.assert_allclose((d.double() @ torch.from_numpy(x)).numpy(), dct(x, norm="ortho"), atol=1e-5)
+    m = opponent_matrix()
+    torch.testing.assert_close(m @ m.T, torch.eye(3), atol=1e-6, rtol=0)
+
+
+def slow_sliding_wiener(y, p, sigma, patch):
+    """Reference: every patch position (group of one), 2-D DCT Wiener gains from the pilot, estimates
+    weighted by 1 / (sigma^2 sum gain^2) and averaged where they overlap. One channel, numpy loops."""
+    h, w = y.shape
+    d = dct_matrix(patch).double().numpy()
+    num, den = np.zeros((h, w)), np.zeros((h, w))
+    for i in range(h - patch + 1):
+        for j in range(w - patch + 1):
+            cy = d @ y[i:i + patch, j:j + patch] @ d.T
+            cp = d @ p[i:i + patch, j:j + patch] @ d.T
+            gain = cp**2 / (cp**2 + sigma**2)
+            weight = 1.0 / (sigma**2 * (gain**2).sum())
+            num[i:i + patch, j:j + patch] += weight * (d.T @ (gain * cy) @ d)
+            den[i:i + patch, j:j + patch] += weight
+    return num / den
+
+
+def test_without_matching_it_is_the_sliding_window_dct_wiener_filter():
+    rng = np.random.default_rng(0)
+    clean = np.add.outer(np.sin(np.arange(13) / 2), np.cos(np.arange(11) / 3)) / 4 + 0.5
+    y = clean + 0.1 * rng.standard_normal(clean.shape)
+    p = clean + 0.02 * rng.standard_normal(clean.shape)
+    out = collaborative_wiener(torch.tensor(y[None]).float(), torch.tensor(p[None]).float(), 0.1, patch=4, step=1,
+                               group=1)
+    np.testing.assert_allclose(out[0].numpy(), slow_sliding_wiener(y, p, 0.1, 4), atol=1e-5)
+
+
+def test_block_matching_finds_the_nearest_patches_in_the_window():
+    rng = np.random.default_rng(1)
+    lum = rng.random((12, 14)).astype(np.float32)
+    patch, radius, group = 3, 2, 4
+    t2 = torch.kron(dct_matrix(patch), dct_matrix(patch))
+    pdct = wiener._patch_dct(torch.from_numpy(lum)[None], patch, t2)
+    hp, wp = 12 - patch + 1, 14 - patch + 1
+    rows, cols = wiener._grid(12, patch, 4), wiener._grid(14, patch, 4)
+    # all DCT coefficients as features: the distance is the exact sum of squared differences
+    got = wiener._match(pdct, hp, wp, rows, cols, radius, group, features=patch, patch=patch)
+    k = 0
+    for r in rows.tolist():
+        for c in cols.tolist():
+            ref = lum[r:r + patch, c:c + patch]
+            cands = sorted((float(((lum[a:a + patch, b:b + patch] - ref) ** 2).sum()), a * wp + b)
+                           for a in range(max(0, r - radius), min(hp, r + radius + 1))
+                           for b in range(max(0, c - radius), min(wp, c + radius + 1)))
+            assert got[k, 0] == r * wp + c  # the reference itself first
+            assert sorted(got[k].tolist()) == sorted(pos for _, pos in cands[:group])
+            k += 1
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_a_good_pilot_gives_a_better_image_than_pilot_and_noisy_input(natural, channels):
+    clean = torch.from_numpy(natural).permute(2, 0, 1)[:channels].contiguous()[:, :45, :53]  # odd sizes
+    gen = torch.Generator().manual_seed(0)
+    noisy = clean + 25 / 255 * torch.randn(clean.shape, generator=gen)
+    pilot = clean + 12 / 255 * torch.randn(clean.shape, generator=gen)  # a pilot with its own, weaker errors
+    out = collaborative_wiener(noisy, pilot, 25 / 255, window=9)
+    mse = lambda t: float(((t - clean) ** 2).mean())
+    assert out.shape == clean.shape and torch.isfinite(out).all()
+    assert mse(out) < 0.8 * mse(pilot) < 0.8 * mse(noisy)
+    blind = collaborative_wiener(noisy, pilot, None, window=9, passes=2)  # level from noisy - pilot
+    assert mse(blind) < mse(pilot)
+
+
+def test_tiny_images_and_bad_shapes():
+    out = collaborative_wiener(torch.rand(3, 5, 6), torch.rand(3, 5, 6), 0.1)  # smaller than a patch
+    assert out.shape == (3, 5, 6) and torch.isfinite(out).all()
+    with pytest.raises(ValueError, match="one shape"):
+        collaborative_wiener(torch.rand(3, 8, 8), torch.rand(3, 8, 9))
