@@ -131,7 +131,7 @@ class TrainingSet:
         ``clean``: also a crop of a random unpaired clean image per sample, in ``extra["clean"]``."""
         if clean and self.clean is None:
             raise InputError("this training set has no clean domain (give a folder of clean images)")
-        inputs, targets, masks, seeds, cleans = [], [], [], [], []
+        inputs, target_crops, masks, seeds, cleans = [], [], [], [], []
         for k in range(rank * batch, (rank + 1) * batch):
             s = sample_seed(seed, step, k)
             g = torch.Generator().manual_seed(s)
@@ -162,11 +162,11 @@ class TrainingSet:
             inputs.append(x)
             seeds.append(s)
             if pairs:
-                targets.append(t)
+                target_crops.append(t)
                 masks.append(m)
         cl = torch.channels_last
         noisy = torch.stack(inputs).contiguous(memory_format=cl)
-        target = torch.stack(targets).contiguous(memory_format=cl) if pairs else None
+        target = torch.stack(target_crops).contiguous(memory_format=cl) if pairs else None
         mask = torch.stack(masks) if pairs and masks[0] is not None else None
         extra = {"seeds": seeds}
         if clean:
