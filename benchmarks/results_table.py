@@ -20,7 +20,7 @@ def result_folders() -> list[Path]:
 
 
 def rows() -> list[str]:
-    out = ["| protocol | test set | images | method | PSNR (dB) | SSIM | training | s / image | vs BM3D | machine, commit |",
+    out = ["| protocol | test set | images | method, options | PSNR (dB) | SSIM | training | s / image | vs BM3D | machine, commit |",
            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for folder in result_folders():
         results = [json.loads(f.read_text()) for f in sorted(folder.glob("*.json"))]
@@ -33,7 +33,10 @@ def rows() -> list[str]:
             cores = r.get("device", "").split(",")[0]
             t = r.get("train_seconds")
             training = "" if not t else f"{t / 60:.0f} min, {r['training']['device'] if 'training' in r else ''}"
-            out.append(f"| {r['protocol']} | {r['dataset']} | {r['n_images']} | {r['method']} | {r['psnr']:.2f} | "
+            opts = r.get("options") or {}
+            method = r["method"] + "".join(f", {k}={v:g}" if isinstance(v, float) else f", {k}={v}"
+                                           for k, v in sorted(opts.items()))
+            out.append(f"| {r['protocol']} | {r['dataset']} | {r['n_images']} | {method} | {r['psnr']:.2f} | "
                        f"{r['ssim']:.4f} | {training} | {'' if s is None else f'{s:.2f}'} | {ratio} | "
                        f"{cores}, {str(r.get('commit') or '')[:8]} |")
     return out

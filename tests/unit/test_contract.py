@@ -5,6 +5,7 @@ import torch
 
 from selfdenoise import data, registry
 from selfdenoise.errors import InputError
+from selfdenoise.methods.base import DatasetMethod
 from selfdenoise.metrics import psnr
 
 LEARNED = sorted(registry.METHODS)
@@ -76,6 +77,23 @@ def test_training_lowers_the_self_supervised_loss(name, natural):
         opt.step()
     last = float(method.training_step(fixed, model, 40, 40)["loss"].detach())
     assert last < 0.9 * first, (first, last)
+
+
+DATASET_METHODS = [n for n in LEARNED if issubclass(registry.METHODS[n], DatasetMethod)]
+
+
+@pytest.mark.parametrize("name", DATASET_METHODS)
+def test_refine_option_applies_the_collaborative_wiener_refinement_to_the_network_output(name, natural):
+    from selfdenoise.wiener import refine_estimate
+
+    _, y = noisy_pair(natural[:40, :44])
+    model = make(name).build_model(3)
+    plain = make(name).denoise(model, y)
+    refined = registry.get_method(name, **FAST.get(name, {}), refine=1).denoise(model, y)
+    assert torch.allclose(refined, refine_estimate(y, plain, 1), atol=1e-5)
+    assert not torch.allclose(refined, plain, atol=1e-3)
+    with pytest.raises(InputError, match="refine"):
+        registry.get_method(name, refine=-1)
 
 
 #: Steps for the test below where the default network needs more than 10 to gain 5 dB (Self2Self

@@ -86,3 +86,42 @@ def test_tiny_images_and_bad_shapes():
     assert out.shape == (3, 5, 6) and torch.isfinite(out).all()
     with pytest.raises(ValueError, match="one shape"):
         collaborative_wiener(torch.rand(3, 8, 8), torch.rand(3, 8, 9))
+
+
+def test_a_flat_noise_spectrum_is_the_white_noise_filter():
+    gen = torch.Generator().manual_seed(1)
+    noisy, pilot = torch.rand(3, 30, 27, generator=gen), torch.rand(3, 30, 27, generator=gen)
+    flat = collaborative_wiener(noisy, pilot, psd=torch.full((3, 64), 0.1**2), window=7)
+    assert torch.allclose(flat, collaborative_wiener(noisy, pilot, 0.1, window=7), atol=1e-5)
+    with pytest.raises(ValueError, match="psd"):
+        collaborative_wiener(noisy, pilot, psd=torch.ones(3, 16))
+
+
+def blurred_noise(shape, gen):
+    """Spatially correlated noise: white noise through a 3x3 box filter, rescaled to unit std."""
+    n = torch.nn.functional.avg_pool2d(torch.randn(1, *shape, generator=gen), 3, 1, 1, count_include_pad=False)[0]
+    return n / n.std()
+
+
+def test_noise_spectrum_is_flat_for_white_noise_and_low_pass_for_correlated_noise():
+    gen = torch.Generator().manual_seed(2)
+    white = wiener.noise_psd(0.1 * torch.randn(1, 256, 256, generator=gen))
+    assert white.shape == (1, 64) and torch.allclose(white, torch.full_like(white, 0.01), rtol=0.15)
+    coloured = wiener.noise_psd(0.1 * blurred_noise((1, 256, 256), gen))
+    assert coloured[0, 0] > 4 * coloured[0, -1]  # the DC coefficient against the highest frequency
+    assert wiener.noise_psd(torch.rand(2, 5, 6)).shape == (2, 25)  # a patch larger than the image shrinks
+
+
+def test_auto_refinement_runs_on_white_noise_and_not_on_correlated_noise(natural):
+    clean = torch.from_numpy(natural).permute(2, 0, 1)[None]
+    gen = torch.Generator().manual_seed(3)
+    white = clean + 10 / 255 * torch.randn(clean.shape, generator=gen)
+    correlated = clean + 10 / 255 * blurred_noise(clean.shape[1:], gen)[None]
+    assert wiener.whiteness_ratio(white) < wiener.WHITE_RATIO < wiener.whiteness_ratio(correlated)
+    assert wiener.resolve_passes("auto", white) == wiener.AUTO_PASSES
+    assert wiener.resolve_passes("auto", correlated) == 0
+    assert wiener.resolve_passes(1, correlated) == 1
+    assert [wiener.check_passes(v) for v in (0, 3, 2.0, "auto")] == [0, 3, 2, "auto"]
+    for bad in (-1, 1.5, "two", True, None):
+        with pytest.raises(ValueError, match="refine"):
+            wiener.check_passes(bad)

@@ -61,7 +61,6 @@ from torch import Tensor, nn
 
 from ..errors import InputError
 from ..pixel_shuffle import pd_down, pd_up
-from ..wiener import refine_estimate
 from .base import Batch, DatasetMethod
 
 
@@ -177,11 +176,11 @@ class AsymMask(DatasetMethod):
     def __init__(self, net: str = "fast", widths: tuple[int, ...] | None = None, masks: int = 2,
                  train_factor: int = 5, infer_factor: int = 2, r3: bool = True, r3_steps: int = 8,
                  r3_p: float = 0.16, tv: float = 0.0, tv_from: float = 0.8, fill: str = "mean", blend: bool = True,
-                 blend_window: int = 7, blend_sigma: float | None = None, refine: int = 0, tta: int = 1,
+                 blend_window: int = 7, blend_sigma: float | None = None, refine: int | str = 0, tta: int = 1,
                  tile: int | None = None,
                  budget: float | None = None, steps: int | None = None, lr: float = 1e-3, crop: int = 160,
                  batch: int = 4):
-        super().__init__(net, widths if widths or net != "fast" else LIGHT_WIDTHS, tta, tile)
+        super().__init__(net, widths if widths or net != "fast" else LIGHT_WIDTHS, tta, tile, refine)
         if int(masks) < 2:
             raise InputError(f"asym-mask: masks must be >= 2 (complementary masks), got {masks}")
         if int(train_factor) < 1 or int(infer_factor) < 1:
@@ -199,9 +198,6 @@ class AsymMask(DatasetMethod):
             raise InputError(f"asym-mask: blend_window must be an odd number >= 1, got {blend_window}")
         if blend_sigma is not None and not 0.0 <= float(blend_sigma) <= 255.0:
             raise InputError(f"asym-mask: blend_sigma is a noise level in 0-255, got {blend_sigma}")
-        if int(refine) < 0:
-            raise InputError(f"asym-mask: refine is a number of passes >= 0, got {refine}")
-        self.refine = int(refine)
         self.blend, self.blend_window = bool(blend), int(blend_window)
         self.blend_sigma = None if blend_sigma is None else float(blend_sigma)
         self.budget, self.steps, self.lr = budget, steps, float(lr)
@@ -255,9 +251,7 @@ class AsymMask(DatasetMethod):
         out = apply_tiled(fn, noisy.float(), self.tile, multiple=multiple)
         if self.blend:
             out = noise_aware_blend(noisy.float(), out, self.noise_level(noisy), self.blend_window)
-        if self.refine:
-            out = refine_estimate(noisy.float(), out, self.refine, tile=self.tile)
-        return out
+        return self.refined(noisy, out)
 
     def noise_level(self, noisy: Tensor) -> float:
         """Noise standard deviation (0-1) for the blend: ``blend_sigma``, or estimated per image on

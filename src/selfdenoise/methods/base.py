@@ -59,7 +59,9 @@ class DatasetMethod:
     Subclasses set ``name``, ``pairs`` (True: the loss needs a second noisy realisation as target),
     ``presets`` (training recipes: network, crop, batch, lr, schedule) and ``training_step``.
     Constructor options rebuild the network (``net``, ``widths``) or steer inference (``tta``: number
-    of flips/rotations averaged, 1..8; ``tile``: tile size in pixels).
+    of flips/rotations averaged, 1..8; ``tile``: tile size in pixels; ``refine``: passes of
+    collaborative Wiener filtering of the noisy image with the network's output as pilot, see
+    ``selfdenoise.wiener``; 0 = off; "auto" = two passes when the noise is white, none otherwise).
     """
 
     name: ClassVar[str] = ""
@@ -68,7 +70,7 @@ class DatasetMethod:
     presets: ClassVar[dict] = {}
 
     def __init__(self, net: str = "fast", widths: tuple[int, ...] | None = None, tta: int = 1,
-                 tile: int | None = None):
+                 tile: int | None = None, refine: int | str = 0):
         from ..nets import NETS
 
         if net not in NETS:
@@ -77,8 +79,24 @@ class DatasetMethod:
             raise InputError(f"unknown network '{net}' (known: {', '.join(NETS)})")
         self.net = net
         self.widths = tuple(int(w) for w in widths) if widths else None
-        self.tta = max(1, min(8, int(tta)))
-        self.tile = tile
+        self.set_inference(tta, tile, refine)
+
+    def set_inference(self, tta: int, tile: int | None, refine: int | str) -> None:
+        from ..errors import InputError
+        from ..wiener import check_passes
+
+        try:
+            self.refine = check_passes(refine)
+        except ValueError as err:
+            raise InputError(f"{self.name}: {err}") from None
+        self.tta, self.tile = max(1, min(8, int(tta))), tile
+
+    def refined(self, noisy: Tensor, estimate: Tensor) -> Tensor:
+        """``estimate`` after ``refine`` collaborative Wiener passes (as is when there are none)."""
+        from ..wiener import refine_estimate, resolve_passes
+
+        passes = resolve_passes(self.refine, noisy)
+        return refine_estimate(noisy.float(), estimate, passes, tile=self.tile) if passes else estimate
 
     def config(self) -> dict:
         """What ``get_method(name, **config)`` needs to rebuild the same network."""
@@ -96,4 +114,4 @@ class DatasetMethod:
         model.eval()
         fn = (lambda t: tta_apply(model, t, self.tta)) if self.tta > 1 else (
             lambda t: model(t.contiguous(memory_format=torch.channels_last)))
-        return apply_tiled(fn, noisy.float(), self.tile, multiple=getattr(model, "multiple", 16))
+        return self.refined(noisy, apply_tiled(fn, noisy.float(), self.tile, multiple=getattr(model, "multiple", 16)))

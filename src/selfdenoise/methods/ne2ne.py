@@ -76,8 +76,8 @@ class Neighbor2Neighbor(DatasetMethod):
     }
 
     def __init__(self, net: str = "fast", widths: tuple[int, ...] | None = None, gamma: float = 2.0,
-                 tta: int = 1, tile: int | None = None):
-        super().__init__(net, widths, tta, tile)
+                 tta: int = 1, tile: int | None = None, refine: int | str = 0):
+        super().__init__(net, widths, tta, tile, refine)
         self.gamma = float(gamma)
 
     def config(self) -> dict:
