@@ -180,9 +180,11 @@ def whiteness_ratio(noisy: Tensor) -> float:
     """Noise std estimated on stride-3 pixel-shuffle sub-images over that on the whole image, for
     ``noisy`` (1, C, H, W): about 1 for white noise, well above for spatially correlated noise (its
     high frequencies, which the patch-PCA estimate sees at stride 1, were removed by demosaicing and
-    compression)."""
+    compression). Images under 24 pixels a side are too small to tell and count as white (1.0)."""
     from .classical import estimate_sigma
 
+    if min(noisy.shape[-2:]) < 24:
+        return 1.0
     img = noisy[0].permute(1, 2, 0).float().cpu().numpy()
     return estimate_sigma(img, stride=3) / max(estimate_sigma(img, stride=1), 1e-3)
 

@@ -103,6 +103,7 @@ def test_auto_refinement_runs_on_white_noise_and_not_on_correlated_noise(natural
     assert wiener.resolve_passes("auto", white) == wiener.AUTO_PASSES
     assert wiener.resolve_passes("auto", correlated) == 0
     assert wiener.resolve_passes(1, correlated) == 1
+    assert wiener.resolve_passes("auto", torch.rand(1, 3, 2, 5)) == wiener.AUTO_PASSES  # too small to tell
     assert [wiener.check_passes(v) for v in (0, 3, 2.0, "auto")] == [0, 3, 2, "auto"]
     for bad in (-1, 1.5, "two", True, None):
         with pytest.raises(ValueError, match="refine"):
