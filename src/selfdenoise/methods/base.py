@@ -61,7 +61,7 @@ class DatasetMethod:
     Constructor options rebuild the network (``net``, ``widths``) or steer inference (``tta``: number
     of flips/rotations averaged, 1..8; ``tile``: tile size in pixels; ``refine``: passes of
     collaborative Wiener filtering of the noisy image with the network's output as pilot, see
-    ``selfdenoise.wiener``; 0 = off; "auto" = two passes when the noise is white, none otherwise).
+    ``selfdenoise.wiener``; 0 = off; "auto" = ``wiener.AUTO_PASSES`` passes when the noise is white, none otherwise).
     """
 
     name: ClassVar[str] = ""

@@ -16,14 +16,15 @@ Recipe (the library default for one noisy photo, no training data, no clean imag
    warm-up and cosine decay, 4 crops per step. More steps over-fit: 250 steps measured worse on
    4 held-out BSD300 images (27.29 -> 27.17 dB), 400 worse on Kodak (28.85 -> 28.65 dB).
 3. Denoise the whole image, averaging over the 8 flips/rotations (test-time augmentation).
-4. Refine (``refine`` passes; default "auto": 2 when the noise is white, 0 when it is spatially
+4. Refine (``refine`` passes; default "auto": 3 when the noise is white, 0 when it is spatially
    correlated, see ``wiener.resolve_passes``): collaborative Wiener filtering of the noisy image with the
    network's output as the pilot (``selfdenoise.wiener``; the second step of BM3D): similar patches
    of the pilot are grouped, and the noisy image's 3-D transform coefficients are shrunk by
    ``P^2 / (P^2 + sigma^2)``. The noise level per opponent colour channel is the larger of the
    patch-PCA estimate and the variance of what the network removed (real, correlated noise is
    under-estimated by the former). Measured on kodim05 (sigma 25) from the prior alone: 26.33 dB,
-   one pass 28.79, two passes 29.3-29.4 (CBM3D 29.88). On real camera noise (every 10th PolyU pair)
+   one pass 28.79, two passes 29.3-29.4 (CBM3D 29.88; window 19, see ``wiener.AUTO_PASSES`` for the
+   third pass and the wider window). On real camera noise (every 10th PolyU pair)
    two passes lost 0.5 dB on average (38.33 -> 37.79), hence "auto".
 
 Gray images are run as three equal channels (the prior saw such images in training). If the prior
