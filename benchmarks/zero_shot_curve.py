@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -36,8 +37,10 @@ SETTINGS: dict[str, dict] = {
     "scratch1500-tta8": {"use_prior": False, "steps": 1500, "tta": 8, "refine": 0},
     "prior-only-tta8-refine1": {"steps": 0, "tta": 8, "refine": 1},
     "prior-only-tta8-refine2": {"steps": 0, "tta": 8, "refine": 2},
-    "adapt150-tta8-refine3": {"steps": 150, "tta": 8, "refine": 3},
-    "default": {},  # 150 Neighbor2Neighbor adaptation steps + 8x TTA + 2 collaborative Wiener passes
+    "adapt150-tta8-refine1": {"steps": 150, "tta": 8, "refine": 1},
+    "adapt150-tta8-refine2": {"steps": 150, "tta": 8, "refine": 2},
+    "adapt150-tta8-refine4": {"steps": 150, "tta": 8, "refine": 4},
+    "default": {},  # 150 Neighbor2Neighbor adaptation steps + 8x TTA + 3 collaborative Wiener passes
 }
 
 
@@ -75,6 +78,7 @@ def main() -> None:
         }
     )
     points = result.setdefault("points", {})
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip() or "unknown"
     for name in args.settings.split(","):
         opts = SETTINGS[name]
         method = ZeroShot(**opts)
@@ -91,6 +95,7 @@ def main() -> None:
             print(f"{name:>18s} {paths[i].name}: {p:.3f} dB  {dt:.1f} s", flush=True)
         points[name] = {
             "command": result["command"],
+            "commit": commit,
             "options": {"steps": method.steps, "lr": method.lr, "tta": method.tta, "crop": method.crop, "batch": method.batch,
                         "prior": method.has_prior, "refine": method.refine, **opts},
             "seconds_per_image": round(float(np.mean(secs)), 2),
