@@ -200,6 +200,13 @@ def resolve_passes(refine: int | str, noisy: Tensor) -> int:
     return AUTO_PASSES if whiteness_ratio(noisy) < WHITE_RATIO else 0
 
 
+def refine_auto(noisy: Tensor, estimate: Tensor, refine: int | str, sigma: float | None = None,
+                tile: int | None = None) -> Tensor:
+    """``estimate`` after the passes ``refine`` resolves to on ``noisy`` (as is when there are none)."""
+    passes = resolve_passes(refine, noisy)
+    return refine_estimate(noisy.float(), estimate, passes, sigma, tile) if passes else estimate
+
+
 def refine_estimate(noisy: Tensor, pilot: Tensor, passes: int, sigma: float | None = None,
                     tile: int | None = None) -> Tensor:
     """``passes`` of collaborative Wiener filtering of ``noisy`` (1, C, H, W) with ``pilot`` (a

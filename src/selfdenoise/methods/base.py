@@ -93,10 +93,9 @@ class DatasetMethod:
 
     def refined(self, noisy: Tensor, estimate: Tensor) -> Tensor:
         """``estimate`` after ``refine`` collaborative Wiener passes (as is when there are none)."""
-        from ..wiener import refine_estimate, resolve_passes
+        from ..wiener import refine_auto
 
-        passes = resolve_passes(self.refine, noisy)
-        return refine_estimate(noisy.float(), estimate, passes, tile=self.tile) if passes else estimate
+        return refine_auto(noisy, estimate, self.refine, tile=self.tile)
 
     def config(self) -> dict:
         """What ``get_method(name, **config)`` needs to rebuild the same network."""

@@ -47,7 +47,7 @@ from ..nets.unet_small import UNetSmall
 from .base import Batch, to_channels_last
 from ..data import random_crops
 from ..inference import tta_apply
-from ..wiener import check_passes, refine_estimate, resolve_passes
+from ..wiener import check_passes, refine_auto
 from .ne2ne import neighbor_loss, neighbor_pair_index
 
 PRIOR_PATH = Path(__file__).resolve().parent.parent / "weights" / "zero_shot_prior.safetensors"
@@ -121,7 +121,7 @@ class ZeroShot:
       ``tile``: inference tile size in pixels (default: whole image up to 1 Mpixel, then 512);
       ``use_prior``: set False to ignore the shipped prior and train from scratch;
       ``refine``: collaborative Wiener passes after the network (0 = the network's output as is;
-      "auto" = 2 on white noise, 0 on spatially correlated noise).
+      "auto" = ``wiener.AUTO_PASSES`` on white noise, 0 on spatially correlated noise).
     """
 
     name: ClassVar[str] = "zero-shot"
@@ -235,9 +235,7 @@ class ZeroShot:
             steps = 0
         model = fit_single_image(self, x, steps=steps, seconds=self.budget, seed=seed, progress=progress, lr=self.lr)
         out = self.denoise(model, x)
-        passes = resolve_passes(self.refine, x)
-        if passes:
-            out = refine_estimate(x, out, passes, self.sigma, self.tile)
+        out = refine_auto(x, out, self.refine, self.sigma, self.tile)
         return out[..., :h, :w].clone()
 
 
