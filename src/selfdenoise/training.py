@@ -320,7 +320,8 @@ def train(
 
         net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
     opt_cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-    opts = {name: opt_cls(g["params"], lr=g["lr"], betas=g["betas"], weight_decay=config.weight_decay)
+    # foreach: one fused update for all tensors (the per-tensor loop cost ~4 ms a step on 2 CPU cores)
+    opts = {name: opt_cls(g["params"], lr=g["lr"], betas=g["betas"], weight_decay=config.weight_decay, foreach=True)
             for name, g in groups.items()}
     if state is not None:
         if sorted(state["optims"]) != sorted(opts):

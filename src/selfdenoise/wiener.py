@@ -75,6 +75,11 @@ def _fold(patches: Tensor, h: int, w: int, patch: int) -> Tensor:
     return out
 
 
+def removed_variance(noisy: Tensor, estimate: Tensor) -> Tensor:
+    """Variance per channel of what a denoiser removed, ``noisy - estimate`` (C, H, W)."""
+    return (noisy - estimate).flatten(1).var(dim=1)
+
+
 def collaborative_wiener(noisy: Tensor, pilot: Tensor, sigma: Tensor | float | None = None, *, patch: int = 8,
                          step: int = 3, window: int = 27, group: int = 16, passes: int = 1, features: int = 6,
                          chunk: int = 4096) -> Tensor:
@@ -93,7 +98,7 @@ def collaborative_wiener(noisy: Tensor, pilot: Tensor, sigma: Tensor | float | N
     p = torch.einsum("ij,jhw->ihw", m, pilot.float())
     for _ in range(max(1, int(passes))):
         if sigma is None:
-            var = (y - p).flatten(1).var(dim=1).clamp_min(1e-12)
+            var = removed_variance(y, p).clamp_min(1e-12)
         else:
             var = torch.as_tensor(sigma, dtype=torch.float32).expand(c).clone() ** 2
         p = _filter(y, p, var, patch, step, window, group, features, chunk)
@@ -170,12 +175,14 @@ AUTO_PASSES = 3
 WHITE_RATIO = 1.5
 
 
-def check_passes(refine) -> int | str:
-    """A number of passes >= 0, or "auto"; anything else is refused."""
+def check_passes(refine, owner: str = "refine") -> int | str:
+    """A number of passes >= 0, or "auto"; anything else is an ``InputError`` naming ``owner``."""
+    from .errors import InputError
+
     if refine == "auto":
         return refine
     if isinstance(refine, bool) or not isinstance(refine, (int, float)) or refine < 0 or refine != int(refine):
-        raise ValueError(f"refine is a number of passes >= 0 or 'auto', got {refine!r}")
+        raise InputError(f"{owner}: refine is a number of passes >= 0 or 'auto', got {refine!r}")
     return int(refine)
 
 
@@ -220,7 +227,7 @@ def refine_estimate(noisy: Tensor, pilot: Tensor, passes: int, sigma: float | No
     c = noisy.shape[1]
     level = float(sigma) if sigma is not None else pca_sigma(noisy[0].permute(1, 2, 0).cpu().numpy()) / 255.0
     m = opponent_matrix() if c == 3 else torch.eye(c)
-    removed = torch.einsum("ij,jhw->ihw", m, (noisy - pilot)[0].float()).flatten(1).var(dim=1)
+    removed = removed_variance(*(torch.einsum("ij,jhw->ihw", m, t[0].float()) for t in (noisy, pilot)))
     std = removed.clamp_min(level**2).sqrt()
     run = lambda t: collaborative_wiener(t[0, :c], t[0, c:], std, passes=passes)[None]
     return apply_tiled(run, torch.cat([noisy, pilot], 1).float(), tile)

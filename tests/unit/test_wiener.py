@@ -5,6 +5,8 @@ import torch
 from scipy.fft import dct
 
 from selfdenoise import wiener
+from selfdenoise.errors import InputError
+from selfdenoise.methods.zero_shot import ZeroShot
 from selfdenoise.wiener import collaborative_wiener, dct_matrix, opponent_matrix
 
 
@@ -106,5 +108,7 @@ def test_auto_refinement_runs_on_white_noise_and_not_on_correlated_noise(natural
     assert wiener.resolve_passes("auto", torch.rand(1, 3, 2, 5)) == wiener.AUTO_PASSES  # too small to tell
     assert [wiener.check_passes(v) for v in (0, 3, 2.0, "auto")] == [0, 3, 2, "auto"]
     for bad in (-1, 1.5, "two", True, None):
-        with pytest.raises(ValueError, match="refine"):
+        with pytest.raises(InputError, match="refine"):
             wiener.check_passes(bad)
+    with pytest.raises(InputError, match="zero-shot: refine"):
+        ZeroShot(refine=-2)

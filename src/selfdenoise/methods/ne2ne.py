@@ -8,7 +8,7 @@ half-pixel offset. Its weight is ramped like the original code: ``gamma * epoch 
 ``gamma * step / total`` (DeepInverse's port keeps it constant).
 
 Paper recipe (``--preset paper``): its UNet (48 features), 256x256 crops, batch 4, Adam 3e-4
-halved every fifth of training, gamma 2. The CPU default uses the compact pixel-unshuffle UNet.
+halved every fifth of training, gamma 2. The CPU default (``base.FAST_RECIPE``) uses the compact pixel-unshuffle UNet on 64x64 crops.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import Batch, DatasetMethod
+from .base import FAST_RECIPE, Batch, DatasetMethod
 
 # The eight ordered pairs of edge-adjacent positions inside a 2x2 cell, positions numbered
 # 0=(0,0), 1=(0,1), 2=(1,0), 3=(1,1) (the order ``pixel_unshuffle`` uses).
@@ -71,7 +71,7 @@ class Neighbor2Neighbor(DatasetMethod):
     name: ClassVar[str] = "ne2ne"
     pairs: ClassVar[bool] = False
     presets: ClassVar[dict] = {
-        "fast": {"net": "fast", "crop": 128, "batch": 8, "lr": 1e-3, "schedule": "cosine", "warmup": 0.02},
+        "fast": FAST_RECIPE,
         "paper": {"net": "unet", "crop": 256, "batch": 4, "lr": 3e-4, "schedule": "step:0.2:0.5", "warmup": 0.0},
     }
 

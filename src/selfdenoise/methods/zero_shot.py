@@ -46,6 +46,7 @@ from torch import Tensor, nn
 from ..nets.unet_small import UNetSmall
 from .base import Batch, to_channels_last
 from ..data import random_crops
+from ..errors import InputError
 from ..inference import tta_apply
 from ..wiener import check_passes, refine_auto
 from .ne2ne import neighbor_loss, neighbor_pair_index
@@ -150,7 +151,7 @@ class ZeroShot:
         self.gamma = float(gamma)
         self.tta = max(1, min(8, int(tta)))
         if objective not in ("r2r", "n2n"):
-            raise ValueError(f"objective must be 'r2r' or 'n2n', got {objective!r}")
+            raise InputError(f"zero-shot: objective must be 'r2r' or 'n2n', got {objective!r}")
         self.objective = objective
         self.alpha = float(alpha)
         self.sigma = sigma  # noise std in [0, 1] units; estimated from the image when None
@@ -164,7 +165,7 @@ class ZeroShot:
         self.auto_steps = steps is None and self.has_prior
         self.passes = 64
         self.lr = float(lr) if lr is not None else (3e-4 if self.has_prior else 1e-3)
-        self.refine = check_passes(refine)
+        self.refine = check_passes(refine, self.name)
 
     # -- the method contract ------------------------------------------------------------------
     def build_model(self, channels: int) -> nn.Module:
