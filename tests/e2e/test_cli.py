@@ -158,7 +158,7 @@ def test_train_and_model_errors(tmp_path, train_folder, noisy_png, natural):
     assert_clean_failure(run("train", "-m", "ne2ne", "--data", empty, "-o", tmp_path / "m.sdm", "--steps", "2"),
                          "no images")
     assert_clean_failure(run("train", "-m", "ne2ne", "--data", train_folder, "-o", tmp_path / "m.sdm",
-                             "--steps", "2"), "smaller than the 128x128 crop")
+                             "--steps", "2", "--crop", "128"), "smaller than the 128x128 crop")
     assert_clean_failure(run("train", "-m", "n2n", "--data", train_folder, "-o", tmp_path / "m.sdm",
                              "--steps", "2", "--crop", "32"), "two noisy realisations")
     assert_clean_failure(run("train", "-m", "zero-shot", "--data", train_folder, "-o", tmp_path / "m.sdm",
