@@ -29,6 +29,8 @@ import math
 import torch
 from torch import Tensor
 
+from .errors import InputError
+
 #: rows: luminance, red-blue, (red+blue)/2 - green; normalised below to an orthonormal transform
 _OPPONENT = torch.tensor([[1.0, 1.0, 1.0], [1.0, 0.0, -1.0], [0.5, -1.0, 0.5]])
 
@@ -75,9 +77,14 @@ def _fold(patches: Tensor, h: int, w: int, patch: int) -> Tensor:
     return out
 
 
-def removed_variance(noisy: Tensor, estimate: Tensor) -> Tensor:
+def colour_matrix(channels: int) -> Tensor:
+    """The transform the filtering works in: the opponent space for RGB, identity otherwise."""
+    return opponent_matrix() if channels == 3 else torch.eye(channels)
+
+
+def removed_variance(removed: Tensor) -> Tensor:
     """Variance per channel of what a denoiser removed, ``noisy - estimate`` (C, H, W)."""
-    return (noisy - estimate).flatten(1).var(dim=1)
+    return removed.flatten(1).var(dim=1)
 
 
 def collaborative_wiener(noisy: Tensor, pilot: Tensor, sigma: Tensor | float | None = None, *, patch: int = 8,
@@ -93,12 +100,12 @@ def collaborative_wiener(noisy: Tensor, pilot: Tensor, sigma: Tensor | float | N
     c, h, w = noisy.shape
     patch = max(1, min(int(patch), h, w))
     colour = c == 3
-    m = opponent_matrix() if colour else torch.eye(c)
+    m = colour_matrix(c)
     y = torch.einsum("ij,jhw->ihw", m, noisy.float())
     p = torch.einsum("ij,jhw->ihw", m, pilot.float())
     for _ in range(max(1, int(passes))):
         if sigma is None:
-            var = removed_variance(y, p).clamp_min(1e-12)
+            var = removed_variance(y - p).clamp_min(1e-12)
         else:
             var = torch.as_tensor(sigma, dtype=torch.float32).expand(c).clone() ** 2
         p = _filter(y, p, var, patch, step, window, group, features, chunk)
@@ -177,8 +184,6 @@ WHITE_RATIO = 1.5
 
 def check_passes(refine, owner: str = "refine") -> int | str:
     """A number of passes >= 0, or "auto"; anything else is an ``InputError`` naming ``owner``."""
-    from .errors import InputError
-
     if refine == "auto":
         return refine
     if isinstance(refine, bool) or not isinstance(refine, (int, float)) or refine < 0 or refine != int(refine):
@@ -226,8 +231,7 @@ def refine_estimate(noisy: Tensor, pilot: Tensor, passes: int, sigma: float | No
 
     c = noisy.shape[1]
     level = float(sigma) if sigma is not None else pca_sigma(noisy[0].permute(1, 2, 0).cpu().numpy()) / 255.0
-    m = opponent_matrix() if c == 3 else torch.eye(c)
-    removed = removed_variance(*(torch.einsum("ij,jhw->ihw", m, t[0].float()) for t in (noisy, pilot)))
+    removed = removed_variance(torch.einsum("ij,jhw->ihw", colour_matrix(c), (noisy - pilot)[0].float()))
     std = removed.clamp_min(level**2).sqrt()
     run = lambda t: collaborative_wiener(t[0, :c], t[0, c:], std, passes=passes)[None]
     return apply_tiled(run, torch.cat([noisy, pilot], 1).float(), tile)

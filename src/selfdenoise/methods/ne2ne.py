@@ -8,7 +8,8 @@ half-pixel offset. Its weight is ramped like the original code: ``gamma * epoch 
 ``gamma * step / total`` (DeepInverse's port keeps it constant).
 
 Paper recipe (``--preset paper``): its UNet (48 features), 256x256 crops, batch 4, Adam 3e-4
-halved every fifth of training, gamma 2. The CPU default (``base.FAST_RECIPE``) uses the compact pixel-unshuffle UNet on 64x64 crops.
+halved every fifth of training, gamma 2. The CPU default (``base.FAST_RECIPE``) uses the compact
+pixel-unshuffle UNet on 64x64 crops.
 """
 from __future__ import annotations
 
