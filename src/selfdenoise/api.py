@@ -278,7 +278,7 @@ def load_model(path: str | os.PathLike) -> TrainedModel:
 
 
 #: Training options of ``train`` (``TrainConfig`` fields) that a preset may set.
-_TRAIN_KEYS = ("batch", "crop", "lr", "schedule", "warmup", "betas", "optimizer", "weight_decay", "clip")
+TRAIN_KEYS = ("batch", "crop", "lr", "schedule", "warmup", "betas", "optimizer", "weight_decay", "clip")
 
 
 def train(data, method: str = "ne2ne", output: str | os.PathLike | None = None, *, noise: str | None = None,
@@ -307,7 +307,7 @@ def train(data, method: str = "ne2ne", output: str | os.PathLike | None = None, 
     if preset not in cls.presets:
         raise InputError(f"method '{method}' has no preset '{preset}' (choose from: {', '.join(cls.presets)})")
     recipe = {**cls.presets[preset], **{k: v for k, v in options.items() if v is not None}}
-    train_opts = {k: recipe.pop(k) for k in list(recipe) if k in _TRAIN_KEYS}
+    train_opts = {k: recipe.pop(k) for k in list(recipe) if k in TRAIN_KEYS}
     m = registry.get_method(method, **recipe)
     cfg = TrainConfig(steps=steps, minutes=minutes, seed=seed, val_every=val_every,
                       checkpoint_every=checkpoint_every, **train_opts)

@@ -377,9 +377,12 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike | None, methods: lis
         raise InputError("no methods to run (give --methods, or keep the baselines)")
     from .registry import METHODS, all_names, check_options
 
+    train_settings: dict[str, dict] = {}  # -p n2n.crop=64: a training setting of a method trained here
     for m, opts in options.items():  # a misspelt option fails now, not after hours of training
         if m not in names:
             raise InputError(f"an option was given for {m}, which is not in this run ({', '.join(names)})")
+        if m in METHODS and "model" not in opts:
+            train_settings[m] = {k: opts.pop(k) for k in list(opts) if k in api.TRAIN_KEYS}
         if m in all_names():
             check_options(m, {k: v for k, v in opts.items() if k not in ("model", "sigma")})
     trained: dict[str, dict] = {}
@@ -417,7 +420,7 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike | None, methods: lis
         if _needs_training(m) and "model" not in options.get(m, {}):
             method_opts = {k: v for k, v in options.get(m, {}).items() if k != "sigma"}  # e.g. n2n target_frames
             info = train_for_protocol(proto, data_dir, m, out_path, ts, indexed[:6], base_seed, progress=progress,
-                                      **(train or {}), **method_opts)
+                                      **(train or {}), **method_opts, **train_settings.get(m, {}))
             options.setdefault(m, {})["model"] = info.pop("trained_model")
             trained[m] = info
     crop_at = sorted({0, n // 2}) if n > 1 else [0]
@@ -506,7 +509,7 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike | None, methods: lis
             "gpu_peak_memory_mb": a.gpu_peak_mb,
             "sigma": opts.pop("sigma", default_sigma if ts.sigma_stride == 1 or m not in BASELINES
                               else f"auto (patch-PCA on stride-{ts.sigma_stride} sub-images)"),
-            "options": {k: v for k, v in opts.items() if k != "model"},
+            "options": {k: v for k, v in opts.items() if k != "model"} | train_settings.get(m, {}),
             **({"model_file": model_files[m]} if m in model_files else {}),
             **({"training": trained[m]} if m in trained else {}),
             "per_image": a.per_image,

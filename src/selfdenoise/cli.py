@@ -283,8 +283,9 @@ def evaluate(clean, test, json_path):
 @click.option("--preset", default="fast", show_default=True, help="Dataset methods training recipe: fast or paper.")
 @click.option("--device", default="auto", show_default=True, help="Dataset methods training device: auto, cpu, cuda.")
 @click.option("-p", "--param", "params", multiple=True, metavar="METHOD.KEY=VALUE",
-              help="An option of one method, e.g. -p n2n.tta=2, -p asym-mask.r3=false, or -p n2n.model=FILE "
-              "(a trained model: no training in the run).")
+              help="An option of one method, e.g. -p n2n.tta=2, -p asym-mask.r3=false, a training setting of a "
+              "method trained in the run (-p tcfl.crop=64: batch, crop, lr, schedule, warmup, betas, optimizer, "
+              "weight_decay, clip), or -p n2n.model=FILE (a trained model: no training in the run).")
 @click.option("-q", "--quiet", is_flag=True)
 def bench(protocol, data, methods, dataset, limit, every, seed, out, budget, train_minutes, train_steps, preset,
           device, params, quiet):

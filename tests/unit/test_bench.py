@@ -307,3 +307,21 @@ def test_a_trained_model_file_is_benchmarked_without_training(kodak, tmp_path):
     assert res["training"]["device"] == "cpu"
     with pytest.raises(InputError, match="not METHOD.KEY=VALUE"):
         per_method_params(["tta=2"])
+
+
+def test_a_method_is_trained_in_the_run_with_its_training_settings(kodak, tmp_path):
+    train_dir = kodak / "bsd300_test"
+    train_dir.mkdir()
+    for i in range(3):
+        Image.fromarray(texture(37, 43, 10 + i)).save(train_dir / f"t{i}.png")
+    r = bench.run_protocol("gauss25-color", kodak, ["n2n"], out_dir=tmp_path / "out", progress=False, baselines=False,
+                           limit=2, train={"steps": 3},
+                           method_options={"n2n": {"crop": 24, "batch": 2, "widths": (8, 8, 8), "tta": 2}})
+    res = r["results"]["n2n"]
+    assert res["options"] == {"widths": (8, 8, 8), "tta": 2, "crop": 24, "batch": 2}
+    fit = api.load_model(Path(r["dir"]) / "n2n.sdm").metadata["extra"]["train"]
+    assert fit["config"]["crop"] == 24 and fit["config"]["batch"] == 2 and fit["steps"] == 3
+    assert res["training"]["steps"] == 3 and [p["step"] for p in res["training"]["curve"]["points"]][-1] == 3
+    with pytest.raises(InputError, match="method 'n2n' has no option crops"):  # a misspelt setting fails first
+        bench.run_protocol("gauss25-color", kodak, ["n2n"], out_dir=tmp_path / "out2", progress=False,
+                           baselines=False, train={"steps": 3}, method_options={"n2n": {"crops": 24}})
