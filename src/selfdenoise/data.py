@@ -123,14 +123,16 @@ class TrainingSet:
                              f"{small[0][0]}x{small[0][1]}); use a smaller crop")
 
     def sample(self, step: int, batch: int, crop: int, *, seed: int = 0, pairs: bool = False, targets: int = 1,
-               rank: int = 0, world: int = 1, clean: bool = False) -> Batch:
-        """This process's share of global batch ``step``: ``batch`` crops (each ``crop`` square,
-        randomly flipped/rotated). ``pairs``: also a second, independent realisation as target;
+               rank: int = 0, world: int = 1, clean: bool = False, augment: str = "dihedral") -> Batch:
+        """This process's share of global batch ``step``: ``batch`` crops (each ``crop`` square, randomly
+        flipped/rotated by one of the modes of ``augment``, see ``AUGMENT_MODES``). ``pairs``: also a
+        second, independent realisation as target;
         ``targets`` > 1: the mean of that many other realisations (0: all the other frames of the
         group), a target with the same expectation and less noise.
         ``clean``: also a crop of a random unpaired clean image per sample, in ``extra["clean"]``."""
         if clean and self.clean is None:
             raise InputError("this training set has no clean domain (give a folder of clean images)")
+        modes = augment_modes(augment)
         inputs, target_crops, masks, seeds, cleans = [], [], [], [], []
         for k in range(rank * batch, (rank + 1) * batch):
             s = sample_seed(seed, step, k)
@@ -139,9 +141,9 @@ class TrainingSet:
             c, h, w = group[0].shape
             i = int(torch.randint(h - crop + 1, (1,), generator=g))
             j = int(torch.randint(w - crop + 1, (1,), generator=g))
-            aug = int(torch.randint(8, (1,), generator=g))
+            aug = modes[int(torch.randint(len(modes), (1,), generator=g))]
             if self.noise is not None:
-                signal = augment(group[int(torch.randint(len(group), (1,), generator=g))][:, i:i + crop, j:j + crop], aug)
+                signal = flip_rotate(group[int(torch.randint(len(group), (1,), generator=g))][:, i:i + crop, j:j + crop], aug)
                 x, _ = self.noise.sample(signal, g)
                 if pairs:
                     t, m = self.noise.sample(signal, g)
@@ -149,16 +151,17 @@ class TrainingSet:
                         t = torch.stack([t] + [self.noise.sample(signal, g)[0] for _ in range(targets - 1)]).mean(0)
             else:
                 order = torch.randperm(len(group), generator=g)
-                x = augment(group[int(order[0])][:, i:i + crop, j:j + crop], aug)
+                x = flip_rotate(group[int(order[0])][:, i:i + crop, j:j + crop], aug)
                 if pairs:
                     others = order[1:] if targets == 0 else order[1:1 + max(1, targets)]
                     t = torch.stack([group[int(o)][:, i:i + crop, j:j + crop] for o in others]).mean(0)
-                    t, m = augment(t, aug), None
+                    t, m = flip_rotate(t, aug), None
             if clean:  # drawn after the noisy crop, so the noisy draws do not depend on it
                 image = self.clean[int(torch.randint(len(self.clean), (1,), generator=g))]
                 ci = int(torch.randint(image.shape[-2] - crop + 1, (1,), generator=g))
                 cj = int(torch.randint(image.shape[-1] - crop + 1, (1,), generator=g))
-                cleans.append(augment(image[:, ci:ci + crop, cj:cj + crop], int(torch.randint(8, (1,), generator=g))))
+                mode = modes[int(torch.randint(len(modes), (1,), generator=g))]
+                cleans.append(flip_rotate(image[:, ci:ci + crop, cj:cj + crop], mode))
             inputs.append(x)
             seeds.append(s)
             if pairs:
@@ -174,7 +177,21 @@ class TrainingSet:
         return Batch(noisy=noisy, target=target, mask=mask, extra=extra)
 
 
-def augment(x: Tensor, k: int) -> Tensor:
+#: The flip/rotation modes (``flip_rotate``'s ``k``) that each ``augment`` setting of a method draws from in
+#: training and averages over at test time, in that order. ``flips`` keeps the axes (mirrors only): for
+#: images with a preferred orientation and anisotropic noise, such as OCT B-scans.
+AUGMENT_MODES = {"dihedral": (0, 1, 2, 3, 4, 5, 6, 7), "flips": (0, 4, 6, 2), "none": (0,)}
+
+
+def augment_modes(name: str, owner: str = "") -> tuple[int, ...]:
+    """The modes of augmentation setting ``name``; a one-line ``InputError`` for an unknown one."""
+    if name not in AUGMENT_MODES:
+        raise InputError(f"{owner + ': ' if owner else ''}unknown augment '{name}' (choose from: "
+                         f"{', '.join(AUGMENT_MODES)})")
+    return AUGMENT_MODES[name]
+
+
+def flip_rotate(x: Tensor, k: int) -> Tensor:
     """Flip/rotation ``k`` (0..7) of a (C, H, W) crop: rotate by ``k % 4`` quarter turns, then mirror if ``k >= 4``."""
     x = torch.rot90(x, k % 4, (-2, -1))
     return (x.flip(-1) if k >= 4 else x).contiguous()
@@ -183,7 +200,7 @@ def augment(x: Tensor, k: int) -> Tensor:
 def random_crops(image: Tensor, count: int, height: int, width: int, generator: torch.Generator,
                  flips: bool = True) -> Tensor:
     """``count`` random ``height`` x ``width`` crops of one image (1, C, H, W), stacked channels_last;
-    with ``flips`` each is also flipped/rotated (``augment``; rotated non-square crops are turned back
+    with ``flips`` each is also flipped/rotated (``flip_rotate``; rotated non-square crops are turned back
     to one orientation). Draws per crop: row, column, then the flip mode."""
     _, _, h, w = image.shape
     crops = []
@@ -192,7 +209,7 @@ def random_crops(image: Tensor, count: int, height: int, width: int, generator: 
         j = int(torch.randint(0, w - width + 1, (1,), generator=generator))
         crop = image[0, :, i : i + height, j : j + width]
         if flips:
-            crop = augment(crop, int(torch.randint(0, 8, (1,), generator=generator)))
+            crop = flip_rotate(crop, int(torch.randint(0, 8, (1,), generator=generator)))
             crop = crop if crop.shape[-2] == height else crop.transpose(-2, -1)
         crops.append(crop)
     return torch.stack(crops).contiguous(memory_format=torch.channels_last)

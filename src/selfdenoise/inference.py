@@ -61,10 +61,12 @@ def apply_tiled(fn: Callable[[Tensor], Tensor], x: Tensor, tile: int | None = No
     return out / weight
 
 
-def tta_apply(model: nn.Module, x: Tensor, n: int = 8) -> Tensor:
-    """Average ``model`` over the first ``n`` of the 8 flips/rotations of ``x``."""
+def tta_apply(model: nn.Module, x: Tensor, n: int = 8, modes: tuple[int, ...] = tuple(range(8))) -> Tensor:
+    """Average ``model`` over the first ``n`` of the flips/rotations ``modes`` of ``x`` (``data.flip_rotate``'s
+    ``k``: ``k % 4`` quarter turns, then a mirror if ``k >= 4``)."""
     acc = torch.zeros_like(x)
-    for k in range(n):
+    modes = modes[:n]
+    for k in modes:
         t = torch.rot90(x, k % 4, (-2, -1))
         if k >= 4:
             t = t.flip(-1)
@@ -72,4 +74,4 @@ def tta_apply(model: nn.Module, x: Tensor, n: int = 8) -> Tensor:
         if k >= 4:
             o = o.flip(-1)
         acc += torch.rot90(o, -(k % 4), (-2, -1))
-    return acc / n
+    return acc / len(modes)

@@ -371,7 +371,8 @@ def train(
                 for g in o.param_groups:
                     g["lr"] = groups[name]["lr"] * warm * lr_factor(config.schedule, frac)
             batch = data.sample(step, per_rank, config.crop, seed=config.seed, pairs=method.pairs, rank=rank,
-                                world=world, clean=needs_clean, targets=getattr(method, "target_frames", 1))
+                                world=world, clean=needs_clean, targets=getattr(method, "target_frames", 1),
+                                augment=getattr(method, "augment", "dihedral"))
             batch = _to_device(batch, dev)
             ts = time.perf_counter()
             counter = _flop_counter() if result.flops_per_step is None else None

@@ -136,12 +136,12 @@ def train_folder(tmp_path, natural):
 def test_train_info_denoise_export(tmp_path, train_folder, noisy_png):
     model = tmp_path / "ne2ne.sdm"
     r = run("train", "-m", "ne2ne", "--data", train_folder, "-o", model, "--steps", "6", "--crop", "32",
-            "--batch", "2", "-q")
+            "--batch", "2", "-p", "augment=flips", "-q")
     assert r.returncode == 0, r.stderr
     assert model.is_file() and not (tmp_path / "ne2ne.sdm.checkpoint").exists()
     assert (tmp_path / "ne2ne.sdm.log.csv").is_file()
     r = run("info", model)
-    assert r.returncode == 0 and "ne2ne" in r.stdout and '"steps": 6' in r.stdout
+    assert r.returncode == 0 and "ne2ne" in r.stdout and '"steps": 6' in r.stdout and '"augment": "flips"' in r.stdout
     r = run("denoise", noisy_png, "-o", tmp_path / "d.png", "--model", model, "--tta", "2", "-q")
     assert r.returncode == 0, r.stderr
     out = np.asarray(Image.open(tmp_path / "d.png"))
@@ -163,6 +163,8 @@ def test_train_and_model_errors(tmp_path, train_folder, noisy_png, natural):
                              "--steps", "2", "--crop", "32"), "two noisy realisations")
     assert_clean_failure(run("train", "-m", "zero-shot", "--data", train_folder, "-o", tmp_path / "m.sdm",
                              "--steps", "2"), "not trained on a data set")
+    assert_clean_failure(run("train", "-m", "n2n", "--data", train_folder, "--noise", "gauss:25", "-o",
+                             tmp_path / "m.sdm", "--steps", "2", "-p", "augment=spin"), "unknown augment 'spin'")
     (train_folder / "n1.png").write_bytes(b"junk")
     assert_clean_failure(run("train", "-m", "ne2ne", "--data", train_folder, "-o", tmp_path / "m.sdm",
                              "--steps", "2", "--crop", "32"), "cannot be read", "n1.png")

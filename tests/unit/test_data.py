@@ -121,3 +121,20 @@ def test_target_averaging_and_single_frame_groups_are_checked_before_training(na
 
     with pytest.raises(InputError, match="need the l2 loss"):
         registry.get_method("n2n", loss="l1", target_frames=4)
+
+
+def test_flips_keep_the_axes_and_dihedral_also_rotates():
+    rows = np.repeat(np.linspace(0, 1, 23, dtype=np.float32)[:, None, None], 29, axis=1)  # each row constant
+    ts = data.from_arrays([rows])
+    for augment, rotated in (("flips", False), ("none", False), ("dihedral", True)):
+        b = ts.sample(0, 16, 12, augment=augment).noisy[:, 0]
+        row_constant = (b - b[:, :, :1]).abs().amax(dim=(1, 2)) < 1e-6
+        assert bool(row_constant.all()) != rotated, augment  # a quarter turn makes the columns constant
+    x = torch.arange(15.0).reshape(1, 3, 5)
+    mirrors = [data.flip_rotate(x, k) for k in data.AUGMENT_MODES["flips"]]
+    expected = [x, x.flip(-1), x.flip(-2), x.flip(-2, -1)]
+    assert all(torch.equal(m, e) for m, e in zip(mirrors, expected))
+    none = ts.sample(3, 4, 12, augment="none").noisy[:, 0]
+    assert bool((none[:, 1:] >= none[:, :-1]).all())  # never mirrored: rows still increase downwards
+    with pytest.raises(InputError, match="unknown augment 'rot'"):
+        ts.sample(0, 2, 12, augment="rot")

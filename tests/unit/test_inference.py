@@ -23,3 +23,14 @@ def test_identity_is_exact_and_small_images_skip_tiling():
     calls = []
     apply_tiled(lambda t: calls.append(t.shape) or t, x, tile=None)
     assert calls == [x.shape]
+
+
+def test_tta_averages_only_the_given_modes():
+    from selfdenoise.data import AUGMENT_MODES
+    from selfdenoise.inference import tta_apply
+
+    x = torch.rand(1, 1, 6, 10)
+    aspect = lambda t: t * (t.shape[-1] / t.shape[-2])  # sees whether its input was turned
+    torch.testing.assert_close(tta_apply(aspect, x, 4, AUGMENT_MODES["flips"]), x * 10 / 6)
+    torch.testing.assert_close(tta_apply(aspect, x, 2), (x * 10 / 6 + x * 6 / 10) / 2)  # a quarter turn
+    torch.testing.assert_close(tta_apply(lambda t: t, x, 8), x)

@@ -187,3 +187,19 @@ def test_neighbor2neighbor_ramps_gamma(natural):
     assert float(out0["loss"]) == pytest.approx(float(out0["rec"]), rel=1e-6)  # gamma 0 at the start
     assert float(out5["loss"]) == pytest.approx(float(out5["rec"] + 1.0 * out5["reg"]), rel=1e-5)
     assert float(out5["reg"]) > 0
+
+
+def test_the_augment_setting_travels_with_the_model_to_test_time(tmp_path, natural):
+    from selfdenoise import api
+
+    noisy = [natural[:40, :44] + np.random.default_rng(1).normal(0, 0.1, (40, 44, 3)).astype(np.float32)]
+    r = api.train(noisy, "ne2ne", tmp_path / "m.sdm", steps=2, batch=2, crop=16, augment="flips", **TINY)
+    model = api.load_model(r.path)
+    assert model.metadata["config"]["augment"] == "flips"
+    eight = model.denoise(natural[:21, :27], tta=8)  # a flips model averages its 4 mirrors, never a quarter turn
+    four = model.denoise(natural[:21, :27], tta=4)
+    np.testing.assert_allclose(eight, four, atol=1e-6)
+    assert registry.get_method("ne2ne", augment="flips", tta=8).tta == 4
+    assert "augment" not in registry.get_method("n2n").config()  # the default keeps older model files valid
+    with pytest.raises(InputError, match="tcfl: unknown augment 'spin'"):
+        registry.get_method("tcfl", augment="spin")

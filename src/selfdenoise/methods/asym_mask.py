@@ -246,7 +246,7 @@ class AsymMask(DatasetMethod):
         model.eval()
         gen = torch.Generator().manual_seed(0)
         one = lambda t: self._denoise_one(model, t, gen)
-        fn = (lambda t: tta_apply(one, t, self.tta)) if self.tta > 1 else one
+        fn = (lambda t: tta_apply(one, t, self.tta, self.modes)) if self.tta > 1 else one
         multiple = 2 * self.infer_factor * getattr(model, "multiple", 16)
         out = apply_tiled(fn, noisy.float(), self.tile, multiple=multiple)
         if self.blend:

@@ -73,6 +73,9 @@ class DatasetMethod:
     of flips/rotations averaged, 1..8; ``tile``: tile size in pixels; ``refine``: passes of
     collaborative Wiener filtering of the noisy image with the network's output as pilot, see
     ``selfdenoise.wiener``; 0 = off; "auto" = ``wiener.AUTO_PASSES`` passes when the noise is white, none otherwise).
+    ``augment``: the flips/rotations drawn in training and averaged by ``tta`` (``data.AUGMENT_MODES``):
+    ``dihedral`` (all 8), ``flips`` (the 4 mirrors that keep the axes: OCT B-scans, whose layers and
+    speckle have an orientation) or ``none``.
     """
 
     name: ClassVar[str] = ""
@@ -81,7 +84,7 @@ class DatasetMethod:
     presets: ClassVar[dict] = {}
 
     def __init__(self, net: str = "fast", widths: tuple[int, ...] | None = None, tta: int = 1,
-                 tile: int | None = None, refine: int | str = 0):
+                 tile: int | None = None, refine: int | str = 0, augment: str = "dihedral"):
         from ..nets import NETS
 
         if net not in NETS:
@@ -90,13 +93,15 @@ class DatasetMethod:
             raise InputError(f"unknown network '{net}' (known: {', '.join(NETS)})")
         self.net = net
         self.widths = tuple(int(w) for w in widths) if widths else None
-        self.set_inference(tta, tile, refine)
+        self.set_inference(tta, tile, refine, augment)
 
-    def set_inference(self, tta: int, tile: int | None, refine: int | str) -> None:
+    def set_inference(self, tta: int, tile: int | None, refine: int | str, augment: str = "dihedral") -> None:
+        from ..data import augment_modes
         from ..wiener import check_passes
 
         self.refine = check_passes(refine, self.name)
-        self.tta, self.tile = max(1, min(8, int(tta))), tile
+        self.augment, self.modes = augment, augment_modes(augment, self.name)
+        self.tta, self.tile = max(1, min(len(self.modes), int(tta))), tile
 
     def refined(self, noisy: Tensor, estimate: Tensor) -> Tensor:
         """``estimate`` after ``refine`` collaborative Wiener passes (as is when there are none)."""
@@ -106,7 +111,8 @@ class DatasetMethod:
 
     def config(self) -> dict:
         """What ``get_method(name, **config)`` needs to rebuild the same network."""
-        return {"net": self.net, **({"widths": list(self.widths)} if self.widths else {})}
+        return {"net": self.net, **({"widths": list(self.widths)} if self.widths else {}),
+                **({"augment": self.augment} if self.augment != "dihedral" else {})}
 
     def build_model(self, channels: int) -> nn.Module:
         from ..nets import build_net
@@ -118,6 +124,6 @@ class DatasetMethod:
         from ..inference import apply_tiled, tta_apply
 
         model.eval()
-        fn = (lambda t: tta_apply(model, t, self.tta)) if self.tta > 1 else (
+        fn = (lambda t: tta_apply(model, t, self.tta, self.modes)) if self.tta > 1 else (
             lambda t: model(t.contiguous(memory_format=torch.channels_last)))
         return self.refined(noisy, apply_tiled(fn, noisy.float(), self.tile, multiple=getattr(model, "multiple", 16)))

@@ -42,8 +42,9 @@ class Noise2Noise(DatasetMethod):
     }
 
     def __init__(self, net: str = "fast", widths: tuple[int, ...] | None = None, loss: str = "l2",
-                 target_frames: int = 1, tta: int = 1, tile: int | None = None, refine: int | str = 0):
-        super().__init__(net, widths, tta, tile, refine)
+                 target_frames: int = 1, tta: int = 1, tile: int | None = None, refine: int | str = 0,
+                 augment: str = "dihedral"):
+        super().__init__(net, widths, tta, tile, refine, augment)
         if loss not in LOSSES:
             raise InputError(f"n2n: unknown loss '{loss}' (choose from: {', '.join(LOSSES)})")
         if int(target_frames) < 0:

@@ -77,8 +77,8 @@ class Neighbor2Neighbor(DatasetMethod):
     }
 
     def __init__(self, net: str = "fast", widths: tuple[int, ...] | None = None, gamma: float = 2.0,
-                 tta: int = 1, tile: int | None = None, refine: int | str = 0):
-        super().__init__(net, widths, tta, tile, refine)
+                 tta: int = 1, tile: int | None = None, refine: int | str = 0, augment: str = "dihedral"):
+        super().__init__(net, widths, tta, tile, refine, augment)
         self.gamma = float(gamma)
 
     def config(self) -> dict:

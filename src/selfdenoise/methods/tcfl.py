@@ -76,11 +76,11 @@ class TCFL(DatasetMethod):
     def __init__(self, gan: str = "lsgan", depth: int = 10, features: int = 64, critic_features: int = 64,
                  pixel_weight: float | None = None, adversarial_weight: float = 1.0, fake_weight: float = 0.1,
                  critic_clip: float = 1e-3, collapse_ratio: float = 0.01, collapse_patience: int = 50,
-                 tta: int = 1, tile: int | None = None, refine: int | str = 0):
+                 tta: int = 1, tile: int | None = None, refine: int | str = 0, augment: str = "dihedral"):
         if gan not in GANS:
             raise InputError(f"tcfl: unknown gan '{gan}' (choose from: {', '.join(GANS)})")
         self.net, self.widths = "dncnn", None
-        self.set_inference(tta, tile, refine)
+        self.set_inference(tta, tile, refine, augment)
         self.gan, self.depth, self.features, self.critic_features = gan, int(depth), int(features), int(critic_features)
         self.pixel_weight = float(PIXEL_WEIGHT[gan] if pixel_weight is None else pixel_weight)
         self.adversarial_weight, self.fake_weight = float(adversarial_weight), float(fake_weight)
@@ -93,7 +93,8 @@ class TCFL(DatasetMethod):
                 "critic_features": self.critic_features,
                 "pixel_weight": self.pixel_weight, "adversarial_weight": self.adversarial_weight,
                 "fake_weight": self.fake_weight, "critic_clip": self.critic_clip,
-                "collapse_ratio": self.collapse_ratio, "collapse_patience": self.collapse_patience}
+                "collapse_ratio": self.collapse_ratio, "collapse_patience": self.collapse_patience,
+                **({"augment": self.augment} if self.augment != "dihedral" else {})}
 
     def build_model(self, channels: int) -> nn.Module:
         from .base import to_channels_last
