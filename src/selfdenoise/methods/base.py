@@ -111,8 +111,11 @@ class DatasetMethod:
 
     def config(self) -> dict:
         """What ``get_method(name, **config)`` needs to rebuild the same network."""
-        return {"net": self.net, **({"widths": list(self.widths)} if self.widths else {}),
-                **({"augment": self.augment} if self.augment != "dihedral" else {})}
+        return {"net": self.net, **({"widths": list(self.widths)} if self.widths else {}), **self.augment_config()}
+
+    def augment_config(self) -> dict:
+        """``augment`` for the model file, only when not the default (older files have none)."""
+        return {"augment": self.augment} if self.augment != "dihedral" else {}
 
     def build_model(self, channels: int) -> nn.Module:
         from ..nets import build_net

@@ -96,7 +96,7 @@ class TCFL(DatasetMethod):
                 "pixel_weight": self.pixel_weight, "adversarial_weight": self.adversarial_weight,
                 "fake_weight": self.fake_weight, "critic_clip": self.critic_clip,
                 "collapse_ratio": self.collapse_ratio, "collapse_patience": self.collapse_patience,
-                **({"augment": self.augment} if self.augment != "dihedral" else {})}
+                **self.augment_config()}
 
     def build_model(self, channels: int) -> nn.Module:
         from .base import to_channels_last
