@@ -318,6 +318,8 @@ def train(data, method: str = "ne2ne", output: str | os.PathLike | None = None, 
         ts = datamod.load_folder(data, noise)
     else:
         ts = datamod.from_arrays(list(data), noise=noise)
+    if getattr(m, "register", False):
+        ts = ts.registered()
     if clean is not None:
         if isinstance(clean, (str, os.PathLike)):
             ts = ts.with_clean(*datamod.load_clean_folder(clean))

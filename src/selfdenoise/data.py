@@ -27,7 +27,7 @@ exactly what one process sees with N times the batch.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +55,7 @@ class TrainingSet:
     noise: NoiseModel | None = None
     layout: str = "images"
     clean: list[Tensor] | None = None  # unpaired clean images (C, H, W) of other scenes, or None
+    registration: dict | None = None  # set by ``registered``
 
     @property
     def channels(self) -> int:
@@ -72,7 +73,8 @@ class TrainingSet:
         return {"layout": self.layout, "groups": len(self.groups),
                 "images": sum(len(g) for g in self.groups), "channels": self.channels,
                 "megapixels": round(pixels / 1e6, 3), "noise": self.noise.spec if self.noise else "in the data",
-                **({"clean_images": len(self.clean)} if self.clean else {})}
+                **({"clean_images": len(self.clean)} if self.clean else {}),
+                **({"registration": self.registration} if self.registration else {})}
 
     def with_clean(self, clean: list[np.ndarray] | list[Tensor], names: list[str] | None = None) -> "TrainingSet":
         """This set plus an unpaired clean domain: (H, W[, C]) float arrays in [0, 1] or (C, H, W) tensors."""
@@ -91,7 +93,21 @@ class TrainingSet:
             if t.shape[0] != self.channels:
                 raise InputError(f"{n}: clean image has {t.shape[0]} channel(s), the noisy images {self.channels}")
             tensors.append(t.contiguous())
-        return TrainingSet(self.groups, self.names, self.noise, self.layout, tensors)
+        return replace(self, clean=tensors)
+
+    def registered(self) -> "TrainingSet":
+        """This set with the frames of each group aligned (``register_group``); the summary gains
+        ``registration``: how many frames moved and the largest shift. Synthetic noise and single
+        images are left as they are."""
+        if self.noise is not None or self.max_realisations() < 2:
+            return self
+        groups, moved, largest = [], 0, (0, 0)
+        for g in self.groups:
+            frames, shifts = register_group(g) if len(g) > 1 else (g, [(0, 0)])
+            groups.append(frames)
+            moved += sum(1 for s in shifts if s != (0, 0))
+            largest = max([largest, *shifts], key=lambda s: abs(s[0]) + abs(s[1]))
+        return replace(self, groups=groups, registration={"frames_moved": moved, "largest_shift": list(largest)})
 
     def check(self, *, crop: int, pairs: bool, targets: int = 1) -> None:
         """Fail early with one line: crop larger than an image, no pairs for Noise2Noise (or a group
@@ -213,6 +229,53 @@ def random_crops(image: Tensor, count: int, height: int, width: int, generator: 
             crop = crop if crop.shape[-2] == height else crop.transpose(-2, -1)
         crops.append(crop)
     return torch.stack(crops).contiguous(memory_format=torch.channels_last)
+
+
+# ------------------------------------------------------------------------------------- registration
+def frame_shift(reference: Tensor, frame: Tensor, max_shift: float = 0.125, blur: float = 2.0,
+                min_correlation: float = 0.5) -> tuple[int, int]:
+    """Integer translation (dy, dx) with ``frame[y + dy, x + dx]`` ~ ``reference[y, x]``, for two (C, H, W)
+    realisations of one scene: the peak of the normalised cross-correlation over the overlap (masked NCC,
+    so larger overlaps are not favoured) of the channel means, Gaussian-blurred by ``blur`` pixels so that
+    speckle or noise cannot make the peak, searched within ``max_shift`` of each side. (0, 0) when the
+    peak correlation is below ``min_correlation`` (flat or unrelated content: nothing to align on)."""
+    from scipy import fft, ndimage
+
+    a, b = (ndimage.gaussian_filter(t.float().mean(0).numpy().astype(np.float64), blur) for t in (reference, frame))
+    a, b = a - a.mean(), b - b.mean()
+    h, w = a.shape
+    my, mx = int(h * max_shift), int(w * max_shift)
+    size = (fft.next_fast_len(h + my), fft.next_fast_len(w + mx))  # padding: linear correlations up to the shift
+    dys, dxs = np.r_[0:my + 1, -my:0], np.r_[0:mx + 1, -mx:0]
+    window = np.ix_(dys % size[0], dxs % size[1])
+    spectra = {k: fft.rfft2(v, size, workers=-1) for k, v in
+               (("a", a), ("b", b), ("aa", a * a), ("bb", b * b), ("1", np.ones_like(a)))}
+
+    def corr(u: str, v: str) -> np.ndarray:  # [d] = sum_y u[y] v[y + d], over the window
+        return fft.irfft2(np.conj(spectra[u]) * spectra[v], size, workers=-1)[window]
+
+    n = np.outer(h - np.abs(dys), w - np.abs(dxs)).astype(np.float64)  # overlap sizes
+    sa, sb = corr("a", "1"), corr("1", "b")
+    var_a = np.maximum(corr("aa", "1") - sa * sa / n, 0.0)
+    var_b = np.maximum(corr("1", "bb") - sb * sb / n, 0.0)
+    ncc = (corr("a", "b") - sa * sb / n) / np.sqrt(np.maximum(var_a * var_b, 1e-12))
+    iy, ix = np.unravel_index(int(np.argmax(ncc)), ncc.shape)
+    if ncc[iy, ix] < min_correlation:
+        return 0, 0
+    return int(dys[iy]), int(dxs[ix])
+
+
+def register_group(frames: list[Tensor], **options) -> tuple[list[Tensor], list[tuple[int, int]]]:
+    """Align repeated frames of one scene (e.g. B-scans moved by eye motion) to the first by integer
+    translations (``frame_shift``) and crop them all to their common overlap. Integer shifts move pixels
+    without resampling, so every frame keeps its own independent noise. Returns the frames and shifts."""
+    shifts = [(0, 0)] + [frame_shift(frames[0], f, **options) for f in frames[1:]]
+    if not any(dy or dx for dy, dx in shifts):
+        return list(frames), shifts
+    h, w = frames[0].shape[-2:]
+    y0, x0 = max(-dy for dy, _ in shifts), max(-dx for _, dx in shifts)
+    y1, x1 = min(h - dy for dy, _ in shifts), min(w - dx for _, dx in shifts)
+    return [f[:, y0 + dy:y1 + dy, x0 + dx:x1 + dx].contiguous() for f, (dy, dx) in zip(frames, shifts)], shifts
 
 
 # ------------------------------------------------------------------------------------------ loading

@@ -138,3 +138,40 @@ def test_flips_keep_the_axes_and_dihedral_also_rotates():
     assert bool((none[:, 1:] >= none[:, :-1]).all())  # never mirrored: rows still increase downwards
     with pytest.raises(InputError, match="unknown augment 'rot'"):
         ts.sample(0, 2, 12, augment="rot")
+
+
+def shifted_frames(shifts, sigma=0.2, seed=0):
+    """Noisy (1, 71, 83) views of one gray scene, frame k cut ``shifts[k]`` (rows, columns) further in."""
+    from skimage import data as skdata
+
+    scene = skdata.camera()[150:250, 150:260].astype(np.float32) / 255
+    rng = np.random.default_rng(seed)
+    clean = [scene[12 + dy:12 + dy + 71, 13 + dx:13 + dx + 83] for dy, dx in shifts]
+    noisy = [np.clip(c + rng.normal(0, sigma, c.shape), 0, 1).astype(np.float32) for c in clean]
+    return [torch.from_numpy(c)[None] for c in clean], [torch.from_numpy(n)[None] for n in noisy]
+
+
+def test_frame_shift_finds_the_motion_between_noisy_frames_and_nothing_in_flat_noise():
+    moves = [(0, 0), (3, -5), (-4, 2), (7, 7), (-1, 0)]
+    _, noisy = shifted_frames(moves)
+    assert [data.frame_shift(noisy[0], f) for f in noisy] == [(-dy, -dx) for dy, dx in moves]
+    rng = np.random.default_rng(1)
+    flat = [torch.from_numpy(rng.normal(0.5, 0.2, (1, 41, 37)).astype(np.float32)) for _ in range(4)]
+    assert [data.frame_shift(flat[0], f) for f in flat[1:]] == [(0, 0)] * 3
+
+
+def test_registered_groups_are_aligned_crops_of_the_common_overlap():
+    moves = [(0, 0), (3, -5), (-4, 2)]
+    clean, noisy = shifted_frames(moves)
+    aligned, shifts = data.register_group(noisy)
+    assert shifts == [(0, 0), (-3, 5), (4, -2)]
+    assert all(a.shape == (1, 71 - 7, 83 - 7) for a in aligned)  # the overlap: rows 3..67, columns 2..78 of frame 0
+    # moved, not resampled: each is a crop of its own noisy frame, and the clean crops are the same pixels
+    windows = [(slice(None), slice(3 + dy, 67 + dy), slice(2 + dx, 78 + dx)) for dy, dx in shifts]
+    assert all(torch.equal(a, n[w]) for a, n, w in zip(aligned, noisy, windows))
+    assert all(torch.equal(clean[0][windows[0]], c[w]) for c, w in zip(clean, windows))
+    ts = data.from_arrays([[n[0].numpy() for n in noisy], [n[0].numpy() for n in noisy[:1] * 2]]).registered()
+    assert ts.summary()["registration"] == {"frames_moved": 2, "largest_shift": [-3, 5]}
+    assert ts.groups[1][0].shape == (1, 71, 83)  # identical frames: not moved, not cropped
+    synthetic = data.from_arrays([noisy[0][0].numpy()], noise="gaussian:25")
+    assert synthetic.registered() is synthetic

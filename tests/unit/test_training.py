@@ -203,3 +203,18 @@ def test_the_augment_setting_travels_with_the_model_to_test_time(tmp_path, natur
     assert "augment" not in registry.get_method("n2n").config()  # the default keeps older model files valid
     with pytest.raises(InputError, match="tcfl: unknown augment 'spin'"):
         registry.get_method("tcfl", augment="spin")
+
+
+def test_noise2noise_aligns_moving_frames_before_pairing_them(tmp_path):
+    from selfdenoise import api
+    from test_data import shifted_frames
+
+    _, noisy = shifted_frames([(0, 0), (2, -3), (-1, 4)])
+    frames = [f[0].numpy() for f in noisy]
+    r = api.train([frames], "n2n", tmp_path / "m.sdm", steps=2, batch=2, crop=16, **TINY)
+    summary = api.load_model(r.path).metadata["extra"]["data"]
+    assert summary["registration"] == {"frames_moved": 2, "largest_shift": [-2, 3]}
+    r = api.train([frames], "n2n", tmp_path / "raw.sdm", steps=2, batch=2, crop=16, register=False, **TINY)
+    model = api.load_model(r.path)
+    assert "registration" not in model.metadata["extra"]["data"] and model.metadata["config"]["register"] is False
+    assert "register" not in registry.get_method("n2n").config()  # the default keeps older model files valid

@@ -13,6 +13,9 @@ noise). For Bernoulli noise the loss counts only the target's observed pixels (t
 (``0``: all the other frames of the group, e.g. the 4 other B-scans of an OCT eye). It has the same
 expectation as one realisation (the L2 minimiser is unchanged) and less noise, so the gradient is less noisy.
 
+``register`` (default on; an addition to the paper): repeated real frames of one scene are first aligned by
+integer translations (``data.register_group``), since a target shifted by eye or stage motion teaches blur.
+
 Paper recipe (``--preset paper``): its UNet, 256x256 crops, batch 4, Adam 3e-4 (beta2 0.99) with the
 last 30% of training ramped down as ``(0.5 + cos(pi t) / 2)^2``. ``--net srresnet`` gives the paper's
 other network. The CPU default (``base.FAST_RECIPE``) uses the compact pixel-unshuffle UNet on 64x64 crops.
@@ -31,7 +34,7 @@ LOSSES = ("l2", "l1", "l0")
 
 class Noise2Noise(DatasetMethod):
     """Noise2Noise. ``loss``: l2 | l1 | l0 (annealed); ``target_frames``: realisations averaged into
-    the target (1: the paper; 0: all other frames of the group)."""
+    the target (1: the paper; 0: all other frames of the group); ``register``: align repeated frames first."""
 
     name: ClassVar[str] = "n2n"
     pairs: ClassVar[bool] = True
@@ -43,7 +46,7 @@ class Noise2Noise(DatasetMethod):
 
     def __init__(self, net: str = "fast", widths: tuple[int, ...] | None = None, loss: str = "l2",
                  target_frames: int = 1, tta: int = 1, tile: int | None = None, refine: int | str = 0,
-                 augment: str = "dihedral"):
+                 augment: str = "dihedral", register: bool = True):
         super().__init__(net, widths, tta, tile, refine, augment)
         if loss not in LOSSES:
             raise InputError(f"n2n: unknown loss '{loss}' (choose from: {', '.join(LOSSES)})")
@@ -54,9 +57,11 @@ class Noise2Noise(DatasetMethod):
                              f"l2 loss, not {loss}")
         self.loss = loss
         self.target_frames = int(target_frames)
+        self.register = bool(register)
 
     def config(self) -> dict:
-        return {**super().config(), "loss": self.loss, "target_frames": self.target_frames}
+        return {**super().config(), "loss": self.loss, "target_frames": self.target_frames,
+                **({} if self.register else {"register": False})}
 
     def training_step(self, batch: Batch, model: nn.Module, step: int, total: int) -> dict[str, Tensor]:
         if batch.target is None:
