@@ -340,10 +340,10 @@ def train(data, method: str = "ne2ne", output: str | os.PathLike | None = None, 
                   "gflops_per_s": result.gflops_per_s, "wall_seconds": round(time.perf_counter() - t0, 1),
                   "device": str(next(result.model.parameters()).device),
                   **({"stopped": result.stopped} if result.stopped else {})}
-    result.path = None
+    result.path, result.data = None, ts.summary()
     if output is not None and _is_rank0():
         result.path = str(save_model(output, result.model, method=m.name, channels=ts.channels, config=m.config(),
-                                     extra={"noise": ts.noise.spec if ts.noise else "in the data", "data": ts.summary(),
+                                     extra={"noise": ts.noise.spec if ts.noise else "in the data", "data": result.data,
                                             "train": meta_train}))
         if checkpoint is not None and Path(checkpoint).is_file():
             Path(checkpoint).unlink()  # finished: the model file supersedes it

@@ -722,6 +722,6 @@ def train_for_protocol(proto: Protocol, data_dir: Path, method: str, out_path: P
     return {"trained_model": trained, "seconds": round(r.seconds, 1), "steps": r.steps,
             "gflops_per_s": r.gflops_per_s, "flops_per_step": r.flops_per_step, "preset": preset,
             "device": str(next(trained.network.parameters()).device), "minutes": minutes,
-            "data": data.summary() | {"layout": data.layout}, "model_file": f"{method}.sdm",
+            "data": r.data, "model_file": f"{method}.sdm",
             "method_config": trained.method.config(),
             "curve": {"images": [p.name for _, p in curve_images], "points": curve}}

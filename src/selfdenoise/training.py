@@ -178,6 +178,7 @@ class TrainResult:
     flops_per_step: float | None = None
     path: str | None = None  # the model file written (``api.train``)
     stopped: str | None = None  # why training ended early (``StopTraining``), else None
+    data: dict | None = None  # summary of the data trained on, as the model file records it (``api.train``)
 
 
 def _dist() -> tuple[int, int]:

@@ -213,7 +213,7 @@ def test_noise2noise_aligns_moving_frames_before_pairing_them(tmp_path):
     frames = [f[0].numpy() for f in noisy]
     r = api.train([frames], "n2n", tmp_path / "m.sdm", steps=2, batch=2, crop=16, **TINY)
     summary = api.load_model(r.path).metadata["extra"]["data"]
-    assert summary["registration"] == {"frames_moved": 2, "largest_shift": [-2, 3]}
+    assert summary["registration"] == {"frames_moved": 2, "largest_shift": [-2, 3]} and r.data == summary
     r = api.train([frames], "n2n", tmp_path / "raw.sdm", steps=2, batch=2, crop=16, register=False, **TINY)
     model = api.load_model(r.path)
     assert "registration" not in model.metadata["extra"]["data"] and model.metadata["config"]["register"] is False
