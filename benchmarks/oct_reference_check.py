@@ -18,7 +18,6 @@ script takes a trained model and, per test subject, reports:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from datetime import datetime, timezone
 from pathlib import Path

@@ -103,7 +103,7 @@ class TrainingSet:
             return self
         groups, moved, largest = [], 0, (0, 0)
         for g in self.groups:
-            frames, shifts = register_group(g) if len(g) > 1 else (g, [(0, 0)])
+            frames, shifts = register_group(g)  # a single frame comes back as it is, shift (0, 0)
             groups.append(frames)
             moved += sum(1 for s in shifts if s != (0, 0))
             largest = max([largest, *shifts], key=lambda s: abs(s[0]) + abs(s[1]))
