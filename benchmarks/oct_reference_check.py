@@ -25,9 +25,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from selfdenoise import api, bench, metrics
-from selfdenoise.data import frame_shift
-from selfdenoise.io import read_image
+from selfdenoise import api, bench
+from selfdenoise.core import metrics
+from selfdenoise.training.registration import frame_shift
+from selfdenoise.core.io import read_image
 
 REPEATS = ("test", "1", "2", "3", "4")
 

@@ -29,9 +29,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from selfdenoise import metrics
+from selfdenoise.core import metrics
 from selfdenoise.methods.self2self import Self2Self
-from selfdenoise.noise import add_noise
+from selfdenoise.core.noise import add_noise
 
 #: name -> Self2Self options (+ "schedule": "constant" | "cosine"); "uF" = unshuffle F, "bN" = N masked
 #: crops of "cS" pixels per step, "wW" = encoder width.

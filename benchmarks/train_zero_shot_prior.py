@@ -44,7 +44,7 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-from selfdenoise import metrics
+from selfdenoise.core import metrics
 from selfdenoise.methods.ne2ne import neighbor_loss
 from selfdenoise.nets.unet_small import UNetSmall
 

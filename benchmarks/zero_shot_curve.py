@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from selfdenoise import metrics
+from selfdenoise.core import metrics
 from selfdenoise.methods.zero_shot import ZeroShot
-from selfdenoise.noise import add_noise
+from selfdenoise.core.noise import add_noise
 
 SETTINGS: dict[str, dict] = {
     "prior-only-tta1": {"steps": 0, "tta": 1, "refine": 0},
@@ -96,7 +96,7 @@ def main() -> None:
         points[name] = {
             "command": result["command"],
             "commit": commit,
-            "options": {"steps": method.steps, "lr": method.lr, "tta": method.tta, "crop": method.crop, "batch": method.batch,
+            "options": {"steps": method.max_steps, "lr": method.learning_rate, "tta": method.tta, "crop": method.crop, "batch": method.batch,
                         "prior": method.has_prior, "refine": method.refine, **opts},
             "seconds_per_image": round(float(np.mean(secs)), 2),
             "psnr": round(float(np.mean(ps)), 3),

@@ -5,17 +5,19 @@
 >>> clean = selfdenoise.denoise(noisy, method="bm3d", sigma=25)
 >>> selfdenoise.train("photos/", method="ne2ne", output="ne2ne.sdm", minutes=30)
 >>> clean = selfdenoise.load_model("ne2ne.sdm").denoise(noisy)
+
+The submodules and names below are loaded on first use (``lazy_loader.attach``, SPEC 1), so
+``import selfdenoise`` and the CLI's ``--help`` do not import torch.
 """
-from .api import TrainedModel, add_noise, denoise, denoise_file, estimate_sigma, evaluate, load_model, train
-from .api import denoise_sequence, denoise_sequence_file
-from .errors import InputError, MissingDependencyError, SelfdenoiseError
-from .io import read_image, write_image
-from .modelfile import save_model
+import lazy_loader as lazy
 
-__version__ = "0.1.0"
+from .core.version import __version__
 
-__all__ = [
-    "denoise", "denoise_file", "add_noise", "evaluate", "estimate_sigma", "read_image", "write_image", "load_model", "save_model", "train",
-    "TrainedModel", "denoise_sequence", "denoise_sequence_file",
-    "SelfdenoiseError", "InputError", "MissingDependencyError", "__version__",
-]
+__getattr__, __dir__, __all__ = lazy.attach(__name__, submodules=["api", "bench", "export", "modelfile"], submod_attrs={
+    "api": ["TrainedModel", "add_noise", "denoise", "denoise_file", "denoise_sequence", "denoise_sequence_file",
+            "estimate_sigma", "evaluate", "load_model", "train"],
+    "core.errors": ["InputError", "MissingDependencyError", "SelfdenoiseError"],
+    "core.io": ["read_image", "write_image"],
+    "modelfile": ["save_model"],
+})
+__all__ += ["__version__"]

@@ -1,6 +1,7 @@
 """The public Python API. The CLI is a thin wrapper over these functions."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 import warnings
@@ -8,9 +9,21 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
-from . import io, registry
-from .errors import InputError
+from .classical.noise_level import estimate_sigma as _estimate_sigma
+from .core import io
+from .core.errors import InputError
+from .core.metrics import evaluate_pair
+from .core.noise import add_noise as _add_noise
+from .core.noise import parse_noise
+from .methods import registry
+from .modelfile import load_model as _load_model
+from .modelfile import save_model
+from .sequences.tracks import gap_summary, check_sequence, is_sequence_file, read_sequence, write_sequence
+from .training import TrainConfig, TrainingSet, from_arrays, load_clean_folder, load_folder
+from .training import train as _train
+from .training.distributed import end_process_group, is_rank0
 
 
 def as_float_image(image, name: str = "image") -> tuple[np.ndarray, bool]:
@@ -79,7 +92,7 @@ def denoise(image, method: str = "zero-shot", *, model=None, sigma: float | str 
         out = fn(img, sigma=s, **registry.check_options(method, options))
     else:
         m = registry.get_method(method, **({"tile": tile} if tile else {}), **options)
-        if not hasattr(m, "fit_denoise"):  # zero-shot, or a dataset method that can also fit one image
+        if "single-image" not in registry.kinds(method):  # zero-shot, or a dataset method that can also fit one image
             raise InputError(f"method '{method}' is trained on a data set first: `selfdenoise train --method "
                              f"{method} ...`, then denoise with --model FILE")
         x = torch.from_numpy(img).permute(2, 0, 1)[None].contiguous()
@@ -91,20 +104,30 @@ def denoise(image, method: str = "zero-shot", *, model=None, sigma: float | str 
 
 def add_noise(image, spec: str, seed: int = 0) -> np.ndarray:
     """Add seeded synthetic noise from a spec string (``gauss:25``, ``poisson:30``, ...). Unclipped."""
-    from .noise import add_noise as _add
-
     img = np.asarray(image)
     if img.dtype in (np.uint8, np.uint16):
         img, gray = as_float_image(img)
         img = img[..., 0] if gray else img
-    return _add(img, spec, seed=seed)
+    return _add_noise(img, spec, seed=seed)
+
+
+def add_noise_files(inputs: list[str | os.PathLike], output: str | os.PathLike, spec: str, seed: int = 0) -> list[Path]:
+    """Add seeded noise to image files (input ``i`` gets ``seed + i``) and write them like ``output_paths``
+    pairs them. NPY outputs keep the unclipped float values; image formats clip to the input's range."""
+    model = parse_noise(spec)  # a bad spec fails before any file is read
+    written = []
+    for i, (src, dst) in enumerate(output_paths(list(inputs), output)):
+        img, info = io.read_image(src)
+        noisy = add_noise(img, model.spec, seed=seed + i)
+        io.ensure_parent(dst)
+        io.write_image(dst, noisy, None if dst.suffix.lower() == ".npy" else info)
+        written.append(dst)
+    return written
 
 
 def evaluate(clean, test) -> dict:
     """PSNR, SSIM, EPI (ratio and correlation forms) and GCMSE of ``test`` against ``clean``,
     computed on uint8-quantised images as in the benchmark protocol."""
-    from .metrics import evaluate_pair
-
     a, _ = as_float_image(clean, "clean")
     b, _ = as_float_image(test, "test")
     if a.shape != b.shape:
@@ -113,11 +136,9 @@ def evaluate(clean, test) -> dict:
 
 
 def estimate_sigma(image, stride: int = 1) -> float:
-    """Noise level in 0-255 units (patch-PCA estimator; see ``classical.estimate_sigma``)."""
-    from .classical import estimate_sigma as _est
-
+    """Noise level in 0-255 units (patch-PCA estimator; see ``classical.noise_level.estimate_sigma``)."""
     img, _ = as_float_image(image)
-    return _est(img, stride=stride)
+    return _estimate_sigma(img, stride=stride)
 
 
 def output_paths(inputs: list[str | os.PathLike], output: str | os.PathLike) -> list[tuple[Path, Path]]:
@@ -147,8 +168,6 @@ def denoise_file(src: str | os.PathLike, dst: str | os.PathLike, method: str = "
     img, info = io.read_image(src)
     try:
         if info.stack:
-            from tqdm import tqdm
-
             slices = [denoise(s, method, progress=False, **kwargs)
                       for s in tqdm(img, desc=Path(src).name, unit="slice", disable=not progress, leave=False)]
             out = np.stack([s if s.ndim == 3 else s[..., None] for s in slices])
@@ -165,6 +184,33 @@ def denoise_file(src: str | os.PathLike, dst: str | os.PathLike, method: str = "
             "slices": len(img) if info.stack else 1}
 
 
+def run_sequence_method(seq, method: str = "self2self", *, seed: int = 0, progress: bool = False,
+                        **options) -> tuple[np.ndarray, dict]:
+    """Denoise one sequence and say how: ``(denoised float64 array, info)``. ``info`` holds the method,
+    its options, ``seconds``, the input's gap counts and, for self2self, its fitting details."""
+    arr = check_sequence(seq)
+    known = registry.sequence_options(method)
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise InputError(f"method '{method}' has no option {', '.join(unknown)} (its options: {', '.join(known)})")
+    t0 = time.perf_counter()
+    info = {"method": method, "options": dict(options), "gaps": gap_summary(arr)}
+    entry = registry.SEQUENCE_METHODS[method]
+    if "sequence" in entry.kinds:  # learned: built from its options, then fitted to this track
+        try:
+            learned = entry.target(**options)
+        except TypeError as e:
+            raise InputError(f"{method}: {e}") from None
+        out, info[method] = learned.fit_denoise(arr, seed=seed, progress=progress)
+    else:
+        try:
+            out = entry.target(arr, **options)
+        except TypeError as e:
+            raise InputError(f"{method}: {e}") from None
+    info["seconds"] = time.perf_counter() - t0
+    return out, info
+
+
 def denoise_sequence(array, method: str = "self2self", *, seed: int = 0, progress: bool = False,
                      **options) -> np.ndarray:
     """Denoise a sequence shaped (frames, points, coords), e.g. face-landmark tracks; NaN = missing.
@@ -174,9 +220,7 @@ def denoise_sequence(array, method: str = "self2self", *, seed: int = 0, progres
     ``window=15, polyorder=3`` for savgol, ``min_cutoff=1.0, beta=10.0, fps=30`` for one-euro).
     Gaps are filled: the result has no NaN; float32 input stays float32, otherwise float64.
     """
-    from .sequence_methods import run
-
-    out, _ = run(array, method, seed=seed, progress=progress, **options)
+    out, _ = run_sequence_method(array, method, seed=seed, progress=progress, **options)
     dtype = np.float32 if np.asarray(array).dtype == np.float32 else np.float64
     return out.astype(dtype)
 
@@ -185,15 +229,12 @@ def denoise_sequence_file(src: str | os.PathLike, dst: str | os.PathLike, method
                           seed: int = 0, progress: bool = False, **options) -> dict:
     """Read a sequence (.json / .csv / .npy, see ``selfdenoise.sequences``), denoise it and write ``dst``
     atomically in the same format. Returns {"input", "output", "seconds", "gaps", ...}."""
-    from .sequence_methods import run
-    from .sequences import read_sequence, write_sequence
-
     t0 = time.perf_counter()
     src, dst = Path(src), Path(dst)
     if src.suffix.lower() != dst.suffix.lower():
         raise InputError(f"{dst}: write a sequence in its input's format ({src.suffix})")
     seq, info = read_sequence(src)
-    out, details = run(seq, method, seed=seed, progress=progress, **options)
+    out, details = run_sequence_method(seq, method, seed=seed, progress=progress, **options)
     io.ensure_parent(dst)
     write_sequence(dst, out, info)
     return {"input": str(src), "output": str(dst), "seconds": time.perf_counter() - t0, **details}
@@ -206,11 +247,8 @@ def sequence_jobs(inputs: list[str | os.PathLike], output: str | os.PathLike, me
     Rule: ``.json`` and ``.csv`` files are sequences; a ``.npy`` file is a sequence when ``sequence`` is
     True or ``method`` exists only for sequences (savgol, gaussian, one-euro), otherwise an image.
     One input and an output with a suffix give that file; otherwise ``output`` is a folder."""
-    from .sequence_methods import SEQUENCE_METHODS
-    from .sequences import is_sequence_file
-
     files = [Path(p) for p in inputs]
-    npy_as_sequence = sequence or (method in SEQUENCE_METHODS and not _is_image_method(method))
+    npy_as_sequence = sequence or (method in registry.SEQUENCE_METHODS and method not in registry.IMAGE_METHODS)
     flags = [is_sequence_file(f) or (npy_as_sequence and f.suffix.lower() == ".npy") for f in files]
     if not any(flags):
         return None
@@ -222,10 +260,6 @@ def sequence_jobs(inputs: list[str | os.PathLike], output: str | os.PathLike, me
     if out.suffix:
         raise InputError(f"{out}: several inputs need an output folder, not a file name")
     return [(f, out / f.name) for f in files]
-
-
-def _is_image_method(method: str | None) -> bool:
-    return method in registry.METHODS or method in registry.CLASSICAL
 
 
 class TrainedModel:
@@ -254,25 +288,18 @@ class TrainedModel:
             kind = {1: "gray", 3: "RGB"}
             raise InputError(f"{self.path or 'model'}: trained on {kind.get(self.channels, self.channels)} images "
                              f"({self.channels} channel(s)); this image is {kind.get(c, c)} ({c} channel(s))")
-        saved = self.method.tile, self.method.tta
-        self.method.tile = tile if tile else saved[0]
-        self.method.tta = max(1, min(8, int(tta))) if tta else saved[1]
-        try:
-            dev = next(self.network.parameters()).device
-            x = torch.from_numpy(img).permute(2, 0, 1)[None].contiguous().to(dev)
-            y = self.method.denoise(self.network, x)[0].permute(1, 2, 0).float().cpu().numpy()
-        finally:
-            self.method.tile, self.method.tta = saved
+        method = dataclasses.replace(self.method, **({"tile": tile} if tile else {}), **({"tta": tta} if tta else {}))
+        dev = next(self.network.parameters()).device
+        x = torch.from_numpy(img).permute(2, 0, 1)[None].contiguous().to(dev)
+        y = method.denoise(self.network, x)[0].permute(1, 2, 0).float().cpu().numpy()
         out = np.clip(y, 0.0, 1.0)
         return out[..., 0] if gray_2d else out
 
 
 def load_model(path: str | os.PathLike) -> TrainedModel:
     """Load a model file written by ``train`` (safetensors + JSON; never unpickles)."""
-    from .modelfile import load_model as _load
-
-    method, network, meta = _load(path)
-    if getattr(method, "zero_shot", False):
+    method, network, meta = _load_model(path)
+    if "dataset" not in registry.kinds(meta["method"]):
         raise InputError(f"{path}: a '{meta['method']}' model is fitted per image, not reusable")
     return TrainedModel(method, network, meta, str(path))
 
@@ -288,7 +315,7 @@ def train(data, method: str = "ne2ne", output: str | os.PathLike | None = None, 
           val_every: int = 0, progress: bool = False, on_step=None, clean=None, **options):
     """Train a dataset method (``n2n``, ``ne2ne``) on noisy data and save it to ``output``.
 
-    ``data``: a folder (see ``selfdenoise.data``), a ``TrainingSet``, or a list of noisy arrays.
+    ``data``: a folder (see ``selfdenoise.training.data``), a ``TrainingSet``, or a list of noisy arrays.
     ``noise``: a synthetic spec drawn afresh on the fly (then ``data`` is the signal: the papers'
     protocol). ``val``: a folder of *clean* images noised with ``val_noise`` (default ``noise``) for
     validation PSNR. ``preset``: ``fast`` (CPU default) or ``paper`` (the paper's network and
@@ -297,34 +324,18 @@ def train(data, method: str = "ne2ne", output: str | os.PathLike | None = None, 
     schedule, warmup, optimizer, weight_decay, clip, betas) or method options (net, widths, loss, gamma, ...).
     Returns the ``TrainResult`` (``.model`` is a ``TrainedModel``; ``.path`` the file written).
     """
-    from . import data as datamod
-    from .modelfile import save_model
-    from .training import TrainConfig, train as _train
-
-    cls = registry.METHODS.get(registry.check_name(method))
-    if cls is None or getattr(cls, "zero_shot", False):
+    if "dataset" not in registry.kinds(method):
         raise InputError(f"method '{method}' is not trained on a data set (trainable: {', '.join(trainable_methods())})")
-    if preset not in cls.presets:
-        raise InputError(f"method '{method}' has no preset '{preset}' (choose from: {', '.join(cls.presets)})")
-    recipe = {**cls.presets[preset], **{k: v for k, v in options.items() if v is not None}}
+    presets = registry.method_class(method).presets
+    if preset not in presets:
+        raise InputError(f"method '{method}' has no preset '{preset}' (choose from: {', '.join(presets)})")
+    recipe = {**presets[preset], **{k: v for k, v in options.items() if v is not None}}
     train_opts = {k: recipe.pop(k) for k in list(recipe) if k in TRAIN_KEYS}
     m = registry.get_method(method, **recipe)
     cfg = TrainConfig(steps=steps, minutes=minutes, seed=seed, val_every=val_every,
                       checkpoint_every=checkpoint_every, **train_opts)
     cfg.check()
-    if isinstance(data, datamod.TrainingSet):
-        ts = data
-    elif isinstance(data, (str, os.PathLike)):
-        ts = datamod.load_folder(data, noise)
-    else:
-        ts = datamod.from_arrays(list(data), noise=noise)
-    if getattr(m, "register", False):
-        ts = ts.registered()
-    if clean is not None:
-        if isinstance(clean, (str, os.PathLike)):
-            ts = ts.with_clean(*datamod.load_clean_folder(clean))
-        else:
-            ts = ts.with_clean([as_float_image(a, f"clean image {i}")[0] for i, a in enumerate(clean)])
+    ts = _training_set(data, noise, clean, register=m.data_needs().register)
     val_pairs = _validation_pairs(val, val_noise or noise, seed) if val is not None else None
     if val_pairs and val_pairs[0][0].shape[1] != ts.channels:
         raise InputError(f"validation images have {val_pairs[0][0].shape[1]} channel(s), training data {ts.channels}")
@@ -341,40 +352,44 @@ def train(data, method: str = "ne2ne", output: str | os.PathLike | None = None, 
                   "device": str(next(result.model.parameters()).device),
                   **({"stopped": result.stopped} if result.stopped else {})}
     result.path, result.data = None, ts.summary()
-    if output is not None and _is_rank0():
+    if output is not None and is_rank0():
         result.path = str(save_model(output, result.model, method=m.name, channels=ts.channels, config=m.config(),
                                      extra={"noise": ts.noise.spec if ts.noise else "in the data", "data": result.data,
                                             "train": meta_train}))
         if checkpoint is not None and Path(checkpoint).is_file():
             Path(checkpoint).unlink()  # finished: the model file supersedes it
-    _end_distributed()
+    end_process_group()
     result.model = TrainedModel(m, result.model.eval(), {"channels": ts.channels, "method": m.name,
                                                          "config": m.config()}, result.path or "")
     return result
 
 
 def trainable_methods() -> list[str]:
-    return sorted(n for n, c in registry.METHODS.items() if not getattr(c, "zero_shot", False))
+    return registry.names("dataset")
 
 
-def _end_distributed() -> None:
-    """Under torchrun: wait for rank 0 to write the model, then leave the process group."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
-
-
-def _is_rank0() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
+def _training_set(data, noise: str | None, clean, register: bool) -> TrainingSet:
+    """``data`` as a training set (a folder, a ``TrainingSet`` or a list of noisy arrays), its repeated
+    frames aligned when the method asks for it, plus the unpaired clean domain when given."""
+    if isinstance(data, TrainingSet):
+        ts = data
+    elif isinstance(data, (str, os.PathLike)):
+        ts = load_folder(data, noise)
+    else:
+        ts = from_arrays(list(data), noise=noise)
+    if register:
+        ts = ts.registered()
+    if clean is not None:
+        if isinstance(clean, (str, os.PathLike)):
+            ts = ts.with_clean(*load_clean_folder(clean))
+        else:
+            ts = ts.with_clean([as_float_image(a, f"clean image {i}")[0] for i, a in enumerate(clean)])
+    return ts
 
 
 def _validation_pairs(val, spec: str | None, seed: int, limit: int = 8, size: int = 256):
     """Up to ``limit`` clean validation images (centre crops of at most ``size``), noised once with a
     fixed seed: [(noisy, clean)] as (1, C, H, W) tensors."""
-    from .noise import add_noise as _add
-
     if spec is None:
         raise InputError("validation needs a noise spec (--noise or --val-noise) to make noisy inputs from clean images")
     files = io.list_images(val)[:limit]
@@ -386,7 +401,7 @@ def _validation_pairs(val, spec: str | None, seed: int, limit: int = 8, size: in
         h, w = img.shape[:2]
         top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
         clean = img[top:top + size, left:left + size]
-        noisy = _add(clean, spec, seed=10_000 + seed + i)
+        noisy = _add_noise(clean, spec, seed=10_000 + seed + i)
         t = lambda a: torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[None].float()
         pairs.append((t(noisy), t(clean)))
     return pairs

@@ -1,7 +1,8 @@
 """Command-line interface: parses, calls the public API, prints. No logic of its own.
 
 Exit codes: 0 success; 2 bad input (one-line message on stderr, no traceback, no partial output);
-130 interrupted.
+130 interrupted. The API modules are loaded when a command runs (``lazy_loader.attach`` in ``selfdenoise/__init__.py``), so ``--help`` and
+``selfdenoise methods`` do not import torch.
 """
 from __future__ import annotations
 
@@ -13,9 +14,15 @@ import warnings
 from pathlib import Path
 
 import click
+from tqdm import tqdm
 
-from . import __version__
-from .errors import SelfdenoiseError
+import selfdenoise  # the API modules load on first use (``selfdenoise/__init__.py``), not with the CLI
+
+from .core.errors import InputError, SelfdenoiseError
+from .core.params import parse_params, per_method_params
+from .core.version import __version__
+from .methods import registry
+from . import sequences
 
 
 class _Group(click.Group):
@@ -49,26 +56,9 @@ def main():
     """Learn to denoise from noisy data alone."""
 
 
-def per_method_params(params) -> dict[str, dict]:
-    """``["n2n.tta=2", "asym-mask.r3=false"]`` -> ``{"n2n": {"tta": 2}, "asym-mask": {"r3": False}}``."""
-    from .errors import InputError
-    from .registry import parse_params
-
-    options: dict[str, dict] = {}
-    for item in params:
-        method, dot, rest = item.partition(".")
-        if not dot or not method.strip() or "=" not in rest:
-            raise InputError(f"option '{item}' is not METHOD.KEY=VALUE (e.g. n2n.tta=2)")
-        options.setdefault(method.strip().lower(), {}).update(parse_params([rest]))
-    return options
-
-
 def method_params(params, *fns) -> dict:
     """``-p KEY=VALUE`` options; a key that is a named argument of one of ``fns`` (it has its own flag)
     is refused."""
-    from .errors import InputError
-    from .registry import parse_params
-
     options = parse_params(params)
     named = [k for fn in fns for k, p in inspect.signature(fn).parameters.items() if p.kind is not p.VAR_KEYWORD]
     clash = sorted(set(options) & set(named))
@@ -99,36 +89,29 @@ def denoise(inputs, output, method, model_file, sigma, tile, tta, seed, budget, 
 
     Sequences (face-landmark tracks; .json, .csv, or .npy with --sequence) are denoised with
     --method self2self (the default for them), savgol, gaussian or one-euro."""
-    from tqdm import tqdm
-
-    from .api import denoise as denoise_image, denoise_file, load_model, output_paths, sequence_jobs
-    from .errors import InputError
-    from .registry import check_name, parse_params
-
-    jobs = sequence_jobs(list(inputs), output, method, sequence)
+    jobs = selfdenoise.api.sequence_jobs(list(inputs), output, method, sequence)
     if jobs is not None:
-        from .api import denoise_sequence_file
         source = click.get_current_context().get_parameter_source("method")
         seq_method = "self2self" if source == click.core.ParameterSource.DEFAULT else method
         seq_options = {**parse_params(params), **({"budget": budget} if budget is not None else {})}
         for src, dst in jobs:
-            r = denoise_sequence_file(src, dst, seq_method, seed=seed, progress=not quiet, **seq_options)
+            r = selfdenoise.api.denoise_sequence_file(src, dst, seq_method, seed=seed, progress=not quiet, **seq_options)
             click.echo(f"{r['output']}  ({r['seconds']:.1f} s, {r['gaps']['missing_values']} missing values filled)")
         return
-    extra = method_params(params, denoise_file, denoise_image)
+    extra = method_params(params, selfdenoise.api.denoise_file, selfdenoise.api.denoise)
     options = {**extra, **({"budget": budget} if budget is not None else {})}
     if model_file is not None:
         if budget is not None:
             raise InputError("--budget is for zero-shot fitting; a trained model (--model) needs none")
-        options = {"model": load_model(model_file), **extra, **({"tta": tta} if tta else {})}
+        options = {"model": selfdenoise.api.load_model(model_file), **extra, **({"tta": tta} if tta else {})}
     else:
-        check_name(method)
+        registry.check_name(method)
         if tta:
             options["tta"] = tta
-    pairs = output_paths(list(inputs), output)
+    pairs = selfdenoise.api.output_paths(list(inputs), output)
     many = len(pairs) > 1
     for src, dst in tqdm(pairs, desc="images", unit="img", disable=quiet or not many):
-        r = denoise_file(src, dst, method, sigma=sigma, seed=seed, tile=tile, progress=not quiet, **options)
+        r = selfdenoise.api.denoise_file(src, dst, method, sigma=sigma, seed=seed, tile=tile, progress=not quiet, **options)
         click.echo(f"{r['output']}  ({r['seconds']:.1f} s)")
 
 
@@ -174,17 +157,15 @@ def train(method, data, output, noise, clean, gan, val, val_noise, steps, minute
     The checkpoint MODEL.checkpoint is written every --checkpoint-every steps and on Ctrl-C;
     continue with --resume MODEL.checkpoint. Run under `torchrun --nproc_per_node N -m selfdenoise
     train ...` for multi-process training."""
-    from .api import train as api_train
-
     options = dict(net=net, loss=loss, gamma=gamma, batch=batch, crop=crop, lr=lr, optimizer=optimizer,
                    weight_decay=weight_decay, schedule=schedule, warmup=warmup, clip=clip, gan=gan)
     checkpoint = str(output) + ".checkpoint"
     try:
-        r = api_train(data, method, output, noise=noise, clean=clean, val=val, val_noise=val_noise, steps=steps,
+        r = selfdenoise.api.train(data, method, output, noise=noise, clean=clean, val=val, val_noise=val_noise, steps=steps,
                       minutes=minutes, preset=preset, seed=seed, device=device, checkpoint=checkpoint,
                       checkpoint_every=checkpoint_every, resume=resume, log=log or str(output) + ".log.csv",
                       val_every=val_every, progress=not quiet,
-                      **{**{k: v for k, v in options.items() if v is not None}, **method_params(params, api_train)})
+                      **{**{k: v for k, v in options.items() if v is not None}, **method_params(params, selfdenoise.api.train)})
     except KeyboardInterrupt:
         if Path(checkpoint).is_file():
             click.echo(f"checkpoint saved: {checkpoint} (continue with --resume {checkpoint})", err=True)
@@ -204,9 +185,7 @@ def train(method, data, output, noise, clean, gan, val, val_noise, steps, minute
 @click.option("--no-check", is_flag=True, help="Skip the comparison with PyTorch.")
 def export(model_file, fmt, output, no_check):
     """Export a trained model to ONNX or TorchScript (checked against PyTorch, max abs diff 1e-4)."""
-    from .export import export_model
-
-    r = export_model(model_file, output, fmt, check=not no_check)
+    r = selfdenoise.export.export_model(model_file, output, fmt, check=not no_check)
     diff = f", max abs diff vs PyTorch {r['max_abs_diff']:.1e}" if r.get("max_abs_diff") is not None else ""
     click.echo(f"{r['path']}  ({r['format']}{diff})")
 
@@ -218,18 +197,7 @@ def export(model_file, fmt, output, no_check):
 @click.option("--seed", type=int, default=0, show_default=True, help="Image i gets seed + i.")
 def noise(inputs, output, spec, seed):
     """Add seeded synthetic noise. NPY output keeps unclipped float values; image formats clip."""
-    from .api import add_noise, output_paths
-    from .io import ensure_parent, read_image, write_image
-    from .noise import parse_noise
-
-    model = parse_noise(spec)
-    for i, (src, dst) in enumerate(output_paths(list(inputs), output)):
-        img, info = read_image(src)
-        noisy = add_noise(img, model.spec, seed=seed + i)
-        ensure_parent(dst)
-        if dst.suffix.lower() == ".npy":
-            info = None  # float32, unclipped
-        write_image(dst, noisy, info)
+    for dst in selfdenoise.api.add_noise_files(list(inputs), output, spec, seed):
         click.echo(str(dst))
 
 
@@ -241,9 +209,7 @@ def noise(inputs, output, spec, seed):
 @click.option("--points", type=click.IntRange(1, None), default=478, show_default=True)
 def landmarks_synth(output, clean, seed, frames, points):
     """Write a seeded synthetic face-landmark track (head motion, expressions, jitter, outliers, gaps)."""
-    from .landmarks import write_synth_track
-
-    info = write_synth_track(output, seed, clean, frames, points)
+    info = sequences.landmarks.write_synth_track(output, seed, clean, frames, points)
     click.echo(f"{output}  ({frames} frames x {points} points x 3; {len(info['missing_frames'])} missing frames, "
                f"{len(info['outlier_frames'])} outlier frames)")
 
@@ -254,9 +220,7 @@ def landmarks_synth(output, clean, seed, frames, points):
 @click.option("--json", "json_path", type=click.Path(), default=None, help="Also write the results here.")
 def evaluate(clean, test, json_path):
     """PSNR, SSIM, EPI and GCMSE per image and on average."""
-    from .bench import evaluate_folders
-
-    result = evaluate_folders(Path(clean), Path(test), Path(json_path) if json_path else None)
+    result = selfdenoise.bench.evaluate_folders(Path(clean), Path(test), Path(json_path) if json_path else None)
     for row in result["per_image"]:
         click.echo(f"{row['name']:<32} PSNR {row['psnr']:6.2f}  SSIM {row['ssim']:.4f}  "
                    f"EPI {row['epi_correlation']:.3f}  GCMSE {row['gcmse']:.2f}")
@@ -290,13 +254,11 @@ def evaluate(clean, test, json_path):
 def bench(protocol, data, methods, dataset, limit, every, seed, out, budget, train_minutes, train_steps, preset,
           device, params, quiet):
     """Run a benchmark protocol with BM3D and NLM in the same run; write JSON + Markdown/HTML report."""
-    from .bench import run_protocol
-
     names = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
     options = {"zero-shot": {"budget": budget}, "self2self": {"budget": budget}} if budget is not None else {}
     for method, opts in per_method_params(params).items():
         options.setdefault(method, {}).update(opts)
-    result = run_protocol(protocol, Path(data) if data else None, names, out_dir=Path(out), limit=limit, every=every, seed=seed,
+    result = selfdenoise.bench.run_protocol(protocol, Path(data) if data else None, names, out_dir=Path(out), limit=limit, every=every, seed=seed,
                           dataset=dataset, method_options=options, command=_command_line(), progress=not quiet,
                           train={"minutes": train_minutes, "steps": train_steps, "preset": preset, "device": device})
     click.echo(json.dumps(result.get("summary", result), indent=1, default=str)[:4000])
@@ -309,18 +271,14 @@ def bench(protocol, data, methods, dataset, limit, every, seed, out, budget, tra
 @click.option("-q", "--quiet", is_flag=True)
 def demo(out, seed, budget, quiet):
     """Noise a bundled image, denoise it with zero-shot, NLM and BM3D, and write a report."""
-    from .demo import run_demo
-
-    run_demo(out_dir=out, seed=seed, progress=not quiet, budget=budget)
+    selfdenoise.bench.run_demo(out_dir=out, seed=seed, progress=not quiet, budget=budget)
 
 
 @main.command()
 @click.argument("model_file", type=click.Path())
 def info(model_file):
     """Show what a model file holds (method, channels, configuration, parameters); never unpickles."""
-    from .modelfile import read_metadata
-
-    meta = read_metadata(model_file)
+    meta = selfdenoise.modelfile.read_metadata(model_file)
     for key in ("method", "channels", "parameters", "version", "format"):
         click.echo(f"{key:<11} {meta[key]}")
     click.echo(f"{'config':<11} {json.dumps(meta['config'], sort_keys=True)}")
@@ -332,37 +290,30 @@ def info(model_file):
 @click.argument("name", required=False)
 def list_methods(name):
     """List the available methods; with NAME, the options of that method (for -p KEY=VALUE)."""
-    from .registry import CLASSICAL, METHODS
-
     if name:
         _show_options(name)
         return
-    for name in sorted(METHODS):
-        cls = METHODS[name]
-        how = ("zero-shot: fits the image itself" if cls.zero_shot else "trained on noisy data: selfdenoise train"
-               + (", or fits the image itself" if hasattr(cls, "fit_denoise") else ""))
+    for name in sorted(registry.LEARNED):
+        kinds = registry.kinds(name)
+        how = ("zero-shot: fits the image itself" if "dataset" not in kinds else "trained on noisy data: selfdenoise "
+               "train" + (", or fits the image itself" if "single-image" in kinds else ""))
         click.echo(f"{name:<12} learned ({how})")
-    for name in sorted(CLASSICAL):
+    for name in sorted(registry.CLASSICAL):
         click.echo(f"{name:<12} classical")
-    from .sequence_methods import SEQUENCE_METHODS
-
-    for name in SEQUENCE_METHODS:
-        kind = "learned (fits the track itself)" if name == "self2self" else "classical smoother"
+    for name, entry in registry.SEQUENCE_METHODS.items():
+        kind = "learned (fits the track itself)" if "sequence" in entry.kinds else "classical smoother"
         click.echo(f"{name:<12} sequences (.json/.csv/.npy tracks): {kind}")
 
 
 def _show_options(name: str) -> None:
     """Print each option of an image and/or sequence method with its default."""
-    from . import registry, sequence_methods
-    from .errors import InputError
-
     sections = []
-    if name in registry.all_names():
+    if name in registry.IMAGE_METHODS:
         sections.append(("images", registry.method_options(name)))
-    if name in sequence_methods.SEQUENCE_METHODS:
-        sections.append(("sequences", sequence_methods.method_options(name)))
+    if name in registry.SEQUENCE_METHODS:
+        sections.append(("sequences", registry.sequence_options(name)))
     if not sections:
-        known = sorted(set(registry.all_names()) | set(sequence_methods.SEQUENCE_METHODS))
+        known = sorted(set(registry.IMAGE_METHODS) | set(registry.SEQUENCE_METHODS))
         raise InputError(f"unknown method '{name}' (known: {', '.join(known)})")
     for kind, options in sections:
         click.echo(f"{name} ({kind}) options, -p KEY=VALUE:")

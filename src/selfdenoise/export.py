@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from .errors import InputError, MissingDependencyError
-from .io import atomic_write
+from .core.errors import InputError, MissingDependencyError
+from .core.io import atomic_write
 from .modelfile import load_model
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
@@ -111,7 +111,7 @@ def export_model(model_path: str | os.PathLike, out_path: str | os.PathLike | No
     if out.resolve() == model_path.resolve():
         raise InputError(f"{out}: the export would overwrite the model file; give another output path")
     method, model, meta = load_model(model_path)
-    if not getattr(method, "exportable", True):
+    if not method.exportable:
         raise InputError(f"{model_path}: a '{meta['method']}' network is not a denoiser on its own (its inference "
                          "rule runs it several times on masked inputs); it cannot be exported")
     model = model.float().eval()

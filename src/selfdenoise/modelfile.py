@@ -11,10 +11,14 @@ import math
 import os
 from pathlib import Path
 
+from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .errors import InputError
-from .io import atomic_write
+from .core.errors import InputError
+from .core.io import atomic_write
+from .core.tensorfile import read_checked
+from .core.version import __version__
+from .methods import registry
 
 FORMAT = "selfdenoise-model/1"
 #: Metadata keys stored as JSON text (safetensors metadata values are strings).
@@ -24,35 +28,12 @@ _JSON_KEYS = ("config", "extra")
 def save_model(path: str | os.PathLike, model: nn.Module, *, method: str, channels: int,
                config: dict | None = None, extra: dict | None = None) -> Path:
     """Write ``model``'s weights and metadata atomically (temp file, fsync, rename)."""
-    from safetensors.torch import save_file
-
-    from . import __version__
-
     path = Path(path)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     meta = {"format": FORMAT, "method": method, "channels": str(int(channels)), "version": __version__,
             "config": json.dumps(config or {}, sort_keys=True), "extra": json.dumps(extra or {}, sort_keys=True)}
     atomic_write(path, lambda tmp: save_file(state, tmp, metadata=meta))
     return path
-
-
-def read_checked(path: str | os.PathLike, fmt: str, kind: str, load):
-    """Open a safetensors file, check that its metadata says ``format == fmt`` and return
-    ``(metadata, load(handle))``; every failure is a one-line ``InputError`` naming ``kind``."""
-    from safetensors import safe_open
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such {kind}")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = dict(f.metadata() or {})
-            loaded = load(f)
-    except Exception as e:  # safetensors raises its own error types for non-safetensors files
-        raise InputError(f"{path}: not a selfdenoise {kind} ({type(e).__name__})") from None
-    if meta.get("format") != fmt:
-        raise InputError(f"{path}: not a selfdenoise {kind} (format {meta.get('format')!r}, expected {fmt!r})")
-    return meta, loaded
 
 
 def read_metadata(path: str | os.PathLike) -> dict:
@@ -68,10 +49,6 @@ def read_metadata(path: str | os.PathLike) -> dict:
 
 def load_model(path: str | os.PathLike):
     """Rebuild a saved model: returns ``(method, model, metadata)`` with the model in eval mode."""
-    from safetensors.torch import load_file
-
-    from . import registry
-
     meta = read_metadata(path)
     method = registry.get_method(meta["method"], **meta["config"])
     model = method.build_model(meta["channels"])

@@ -111,7 +111,7 @@ def test_tiff_stack_denoised_slice_by_slice_keeps_16_bits(tmp_path):
 
 
 def test_info_shows_a_model_and_rejects_other_files(tmp_path, noisy_png):
-    from selfdenoise import registry
+    from selfdenoise.methods import registry
     from selfdenoise.modelfile import save_model
 
     method = registry.get_method("zero-shot", use_prior=False)

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from selfdenoise import api, bench, metrics
-from selfdenoise.errors import InputError, MissingDependencyError
-from selfdenoise.io import read_image
+from selfdenoise import api, bench
+from selfdenoise.core import metrics
+from selfdenoise.core.errors import InputError, MissingDependencyError
+from selfdenoise.core.io import read_image
 
 FIELDS = ("protocol", "method", "dataset", "n_images", "psnr", "ssim", "epi_correlation", "gcmse",
           "seconds_per_image", "train_seconds", "peak_memory_mb", "device", "command", "commit", "seed",
@@ -292,7 +293,7 @@ def test_per_method_options_are_checked_before_any_work(kodak, tmp_path):
 
 
 def test_a_trained_model_file_is_benchmarked_without_training(kodak, tmp_path):
-    from selfdenoise.cli import per_method_params
+    from selfdenoise.core.params import per_method_params
 
     model = tmp_path / "n2n.sdm"
     api.train(kodak / "kodak24", "n2n", model, noise="gauss:25", steps=2, batch=2, crop=24, widths=(8, 8, 8))

@@ -1,7 +1,10 @@
 import numpy as np
 import pytest
 
-from selfdenoise import api, classical
+from selfdenoise import api
+from selfdenoise.classical import baselines
+from selfdenoise.classical.noise_level import estimate_sigma
+from selfdenoise.core.errors import MissingDependencyError
 
 
 def noisy_image(natural, sigma=25, seed=0):
@@ -14,19 +17,19 @@ def test_nlm_wrapper_equals_direct_call(natural):
     y = noisy_image(natural)
     s = 25 / 255
     direct = denoise_nl_means(y, h=0.8 * s, sigma=s, patch_size=5, patch_distance=6, fast_mode=True, channel_axis=-1)
-    np.testing.assert_array_equal(classical.nlm(y, sigma=25), direct.astype(np.float32))
+    np.testing.assert_array_equal(baselines.nlm(y, sigma=25), direct.astype(np.float32))
 
 
 def test_bm3d_wrapper_makes_exactly_the_direct_call(natural, monkeypatch):
     bm3d = pytest.importorskip("bm3d")
     y = noisy_image(natural)[:48, :40]
     # Numerically: equal up to the library's own run-to-run jitter (up to ~4e-4, measured).
-    np.testing.assert_allclose(classical.bm3d(y, sigma=25), bm3d.bm3d_rgb(y, 25 / 255), atol=1e-3, rtol=0)
+    np.testing.assert_allclose(baselines.bm3d(y, sigma=25), bm3d.bm3d_rgb(y, 25 / 255), atol=1e-3, rtol=0)
     calls = []
     monkeypatch.setattr(bm3d, "bm3d_rgb", lambda *a, **k: calls.append(("rgb", a, k)) or a[0])
     monkeypatch.setattr(bm3d, "bm3d", lambda *a, **k: calls.append(("gray", a, k)) or a[0])
-    classical.bm3d(y, sigma=25)
-    classical.bm3d(y[..., 1], sigma=12.5)
+    baselines.bm3d(y, sigma=25)
+    baselines.bm3d(y[..., 1], sigma=12.5)
     (kind1, a1, k1), (kind2, a2, k2) = calls
     assert kind1 == "rgb" and np.array_equal(a1[0], y) and a1[1] == 25 / 255 and k1 == {}
     assert kind2 == "gray" and np.array_equal(a2[0], y[..., 1]) and a2[1] == 12.5 / 255 and k2 == {}
@@ -43,18 +46,18 @@ def test_bm3d_missing_gives_clear_error(monkeypatch, natural):
         return real_import(name, *a, **k)
 
     monkeypatch.setattr(builtins, "__import__", no_bm3d)
-    with pytest.raises(classical.MissingDependencyError, match=r"selfdenoise\[bm3d\]"):
-        classical.bm3d(natural, sigma=10)
+    with pytest.raises(MissingDependencyError, match=r"selfdenoise\[bm3d\]"):
+        baselines.bm3d(natural, sigma=10)
 
 
 @pytest.mark.parametrize("sigma", [10, 25, 50])
 def test_sigma_estimate_close_on_white_noise(natural, sigma):
-    est = classical.estimate_sigma(noisy_image(natural, sigma, seed=sigma))
+    est = estimate_sigma(noisy_image(natural, sigma, seed=sigma))
     assert abs(est - sigma) < 0.15 * sigma + 1.0
 
 
 def test_classical_denoise_improves_psnr(natural):
-    from selfdenoise.metrics import psnr
+    from selfdenoise.core.metrics import psnr
 
     y = noisy_image(natural)
     for method in ("nlm", "bm3d"):

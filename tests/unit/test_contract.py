@@ -3,12 +3,12 @@ import numpy as np
 import pytest
 import torch
 
-from selfdenoise import data, registry
-from selfdenoise.errors import InputError
-from selfdenoise.methods.base import DatasetMethod
-from selfdenoise.metrics import psnr
+from selfdenoise.methods import registry
+from selfdenoise.training import data
+from selfdenoise.core.errors import InputError
+from selfdenoise.core.metrics import psnr
 
-LEARNED = sorted(registry.METHODS)
+LEARNED = sorted(registry.LEARNED)
 #: Options that make a method train from scratch quickly on a tiny image, with a stationary loss
 #: (Neighbor2Neighbor's regulariser targets move with the network, so it is off here).
 FAST = {"zero-shot": {"use_prior": False, "crop": 32, "batch": 8, "tta": 1, "gamma": 0.0},
@@ -27,14 +27,14 @@ def batch_for(method, y, seed=0):
     training set holding it with synthetic noise drawn on the fly (one draw, or two independent
     draws for methods trained on pairs; plus unpaired clean crops, here of the mirrored image, for
     methods that learn from a clean domain)."""
-    if method.zero_shot:
+    if "dataset" not in registry.kinds(method.name):
         return method.sample_batch(y, torch.Generator().manual_seed(seed))
     side = min(32, min(y.shape[-2:]) // 2 * 2)
     ts = data.from_arrays([y[0].permute(1, 2, 0).numpy()], noise="gauss:25")
-    needs_clean = getattr(method, "needs_clean", False)
-    if needs_clean:
+    needs = method.data_needs()
+    if needs.clean:
         ts = ts.with_clean([y[0].flip(-1)])
-    return ts.sample(0, 4, side, seed=seed, pairs=method.pairs, clean=needs_clean)
+    return ts.sample(0, 4, side, needs, seed=seed)
 
 
 def noisy_pair(natural, sigma=25, seed=0, channels=3):
@@ -69,7 +69,7 @@ def test_training_lowers_the_self_supervised_loss(name, natural):
     torch.manual_seed(0)  # the initial weights must not depend on which tests ran before
     model = method.build_model(3)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    fixed = batch_for(method, y if method.zero_shot else clean)  # one fixed batch: its loss must be optimisable
+    fixed = batch_for(method, clean if "dataset" in registry.kinds(name) else y)  # one fixed batch: its loss must be optimisable
     first = float(method.training_step(fixed, model, 0, 40)["loss"].detach())
     for step in range(40):
         loss = method.training_step(fixed, model, step, 40)["loss"]
@@ -80,12 +80,12 @@ def test_training_lowers_the_self_supervised_loss(name, natural):
     assert last < 0.9 * first, (first, last)
 
 
-DATASET_METHODS = [n for n in LEARNED if issubclass(registry.METHODS[n], DatasetMethod)]
+DATASET_METHODS = registry.names("dataset")
 
 
 @pytest.mark.parametrize("name", DATASET_METHODS)
 def test_refine_option_applies_the_collaborative_wiener_refinement_to_the_network_output(name, natural):
-    from selfdenoise.wiener import refine_estimate
+    from selfdenoise.classical.wiener import refine_estimate
 
     _, y = noisy_pair(natural[:40, :44])
     model = make(name).build_model(3)
@@ -104,7 +104,7 @@ ZERO_SHOT_STEPS = {"self2self": 350}
 ZERO_SHOT_GAIN = {"self2self": 4.0}
 
 
-@pytest.mark.parametrize("name", [n for n in LEARNED if registry.METHODS[n].zero_shot])
+@pytest.mark.parametrize("name", [n for n in LEARNED if "dataset" not in registry.kinds(n)])
 def test_zero_shot_defaults_denoise_a_natural_image(name, natural):
     clean, y = noisy_pair(natural)
     out = registry.get_method(name, steps=ZERO_SHOT_STEPS.get(name, 10)).fit_denoise(y, seed=0)
@@ -114,7 +114,7 @@ def test_zero_shot_defaults_denoise_a_natural_image(name, natural):
 
 
 def test_key_value_options_parse_numbers_bools_tuples_and_refuse_malformed_items():
-    from selfdenoise.registry import parse_params
+    from selfdenoise.core.params import parse_params
 
     got = parse_params(["steps=30", "lr=3e-4", "r3=false", "blend=On", "widths=32,64,96", "fill=zero",
                         "blend-sigma=none"])

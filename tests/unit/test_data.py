@@ -5,8 +5,11 @@ import tifffile
 import torch
 from PIL import Image
 
-from selfdenoise import data
-from selfdenoise.errors import InputError
+from selfdenoise.core.augment import AUGMENT_MODES, flip_rotate
+from selfdenoise.methods.contract import DataNeeds
+from selfdenoise.training import data
+from selfdenoise.training.registration import frame_shift, register_group
+from selfdenoise.core.errors import InputError
 
 
 def save(path, arr):
@@ -68,21 +71,24 @@ def test_empty_folder_mixed_channels_and_missing_folder(tmp_path, natural, folde
         data.load_folder(tmp_path / "nope")
 
 
+PAIRS = DataNeeds(pairs=True)
+
+
 def test_batches_are_reproducible_and_shard_exactly(natural):
     ts = data.from_arrays([natural, natural[::-1].copy()], noise="gauss:25")
-    a = ts.sample(3, 4, 32, seed=1, pairs=True)
-    b = ts.sample(3, 4, 32, seed=1, pairs=True)
+    a = ts.sample(3, 4, 32, PAIRS, seed=1)
+    b = ts.sample(3, 4, 32, PAIRS, seed=1)
     assert torch.equal(a.noisy, b.noisy) and torch.equal(a.target, b.target)
     assert not torch.equal(a.noisy, a.target)  # independent draws of the noise
-    assert not torch.equal(a.noisy, ts.sample(4, 4, 32, seed=1, pairs=True).noisy)
-    halves = [ts.sample(3, 2, 32, seed=1, pairs=True, rank=r, world=2) for r in (0, 1)]
+    assert not torch.equal(a.noisy, ts.sample(4, 4, 32, PAIRS, seed=1).noisy)
+    halves = [ts.sample(3, 2, 32, PAIRS, seed=1, rank=r) for r in (0, 1)]
     assert torch.equal(torch.cat([h.noisy for h in halves]), a.noisy)
     assert torch.equal(torch.cat([h.target for h in halves]), a.target)
 
 
 def test_bernoulli_targets_carry_their_mask(natural):
     ts = data.from_arrays([natural], noise="bernoulli:0.5")
-    b = ts.sample(0, 2, 16, pairs=True)
+    b = ts.sample(0, 2, 16, PAIRS)
     assert b.mask is not None and b.mask.shape == (2, 1, 16, 16)
     assert 0.2 < float(b.mask.mean()) < 0.8
 
@@ -90,20 +96,20 @@ def test_bernoulli_targets_carry_their_mask(natural):
 def test_averaged_targets_are_the_mean_of_the_other_frames():
     frames = [np.full((11, 13, 1), k / 10, np.float32) for k in range(5)]  # frame k holds the value k/10
     ts = data.from_arrays([frames])
-    every = ts.sample(0, 6, 8, pairs=True, targets=0)  # all other frames: input + 4 * target = sum of all
+    every = ts.sample(0, 6, 8, DataNeeds(pairs=True, target_frames=0))  # all other frames: input + 4 * target = sum of all
     np.testing.assert_allclose((every.noisy + 4 * every.target).numpy(), 1.0, atol=1e-6)
-    one = ts.sample(0, 6, 8, pairs=True)
+    one = ts.sample(0, 6, 8, PAIRS)
     assert torch.equal(one.noisy, every.noisy)  # the input draw does not depend on the target count
     frame_values = torch.tensor([k / 10 for k in range(5)])
     assert torch.isin(one.target, frame_values).all() and not torch.equal(one.noisy, one.target)
-    two = ts.sample(0, 6, 8, pairs=True, targets=2)
+    two = ts.sample(0, 6, 8, DataNeeds(pairs=True, target_frames=2))
     assert torch.equal(two.noisy, every.noisy) and not torch.equal(two.target, every.target)
 
 
 def test_averaged_synthetic_targets_have_less_noise(natural):
     ts = data.from_arrays([natural], noise="gauss:25")
-    one = ts.sample(0, 4, 48, pairs=True)
-    four = ts.sample(0, 4, 48, pairs=True, targets=4)
+    one = ts.sample(0, 4, 48, PAIRS)
+    four = ts.sample(0, 4, 48, DataNeeds(pairs=True, target_frames=4))
     assert torch.equal(one.noisy, four.noisy)
     clean_estimate = one.noisy - one.target  # difference of two draws: variance 2 sigma^2
     ratio = float((four.noisy - four.target).var() / clean_estimate.var())  # (1 + 1/4) / 2
@@ -112,12 +118,12 @@ def test_averaged_synthetic_targets_have_less_noise(natural):
 
 def test_target_averaging_and_single_frame_groups_are_checked_before_training(natural):
     with pytest.raises(InputError, match="cannot be averaged"):
-        data.from_arrays([natural], noise="bernoulli:0.5").check(crop=16, pairs=True, targets=2)
+        data.from_arrays([natural], noise="bernoulli:0.5").check(16, DataNeeds(pairs=True, target_frames=2))
     with pytest.raises(InputError, match="needs real repeated frames"):
-        data.from_arrays([natural], noise="gauss:25").check(crop=16, pairs=True, targets=0)
+        data.from_arrays([natural], noise="gauss:25").check(16, DataNeeds(pairs=True, target_frames=0))
     with pytest.raises(InputError, match="1 group\\(s\\) with a single frame"):
-        data.from_arrays([[natural, natural], [natural]]).check(crop=16, pairs=True)
-    from selfdenoise import registry
+        data.from_arrays([[natural, natural], [natural]]).check(16, PAIRS)
+    from selfdenoise.methods import registry
 
     with pytest.raises(InputError, match="need the l2 loss"):
         registry.get_method("n2n", loss="l1", target_frames=4)
@@ -127,17 +133,17 @@ def test_flips_keep_the_axes_and_dihedral_also_rotates():
     rows = np.repeat(np.linspace(0, 1, 23, dtype=np.float32)[:, None, None], 29, axis=1)  # each row constant
     ts = data.from_arrays([rows])
     for augment, rotated in (("flips", False), ("none", False), ("dihedral", True)):
-        b = ts.sample(0, 16, 12, augment=augment).noisy[:, 0]
+        b = ts.sample(0, 16, 12, DataNeeds(augment=augment)).noisy[:, 0]
         row_constant = (b - b[:, :, :1]).abs().amax(dim=(1, 2)) < 1e-6
         assert bool(row_constant.all()) != rotated, augment  # a quarter turn makes the columns constant
     x = torch.arange(15.0).reshape(1, 3, 5)
-    mirrors = [data.flip_rotate(x, k) for k in data.AUGMENT_MODES["flips"]]
+    mirrors = [flip_rotate(x, k) for k in AUGMENT_MODES["flips"]]
     expected = [x, x.flip(-1), x.flip(-2), x.flip(-2, -1)]
     assert all(torch.equal(m, e) for m, e in zip(mirrors, expected))
-    none = ts.sample(3, 4, 12, augment="none").noisy[:, 0]
+    none = ts.sample(3, 4, 12, DataNeeds(augment="none")).noisy[:, 0]
     assert bool((none[:, 1:] >= none[:, :-1]).all())  # never mirrored: rows still increase downwards
     with pytest.raises(InputError, match="unknown augment 'rot'"):
-        ts.sample(0, 2, 12, augment="rot")
+        ts.sample(0, 2, 12, DataNeeds(augment="rot"))
 
 
 def shifted_frames(shifts, sigma=0.2, seed=0):
@@ -154,16 +160,16 @@ def shifted_frames(shifts, sigma=0.2, seed=0):
 def test_frame_shift_finds_the_motion_between_noisy_frames_and_nothing_in_flat_noise():
     moves = [(0, 0), (3, -5), (-4, 2), (7, 7), (-1, 0)]
     _, noisy = shifted_frames(moves)
-    assert [data.frame_shift(noisy[0], f) for f in noisy] == [(-dy, -dx) for dy, dx in moves]
+    assert [frame_shift(noisy[0], f) for f in noisy] == [(-dy, -dx) for dy, dx in moves]
     rng = np.random.default_rng(1)
     flat = [torch.from_numpy(rng.normal(0.5, 0.2, (1, 41, 37)).astype(np.float32)) for _ in range(4)]
-    assert [data.frame_shift(flat[0], f) for f in flat[1:]] == [(0, 0)] * 3
+    assert [frame_shift(flat[0], f) for f in flat[1:]] == [(0, 0)] * 3
 
 
 def test_registered_groups_are_aligned_crops_of_the_common_overlap():
     moves = [(0, 0), (3, -5), (-4, 2)]
     clean, noisy = shifted_frames(moves)
-    aligned, shifts = data.register_group(noisy)
+    aligned, shifts = register_group(noisy)
     assert shifts == [(0, 0), (-3, 5), (4, -2)]
     assert all(a.shape == (1, 71 - 7, 83 - 7) for a in aligned)  # the overlap: rows 3..67, columns 2..78 of frame 0
     # moved, not resampled: each is a crop of its own noisy frame, and the clean crops are the same pixels

@@ -4,8 +4,9 @@ import sys
 import pytest
 import torch
 
-from selfdenoise import export, registry
-from selfdenoise.errors import InputError, MissingDependencyError
+from selfdenoise import export
+from selfdenoise.methods import registry
+from selfdenoise.core.errors import InputError, MissingDependencyError
 from selfdenoise.export import export_model
 from selfdenoise.modelfile import save_model
 

@@ -1,6 +1,6 @@
 import torch
 
-from selfdenoise.inference import apply_tiled
+from selfdenoise.core.tiling import apply_tiled
 
 
 def test_tiling_matches_whole_image_for_a_local_operator():
@@ -26,8 +26,8 @@ def test_identity_is_exact_and_small_images_skip_tiling():
 
 
 def test_tta_averages_only_the_given_modes():
-    from selfdenoise.data import AUGMENT_MODES
-    from selfdenoise.inference import tta_apply
+    from selfdenoise.core.augment import AUGMENT_MODES
+    from selfdenoise.core.tiling import tta_apply
 
     x = torch.rand(1, 1, 6, 10)
     aspect = lambda t: t * (t.shape[-1] / t.shape[-2])  # sees whether its input was turned

@@ -5,8 +5,8 @@ import pytest
 import tifffile
 from PIL import Image
 
-from selfdenoise import io
-from selfdenoise.errors import InputError
+from selfdenoise.core import io
+from selfdenoise.core.errors import InputError
 
 
 def roundtrip(tmp_path, name, arr, **save):

@@ -6,8 +6,8 @@ from skimage import data
 from skimage.filters import gaussian
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from selfdenoise.errors import InputError
-from selfdenoise.metrics import (
+from selfdenoise.core.errors import InputError
+from selfdenoise.core.metrics import (
     epi_correlation,
     epi_ratio,
     evaluate_pair,

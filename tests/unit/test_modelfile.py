@@ -4,8 +4,8 @@ import struct
 import pytest
 import torch
 
-from selfdenoise import registry
-from selfdenoise.errors import InputError
+from selfdenoise.methods import registry
+from selfdenoise.core.errors import InputError
 from selfdenoise.modelfile import FORMAT, load_model, read_metadata, save_model
 
 CONFIG = {"use_prior": False, "tta": 1}
@@ -63,12 +63,12 @@ def test_bad_model_files(tmp_path):
 def test_interrupted_save_leaves_the_old_file(tmp_path, monkeypatch):
     path, _ = saved(tmp_path)
     before = path.read_bytes()
-    import safetensors.torch
+    from selfdenoise import modelfile
 
     def crash(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(safetensors.torch, "save_file", crash)
+    monkeypatch.setattr(modelfile, "save_file", crash)
     with pytest.raises(KeyboardInterrupt):
         save_model(path, torch.nn.Linear(2, 2), method="zero-shot", channels=3)
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["m.sdm"]

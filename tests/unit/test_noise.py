@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from selfdenoise.errors import InputError
-from selfdenoise.noise import (
+from selfdenoise.core.errors import InputError
+from selfdenoise.core.noise import (
     BernoulliNoise,
     GaussianNoise,
     NoiseModel,

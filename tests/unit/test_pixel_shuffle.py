@@ -4,7 +4,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from selfdenoise.pixel_shuffle import pd_down, pd_up
+from selfdenoise.core.pixel_shuffle import pd_down, pd_up
 
 shapes = st.tuples(st.integers(1, 3), st.integers(1, 4), st.integers(1, 41), st.integers(1, 41))
 

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from selfdenoise import api, demo, report
-from selfdenoise.errors import MissingDependencyError
+from selfdenoise import api
+from selfdenoise.bench import demo, report
+from selfdenoise.core.errors import MissingDependencyError
 
 
 def result(method, psnr, ssim, seconds, **extra):

@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from selfdenoise.errors import InputError
-from selfdenoise.methods.base import Batch
+from selfdenoise.core.errors import InputError
+from selfdenoise.methods.contract import Batch
 from selfdenoise.methods.self2self import Self2Self, masked_mse
 from selfdenoise.nets.pconv_dropout import PartialConv2d, PConvDropoutNet
 

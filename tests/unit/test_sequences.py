@@ -7,11 +7,11 @@ import pytest
 import torch
 
 import selfdenoise
-from selfdenoise import smoothers
-from selfdenoise.errors import InputError
-from selfdenoise.landmarks import synth_track
+from selfdenoise.sequences import smoothers
+from selfdenoise.core.errors import InputError
+from selfdenoise.sequences.landmarks import synth_track
 from selfdenoise.methods.self2self_1d import Self2Self1D, interpolate_dropped, self2self_loss
-from selfdenoise.sequences import (MIN_FRAMES, check_sequence, fill_gaps, find_outlier_frames, gap_summary,
+from selfdenoise.sequences.tracks import (MIN_FRAMES, check_sequence, fill_gaps, find_outlier_frames, gap_summary,
                                    read_sequence, spline_fill, write_sequence)
 
 
@@ -243,7 +243,7 @@ def test_api_errors_are_one_line(small_track):
 # -------------------------------------------------------------------------------------------- benchmark
 
 def test_landmarks_benchmark_writes_results(tmp_path):
-    from selfdenoise.bench_sequences import run_landmarks
+    from selfdenoise.bench.landmarks_synth import run_landmarks
 
     r = run_landmarks(["self2self"], out_dir=tmp_path, tracks=2, frames=48, points=10, progress=False,
                       method_options={"self2self": {"steps": 5, "ensemble": 2}}, command="test")
@@ -258,16 +258,17 @@ def test_landmarks_benchmark_writes_results(tmp_path):
 
 
 def test_bench_dispatches_landmarks_without_data(monkeypatch, tmp_path):
-    from selfdenoise import bench, bench_sequences
+    from selfdenoise import bench
+    from selfdenoise.bench import landmarks_synth, runner
 
     calls = []
-    monkeypatch.setattr(bench_sequences, "run_landmarks", lambda methods, **kw: calls.append((methods, kw)) or {})
+    monkeypatch.setattr(runner, "run_landmarks", lambda methods, **kw: calls.append((methods, kw)) or {})
     bench.run_protocol("landmarks-synth", None, None, out_dir=tmp_path, limit=3, seed=7, progress=False)
     assert calls[0][0] == ["self2self"] and calls[0][1]["tracks"] == 3 and calls[0][1]["seed"] == 7
     bench.run_protocol("landmarks-synth", None, None, out_dir=tmp_path, limit=0, progress=False)
     assert calls[1][1]["tracks"] == 0  # passed on, not replaced by the default
     monkeypatch.undo()
     with pytest.raises(InputError, match="at least 1"):
-        bench_sequences.run_landmarks(out_dir=tmp_path, tracks=0, progress=False)
+        landmarks_synth.run_landmarks(out_dir=tmp_path, tracks=0, progress=False)
     with pytest.raises(InputError, match="needs --data"):
         bench.run_protocol("single-image", None, ["nlm"], out_dir=tmp_path, progress=False)

@@ -6,11 +6,13 @@ import pytest
 import torch
 from torch import nn
 
-from selfdenoise import data, registry
-from selfdenoise.errors import InputError
-from selfdenoise.methods.base import Batch
-from selfdenoise.training import StopTraining, TrainConfig, train
+from selfdenoise.methods import registry
+from selfdenoise.training import data
+from selfdenoise.core.errors import InputError
+from selfdenoise.methods.contract import Batch, DataNeeds, StopTraining
+from selfdenoise.training import TrainConfig, train
 
+CLEAN = DataNeeds(clean=True)
 TINY = {"depth": 4, "features": 8, "critic_features": 8}
 
 
@@ -75,7 +77,7 @@ def test_lsgan_and_wgan_losses_on_known_scores():
 
 
 def test_paper_preset_is_the_official_schedule():
-    paper = registry.METHODS["tcfl"].presets["paper"]
+    paper = registry.method_class("tcfl").presets["paper"]
     assert paper["lr"] == 2e-5 and paper["betas"] == (0.5, 0.999) and paper["schedule"] == "constant"
     assert paper["batch"] == 2
     net = registry.get_method("tcfl").build_model(1)
@@ -142,14 +144,14 @@ def test_wgan_clips_the_critic_after_each_step():
 def test_clean_domain_sampling_is_deterministic_and_leaves_the_noisy_draws_alone():
     noisy = data.from_arrays(tiny_images(0, 3, (23, 27)))
     ts = noisy.with_clean(tiny_images(1, 2, (25, 21)) + [tiny_images(2, 1, (19, 30))[0]])
-    a = ts.sample(4, 4, 16, seed=7, clean=True)
-    b = ts.sample(4, 4, 16, seed=7, clean=True)
+    a = ts.sample(4, 4, 16, CLEAN, seed=7)
+    b = ts.sample(4, 4, 16, CLEAN, seed=7)
     assert a.extra["clean"].shape == (4, 1, 16, 16)
     assert torch.equal(a.extra["clean"], b.extra["clean"]) and torch.equal(a.noisy, b.noisy)
-    assert not torch.equal(a.extra["clean"], ts.sample(5, 4, 16, seed=7, clean=True).extra["clean"])
+    assert not torch.equal(a.extra["clean"], ts.sample(5, 4, 16, CLEAN, seed=7).extra["clean"])
     assert torch.equal(a.noisy, noisy.sample(4, 4, 16, seed=7).noisy)
     # two processes each take half of the same global batch
-    halves = [ts.sample(4, 2, 16, seed=7, clean=True, rank=r, world=2).extra["clean"] for r in range(2)]
+    halves = [ts.sample(4, 2, 16, CLEAN, seed=7, rank=r).extra["clean"] for r in range(2)]
     assert torch.equal(torch.cat(halves), a.extra["clean"])
     # every clean crop comes from a clean image, never from a noisy one
     sources = [torch.from_numpy(x)[None] for x in tiny_images(1, 2, (25, 21)) + [tiny_images(2, 1, (19, 30))[0]]]
@@ -166,7 +168,7 @@ def test_a_method_needing_clean_images_fails_in_one_line_without_them():
     with pytest.raises(InputError, match="channel"):
         ts.with_clean([np.zeros((20, 20, 3), np.float32)])
     with pytest.raises(InputError, match="smaller than the 24x24 crop"):
-        ts.with_clean([np.zeros((20, 30), np.float32)]).check(crop=24, pairs=False)
+        ts.with_clean([np.zeros((20, 30), np.float32)]).check(24, DataNeeds())
 
 
 def test_load_clean_folder_reads_8_and_16_bit_tiffs(tmp_path):

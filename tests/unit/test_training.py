@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from selfdenoise import data, registry
-from selfdenoise.errors import InputError
+from selfdenoise.methods import registry
+from selfdenoise.methods.contract import DataNeeds
+from selfdenoise.training import data
+from selfdenoise.core.errors import InputError
 from selfdenoise.training import TrainConfig, lr_factor, read_checkpoint, train
 
 TINY = {"widths": (8, 8, 8)}
@@ -97,7 +99,7 @@ def test_gan_interrupt_then_resume_equals_uninterrupted(tmp_path, natural, gan):
 
 
 def test_a_method_can_stop_training_early_with_a_reason(natural):
-    from selfdenoise.training import StopTraining
+    from selfdenoise.methods.contract import StopTraining
 
     class StopsAtThree(type(registry.get_method("ne2ne"))):
         def training_step(self, batch, model, step, total):
@@ -160,7 +162,7 @@ def test_bad_configs_fail_before_training(natural):
 def test_noise2noise_losses(natural):
     m = registry.get_method("n2n", loss="l0", **TINY)
     model = m.build_model(3)
-    batch = tiny_set(natural, 2).sample(0, 2, 16, pairs=True)
+    batch = tiny_set(natural, 2).sample(0, 2, 16, DataNeeds(pairs=True))
     err = (model(batch.noisy) - batch.target).detach()
     # annealed L0: gamma = 2 (1 - step / total)
     for step, gamma in [(0, 2.0), (5, 1.0), (10, 0.0)]:

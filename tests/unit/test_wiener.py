@@ -4,10 +4,10 @@ import pytest
 import torch
 from scipy.fft import dct
 
-from selfdenoise import wiener
-from selfdenoise.errors import InputError
+from selfdenoise.classical import wiener
+from selfdenoise.core.errors import InputError
 from selfdenoise.methods.zero_shot import ZeroShot
-from selfdenoise.wiener import collaborative_wiener, dct_matrix, opponent_matrix
+from selfdenoise.classical.wiener import collaborative_wiener, dct_matrix, opponent_matrix
 
 
 def test_transforms_are_orthonormal_and_match_scipy():

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from selfdenoise.methods.base import Batch
+from selfdenoise.methods import registry
+from selfdenoise.methods.contract import Batch
 from selfdenoise.methods.ne2ne import neighbor_pair_index, subsample
 from selfdenoise.methods.zero_shot import PRIOR_PATH, ZeroShot, load_prior
-from selfdenoise.training import fit_single_image
+from selfdenoise.methods.fitting import fit_single_image
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -19,7 +20,7 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def test_contract_attributes():
     assert ZeroShot.name == "zero-shot"
-    assert ZeroShot.zero_shot is True
+    assert registry.kinds("zero-shot") == ("single-image",)
 
 
 def test_prior_is_shipped_and_small():

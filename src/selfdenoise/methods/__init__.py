@@ -1,1 +1,7 @@
-"""Self-supervised methods, one file each. See ``base.Method`` for the contract."""
+"""Methods: the contract (``contract``), one file per method, the shared dataset-method base, the
+single-image fitting loop and the registry. The method modules are loaded on first use
+(``lazy_loader.attach``), so listing them imports no torch."""
+import lazy_loader as lazy
+
+__getattr__, __dir__, __all__ = lazy.attach(__name__, submodules=[
+    "asym_mask", "n2n", "ne2ne", "self2self", "self2self_1d", "tcfl", "zero_shot"])

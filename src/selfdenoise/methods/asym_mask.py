@@ -53,15 +53,21 @@ random crops of the one image, from scratch (no shipped weights are trained for 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import InputError
-from ..pixel_shuffle import pd_down, pd_up
-from .base import Batch, DatasetMethod
+from ..classical.noise_level import estimate_sigma
+from ..core.augment import random_crops
+from ..core.errors import InputError
+from ..core.pixel_shuffle import pd_down, pd_up
+from ..core.tiling import apply_tiled, tta_apply
+from .base import NamedNetMethod
+from .contract import Batch, option
+from .fitting import fit_single_image
 
 
 #: widths of the compact UNet used by default: half the parameters (0.38 M) and twice the steps per
@@ -150,7 +156,8 @@ def r3_refine(model: nn.Module, noisy: Tensor, denoised: Tensor, masks: int, ste
     return acc / steps
 
 
-class AsymMask(DatasetMethod):
+@dataclass(kw_only=True)
+class AsymMask(NamedNetMethod):
     """Asymmetric mask scheme (see the module docstring).
 
     Options: ``masks`` (n >= 2), ``train_factor`` (PD in training, 5), ``infer_factor`` (PD at
@@ -164,7 +171,6 @@ class AsymMask(DatasetMethod):
     """
 
     name: ClassVar[str] = "asym-mask"
-    pairs: ClassVar[bool] = False
     #: the network predicts hidden pixels; the denoiser is the inference rule around it (no export)
     exportable: ClassVar[bool] = False
     presets: ClassVar[dict] = {
@@ -173,41 +179,49 @@ class AsymMask(DatasetMethod):
                   "warmup": 0.0},
     }
 
-    def __init__(self, net: str = "fast", widths: tuple[int, ...] | None = None, masks: int = 2,
-                 train_factor: int = 5, infer_factor: int = 2, r3: bool = True, r3_steps: int = 8,
-                 r3_p: float = 0.16, tv: float = 0.0, tv_from: float = 0.8, fill: str = "mean", blend: bool = True,
-                 blend_window: int = 7, blend_sigma: float | None = None, refine: int | str = 0, tta: int = 1,
-                 tile: int | None = None,
-                 budget: float | None = None, steps: int | None = None, lr: float = 1e-3, crop: int = 160,
-                 batch: int = 4):
-        super().__init__(net, widths if widths or net != "fast" else LIGHT_WIDTHS, tta, tile, refine)
-        if int(masks) < 2:
-            raise InputError(f"asym-mask: masks must be >= 2 (complementary masks), got {masks}")
-        if int(train_factor) < 1 or int(infer_factor) < 1:
-            raise InputError("asym-mask: pixel-shuffle factors must be >= 1")
-        if fill not in FILLS:
-            raise InputError(f"asym-mask: fill must be one of {', '.join(FILLS)}, got {fill!r}")
-        if not 0.0 <= float(r3_p) <= 1.0:
-            raise InputError(f"asym-mask: r3_p must be a probability, got {r3_p}")
-        self.masks = int(masks)
-        self.train_factor, self.infer_factor = int(train_factor), int(infer_factor)
-        self.r3, self.r3_steps, self.r3_p = bool(r3), max(1, int(r3_steps)), float(r3_p)
-        self.tv, self.tv_from = float(tv), float(tv_from)
-        self.fill = fill
-        if int(blend_window) < 1 or int(blend_window) % 2 == 0:
-            raise InputError(f"asym-mask: blend_window must be an odd number >= 1, got {blend_window}")
-        if blend_sigma is not None and not 0.0 <= float(blend_sigma) <= 255.0:
-            raise InputError(f"asym-mask: blend_sigma is a noise level in 0-255, got {blend_sigma}")
-        self.blend, self.blend_window = bool(blend), int(blend_window)
-        self.blend_sigma = None if blend_sigma is None else float(blend_sigma)
-        self.budget, self.steps, self.lr = budget, steps, float(lr)
-        self.crop, self.batch = int(crop), int(batch)
+    masks: int = option(2)
+    train_factor: int = option(5)
+    infer_factor: int = option(2)
+    r3: bool = option(True)
+    r3_steps: int = option(8)
+    r3_p: float = option(0.16)
+    tv: float = option(0.0)
+    tv_from: float = option(0.8)
+    fill: str = option("mean")
+    blend: bool = option(True)
+    blend_window: int = option(7)
+    blend_sigma: float | None = option(None)
+    refine: int | str = option(0)  # recorded in the model file (unlike the other dataset methods)
+    # zero-shot fitting (``fit_denoise``): not recorded
+    budget: float | None = option(None, saved=False)
+    steps: int | None = option(None, saved=False)
+    lr: float = option(1e-3, saved=False)
+    crop: int = option(160, saved=False)
+    batch: int = option(4, saved=False)
 
-    def config(self) -> dict:
-        return {**super().config(), "masks": self.masks, "train_factor": self.train_factor,
-                "infer_factor": self.infer_factor, "r3": self.r3, "r3_steps": self.r3_steps, "r3_p": self.r3_p,
-                "tv": self.tv, "tv_from": self.tv_from, "fill": self.fill, "blend": self.blend,
-                "blend_window": self.blend_window, "blend_sigma": self.blend_sigma, "refine": self.refine}
+    def __post_init__(self):
+        if self.widths is None and self.net == "fast":
+            self.widths = LIGHT_WIDTHS
+        super().__post_init__()
+        if int(self.masks) < 2:
+            raise InputError(f"asym-mask: masks must be >= 2 (complementary masks), got {self.masks}")
+        if int(self.train_factor) < 1 or int(self.infer_factor) < 1:
+            raise InputError("asym-mask: pixel-shuffle factors must be >= 1")
+        if self.fill not in FILLS:
+            raise InputError(f"asym-mask: fill must be one of {', '.join(FILLS)}, got {self.fill!r}")
+        if not 0.0 <= float(self.r3_p) <= 1.0:
+            raise InputError(f"asym-mask: r3_p must be a probability, got {self.r3_p}")
+        if int(self.blend_window) < 1 or int(self.blend_window) % 2 == 0:
+            raise InputError(f"asym-mask: blend_window must be an odd number >= 1, got {self.blend_window}")
+        if self.blend_sigma is not None and not 0.0 <= float(self.blend_sigma) <= 255.0:
+            raise InputError(f"asym-mask: blend_sigma is a noise level in 0-255, got {self.blend_sigma}")
+        self.masks = int(self.masks)
+        self.train_factor, self.infer_factor = int(self.train_factor), int(self.infer_factor)
+        self.r3, self.r3_steps, self.r3_p = bool(self.r3), max(1, int(self.r3_steps)), float(self.r3_p)
+        self.tv, self.tv_from = float(self.tv), float(self.tv_from)
+        self.blend, self.blend_window = bool(self.blend), int(self.blend_window)
+        self.blend_sigma = None if self.blend_sigma is None else float(self.blend_sigma)
+        self.lr, self.crop, self.batch = float(self.lr), int(self.crop), int(self.batch)
 
     # -- training -----------------------------------------------------------------------------
     def training_step(self, batch: Batch, model: nn.Module, step: int, total: int) -> dict[str, Tensor]:
@@ -240,14 +254,12 @@ class AsymMask(DatasetMethod):
         """PD (``infer_factor``) + complementary masks, then R3 if on; tiled; ``tta`` flips averaged;
         then the noise-aware blend and the Wiener refinement if on. The masks are drawn from a fixed seed, so the result is
         deterministic."""
-        from ..inference import apply_tiled, tta_apply
-
         self.check_size(*noisy.shape[-2:], self.infer_factor)
         model.eval()
         gen = torch.Generator().manual_seed(0)
         one = lambda t: self._denoise_one(model, t, gen)
         fn = (lambda t: tta_apply(one, t, self.tta, self.modes)) if self.tta > 1 else one
-        multiple = 2 * self.infer_factor * getattr(model, "multiple", 16)
+        multiple = 2 * self.infer_factor * model.multiple
         out = apply_tiled(fn, noisy.float(), self.tile, multiple=multiple)
         if self.blend:
             out = noise_aware_blend(noisy.float(), out, self.noise_level(noisy), self.blend_window)
@@ -258,15 +270,11 @@ class AsymMask(DatasetMethod):
         stride-3 sub-images (real camera noise is spatially correlated)."""
         if self.blend_sigma is not None:
             return self.blend_sigma / 255.0
-        from ..classical import estimate_sigma
-
         return estimate_sigma(noisy[0].permute(1, 2, 0).float().cpu().numpy(), stride=3) / 255.0
 
     # -- zero-shot: fit to the one image it denoises ------------------------------------------------
     def sample_batch(self, noisy: Tensor, generator: torch.Generator) -> Batch:
         """``batch`` random crops (at most ``crop`` square) of the image, flipped/rotated at random."""
-        from ..data import random_crops
-
         _, _, h, w = noisy.shape
         y = random_crops(noisy, self.batch, min(self.crop, h), min(self.crop, w), generator)
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
@@ -281,8 +289,6 @@ class AsymMask(DatasetMethod):
 
     def fit_denoise(self, noisy: Tensor, seed: int = 0, progress: bool = False) -> Tensor:
         """Fit a fresh network to one noisy image (1, C, H, W) with the masked PD loss, then denoise it."""
-        from ..training import fit_single_image
-
         if noisy.ndim != 4 or noisy.shape[0] != 1:
             raise ValueError(f"expected a (1, C, H, W) tensor, got {tuple(noisy.shape)}")
         x = noisy.detach().float().contiguous()

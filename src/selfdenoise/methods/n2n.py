@@ -22,46 +22,47 @@ other network. The CPU default (``base.FAST_RECIPE``) uses the compact pixel-uns
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 from torch import Tensor, nn
 
-from ..errors import InputError
-from .base import FAST_RECIPE, Batch, DatasetMethod
+from ..core.errors import InputError
+from .base import FAST_RECIPE, NamedNetMethod
+from .contract import Batch, DataNeeds, option
 
 LOSSES = ("l2", "l1", "l0")
 
 
-class Noise2Noise(DatasetMethod):
+@dataclass(kw_only=True)
+class Noise2Noise(NamedNetMethod):
     """Noise2Noise. ``loss``: l2 | l1 | l0 (annealed); ``target_frames``: realisations averaged into
     the target (1: the paper; 0: all other frames of the group); ``register``: align repeated frames first."""
 
     name: ClassVar[str] = "n2n"
-    pairs: ClassVar[bool] = True
     presets: ClassVar[dict] = {
         "fast": FAST_RECIPE,
         "paper": {"net": "unet", "crop": 256, "batch": 4, "lr": 3e-4, "schedule": "rampdown:0.3", "warmup": 0.0,
                   "betas": (0.9, 0.99)},
     }
 
-    def __init__(self, net: str = "fast", widths: tuple[int, ...] | None = None, loss: str = "l2",
-                 target_frames: int = 1, tta: int = 1, tile: int | None = None, refine: int | str = 0,
-                 augment: str = "dihedral", register: bool = True):
-        super().__init__(net, widths, tta, tile, refine, augment)
-        if loss not in LOSSES:
-            raise InputError(f"n2n: unknown loss '{loss}' (choose from: {', '.join(LOSSES)})")
-        if int(target_frames) < 0:
-            raise InputError(f"n2n: target_frames must be >= 1, or 0 for all other frames; got {target_frames}")
-        if int(target_frames) != 1 and loss != "l2":
-            raise InputError(f"n2n: averaged targets (target_frames={target_frames}) keep the mean, so they need the "
-                             f"l2 loss, not {loss}")
-        self.loss = loss
-        self.target_frames = int(target_frames)
-        self.register = bool(register)
+    loss: str = option("l2")
+    target_frames: int = option(1)
+    register: bool = option(True, omit_default=True)
 
-    def config(self) -> dict:
-        return {**super().config(), "loss": self.loss, "target_frames": self.target_frames,
-                **({} if self.register else {"register": False})}
+    def __post_init__(self):
+        super().__post_init__()
+        if self.loss not in LOSSES:
+            raise InputError(f"n2n: unknown loss '{self.loss}' (choose from: {', '.join(LOSSES)})")
+        if int(self.target_frames) < 0:
+            raise InputError(f"n2n: target_frames must be >= 1, or 0 for all other frames; got {self.target_frames}")
+        if int(self.target_frames) != 1 and self.loss != "l2":
+            raise InputError(f"n2n: averaged targets (target_frames={self.target_frames}) keep the mean, so they "
+                             f"need the l2 loss, not {self.loss}")
+        self.target_frames, self.register = int(self.target_frames), bool(self.register)
+
+    def data_needs(self) -> DataNeeds:
+        return DataNeeds(pairs=True, target_frames=self.target_frames, augment=self.augment, register=self.register)
 
     def training_step(self, batch: Batch, model: nn.Module, step: int, total: int) -> dict[str, Tensor]:
         if batch.target is None:

@@ -13,13 +13,15 @@ pixel-unshuffle UNet on 64x64 crops.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import FAST_RECIPE, Batch, DatasetMethod
+from .base import FAST_RECIPE, NamedNetMethod
+from .contract import Batch, option
 
 # The eight ordered pairs of edge-adjacent positions inside a 2x2 cell, positions numbered
 # 0=(0,0), 1=(0,1), 2=(1,0), 3=(1,1) (the order ``pixel_unshuffle`` uses).
@@ -65,24 +67,22 @@ def neighbor_loss(
     return rec + gamma * reg, rec, reg
 
 
-class Neighbor2Neighbor(DatasetMethod):
+@dataclass(kw_only=True)
+class Neighbor2Neighbor(NamedNetMethod):
     """Neighbor2Neighbor on a folder of single noisy images. ``gamma``: regulariser weight reached at
     the end of training (ramped from 0)."""
 
     name: ClassVar[str] = "ne2ne"
-    pairs: ClassVar[bool] = False
     presets: ClassVar[dict] = {
         "fast": FAST_RECIPE,
         "paper": {"net": "unet", "crop": 256, "batch": 4, "lr": 3e-4, "schedule": "step:0.2:0.5", "warmup": 0.0},
     }
 
-    def __init__(self, net: str = "fast", widths: tuple[int, ...] | None = None, gamma: float = 2.0,
-                 tta: int = 1, tile: int | None = None, refine: int | str = 0, augment: str = "dihedral"):
-        super().__init__(net, widths, tta, tile, refine, augment)
-        self.gamma = float(gamma)
+    gamma: float = option(2.0)
 
-    def config(self) -> dict:
-        return {**super().config(), "gamma": self.gamma}
+    def __post_init__(self):
+        super().__post_init__()
+        self.gamma = float(self.gamma)
 
     def training_step(self, batch: Batch, model: nn.Module, step: int, total: int) -> dict[str, Tensor]:
         y = batch.noisy

@@ -49,19 +49,25 @@ needs tens of thousands of steps, so on a CPU it is a slow method (compare ``zer
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from ..errors import InputError
+from ..core.augment import random_crops
+from ..core.errors import InputError
+from ..core.tiling import apply_tiled
 from ..nets.pconv_dropout import PConvDropoutNet
-from .base import Batch, to_channels_last
+from .base import to_channels_last
+from .contract import Batch, method_config, option
+from .fitting import fit_single_image
 
 #: smallest image side accepted (the API's own minimum)
 MIN_SIDE = 4
 
 
+@dataclass(kw_only=True)
 class Self2Self:
     """Self2Self on one image (see module docstring).
 
@@ -81,35 +87,50 @@ class Self2Self:
     """
 
     name: ClassVar[str] = "self2self"
-    zero_shot: ClassVar[bool] = True
+    #: the network takes the image and its Bernoulli mask, and inference averages masked passes (no export)
+    exportable: ClassVar[bool] = False
     DEFAULT_STEPS: ClassVar[int] = 1000
     warmup: ClassVar[int] = 20
     #: share of the budget the ensemble may take at most (the rest trains)
     inference_share: ClassVar[float] = 0.25
 
-    def __init__(self, budget: float | None = None, steps: int | None = None, lr: float = 3e-3, p: float = 0.3,
-                 dropout: float = 0.3, passes: int = 16, batch: int = 4, crop: int = 64, width: int = 48,
-                 depth: int = 5, unshuffle: int = 2, tile: int | None = None):
-        if budget is not None and not budget >= 0:
-            raise InputError(f"self2self: budget must be a non-negative number of seconds, got {budget!r}")
-        if not 0.0 < p < 1.0:
-            raise InputError(f"self2self: p (drop probability) must be in (0, 1), got {p!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise InputError(f"self2self: dropout must be in [0, 1), got {dropout!r}")
-        if min(int(passes), int(batch), int(crop), int(width), int(unshuffle)) < 1 or int(depth) < 0:
+    budget: float | None = option(None, saved=False)
+    steps: int | None = option(None, saved=False)
+    lr: float = option(3e-3, saved=False)
+    p: float = option(0.3)
+    dropout: float = option(0.3)
+    passes: int = option(16)
+    batch: int = option(4, saved=False)
+    crop: int = option(64, saved=False)
+    width: int = option(48)
+    depth: int = option(5)
+    unshuffle: int = option(2)
+    tile: int | None = option(None, saved=False)
+    #: training steps that run: ``steps``, else ``DEFAULT_STEPS`` without a budget, else as many as it allows
+    train_steps: int | None = field(init=False, repr=False, compare=False)
+    _deadline: float | None = field(default=None, init=False, repr=False, compare=False)  # inference stops then
+    _generator: torch.Generator = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        if self.budget is not None and not self.budget >= 0:
+            raise InputError(f"self2self: budget must be a non-negative number of seconds, got {self.budget!r}")
+        if not 0.0 < self.p < 1.0:
+            raise InputError(f"self2self: p (drop probability) must be in (0, 1), got {self.p!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise InputError(f"self2self: dropout must be in [0, 1), got {self.dropout!r}")
+        if min(int(self.passes), int(self.batch), int(self.crop), int(self.width), int(self.unshuffle)) < 1 or \
+                int(self.depth) < 0:
             raise InputError("self2self: passes, batch, crop, width and unshuffle must be >= 1, depth >= 0")
-        self.budget = None if budget is None else float(budget)
-        self.steps = int(steps) if steps is not None else (None if budget is not None else self.DEFAULT_STEPS)
-        self.lr, self.p, self.dropout = float(lr), float(p), float(dropout)
-        self.passes, self.batch, self.crop = int(passes), int(batch), int(crop)
-        self.width, self.depth, self.unshuffle = int(width), int(depth), int(unshuffle)
-        self.tile = tile
-        self._deadline: float | None = None  # inference stops adding passes after this time
+        self.budget = None if self.budget is None else float(self.budget)
+        self.train_steps = int(self.steps) if self.steps is not None else (
+            None if self.budget is not None else self.DEFAULT_STEPS)
+        self.lr, self.p, self.dropout = float(self.lr), float(self.p), float(self.dropout)
+        self.passes, self.batch, self.crop = int(self.passes), int(self.batch), int(self.crop)
+        self.width, self.depth, self.unshuffle = int(self.width), int(self.depth), int(self.unshuffle)
         self._generator = torch.Generator().manual_seed(0)
 
     def config(self) -> dict:
-        return {"p": self.p, "dropout": self.dropout, "passes": self.passes, "width": self.width,
-                "depth": self.depth, "unshuffle": self.unshuffle}
+        return method_config(self)
 
     # -- the method contract ------------------------------------------------------------------
     def build_model(self, channels: int) -> nn.Module:
@@ -122,8 +143,6 @@ class Self2Self:
 
     def sample_batch(self, noisy: Tensor, generator: torch.Generator) -> Batch:
         """``batch`` random crops of the image, each with its own per-channel Bernoulli mask."""
-        from ..data import random_crops
-
         _, _, h, w = noisy.shape
         y = random_crops(noisy, self.batch, min(self.crop, h), min(self.crop, w), generator, flips=False)
         mask = self.keep_mask(y.shape, generator).contiguous(memory_format=torch.channels_last)
@@ -142,8 +161,6 @@ class Self2Self:
     def denoise(self, model: nn.Module, noisy: Tensor) -> Tensor:
         """Mean of ``passes`` predictions, each with a fresh Bernoulli mask and decoder dropout (fewer
         when a budget's deadline comes first; always at least one)."""
-        from ..inference import apply_tiled
-
         model.eval()
         for m in model.modules():
             if isinstance(m, nn.Dropout):
@@ -167,8 +184,6 @@ class Self2Self:
     # -- single-image entry point -------------------------------------------------------------
     def fit_denoise(self, noisy: Tensor, seed: int = 0, progress: bool = False) -> Tensor:
         """Denoise one image (1, C, H, W) float32 -> (1, C, H, W) in [0, 1]."""
-        from ..training import fit_single_image
-
         if not isinstance(noisy, Tensor) or noisy.ndim != 4 or noisy.shape[0] != 1:
             raise InputError(f"self2self: expected a (1, C, H, W) tensor, got {tuple(getattr(noisy, 'shape', ()))}")
         h, w = noisy.shape[-2:]
@@ -189,10 +204,10 @@ class Self2Self:
             reserve = min(self.passes * pass_s, self.inference_share * self.budget)
             seconds = max(0.0, self.budget - reserve - (time.perf_counter() - start))
             self._deadline = start + self.budget
-        if self.steps == 0 or seconds == 0.0:
+        if self.train_steps == 0 or seconds == 0.0:
             model.eval()
         else:
-            model = fit_single_image(self, x, steps=self.steps, seconds=seconds, seed=seed, progress=progress,
+            model = fit_single_image(self, x, steps=self.train_steps, seconds=seconds, seed=seed, progress=progress,
                                      lr=self.lr, model=model)
         try:
             return self.denoise(model, x)

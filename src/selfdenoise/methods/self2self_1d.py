@@ -28,14 +28,17 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
-from ..errors import InputError
+from ..core.errors import InputError
 from ..nets.hourglass1d import Hourglass1D
-from ..sequences import check_sequence, find_outlier_frames, spline_fill
+from ..sequences.tracks import check_sequence, find_outlier_frames, spline_fill
+from .contract import method_config
 
 
 def interpolate_dropped(x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
@@ -71,7 +74,7 @@ def principal_axes(x: torch.Tensor, observed: torch.Tensor, k: int) -> torch.Ten
     return u[:, :k].float()
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Self2Self1D:
     """Options (all keyword): ``steps`` Adam steps (cosine-decayed ``lr``), ``drop`` Bernoulli drop
     probability, ``dropout`` inside the network, ``latent``/``width``/``levels`` of the network,
@@ -87,7 +90,7 @@ class Self2Self1D:
     this needs many more channels than ``latent`` (478 x 3 on a face); with few points use a smaller
     ``latent``."""
 
-    name = "self2self"
+    name: ClassVar[str] = "self2self"
     steps: int = 150
     lr: float = 1e-3
     drop: float = 0.3
@@ -112,7 +115,7 @@ class Self2Self1D:
             raise InputError("self2self: steps and ensemble must be at least 1")
 
     def config(self) -> dict:
-        return asdict(self)
+        return method_config(self)
 
     def fit_denoise(self, seq, seed: int = 0, progress: bool = False) -> tuple[np.ndarray, dict]:
         """Fit to ``seq`` (frames, points, coords; NaN = missing) and return (denoised, info)."""
@@ -146,8 +149,6 @@ class Self2Self1D:
         t0 = time.perf_counter()
         losses = []
         net.train()
-        from tqdm import tqdm
-
         step = 0
         for step in tqdm(range(self.steps), desc="self2self", unit="step", disable=not progress, leave=False):
             for g in opt.param_groups:

@@ -29,14 +29,18 @@ Inference: C = A - G(A), one pass.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import InputError
-from .base import Batch, DatasetMethod
+from ..core.errors import InputError
+from ..nets.dncnn import DnCNN
+from ..nets.patchgan import PatchGAN
+from .base import DatasetMethodBase, to_channels_last
+from .contract import Batch, DataNeeds, StopTraining, option
 
 GANS = ("lsgan", "wgan")
 PIXEL_WEIGHT = {"lsgan": 6.0, "wgan": 25.0}
@@ -49,9 +53,6 @@ class TCFLNet(nn.Module):
 
     def __init__(self, channels: int, depth: int, features: int, critic_features: int):
         super().__init__()
-        from ..nets.dncnn import DnCNN
-        from ..nets.patchgan import PatchGAN
-
         self.generator = DnCNN(channels, depth, features)
         self.critic = PatchGAN(channels, critic_features)
 
@@ -59,15 +60,14 @@ class TCFLNet(nn.Module):
         return x - self.generator(x)
 
 
-class TCFL(DatasetMethod):
+@dataclass(kw_only=True)
+class TCFL(DatasetMethodBase):
     """TCFL. ``gan``: lsgan (official) | wgan; ``pixel_weight``: lambda (default 6 / 25);
     ``adversarial_weight``: scales the generator's GAN term (0 reproduces the collapse);
     ``collapse_ratio``/``collapse_patience``: stop when mean|N_A - N_B| < ratio * mean|A - B| for
     that many consecutive steps (0 patience: never)."""
 
     name: ClassVar[str] = "tcfl"
-    pairs: ClassVar[bool] = False
-    needs_clean: ClassVar[bool] = True
     presets: ClassVar[dict] = {
         "fast": {"features": 32, "critic_features": 32, "crop": 64, "batch": 4, "lr": 1e-4, "betas": (0.5, 0.999),
                  "schedule": "constant", "warmup": 0.0},
@@ -75,32 +75,32 @@ class TCFL(DatasetMethod):
                   "schedule": "constant", "warmup": 0.0},
     }
 
-    def __init__(self, gan: str = "lsgan", depth: int = 10, features: int = 64, critic_features: int = 64,
-                 pixel_weight: float | None = None, adversarial_weight: float = 1.0, fake_weight: float = 0.1,
-                 critic_clip: float = 1e-3, collapse_ratio: float = 0.01, collapse_patience: int = 50,
-                 tta: int = 1, tile: int | None = None, refine: int | str = 0, augment: str = "dihedral"):
-        if gan not in GANS:
-            raise InputError(f"tcfl: unknown gan '{gan}' (choose from: {', '.join(GANS)})")
-        self.net, self.widths = "dncnn", None
-        self.set_inference(tta, tile, refine, augment)
-        self.gan, self.depth, self.features, self.critic_features = gan, int(depth), int(features), int(critic_features)
-        self.pixel_weight = float(PIXEL_WEIGHT[gan] if pixel_weight is None else pixel_weight)
-        self.adversarial_weight, self.fake_weight = float(adversarial_weight), float(fake_weight)
-        self.critic_clip = float(critic_clip)
-        self.collapse_ratio, self.collapse_patience = float(collapse_ratio), int(collapse_patience)
-        self._collapsed_steps = 0
+    gan: str = option("lsgan")
+    depth: int = option(10)
+    features: int = option(64)
+    critic_features: int = option(64)
+    pixel_weight: float | None = option(None)
+    adversarial_weight: float = option(1.0)
+    fake_weight: float = option(0.1)
+    critic_clip: float = option(1e-3)
+    collapse_ratio: float = option(0.01)
+    collapse_patience: int = option(50)
+    _collapsed_steps: int = field(default=0, init=False, repr=False, compare=False)
 
-    def config(self) -> dict:
-        return {"gan": self.gan, "depth": self.depth, "features": self.features,
-                "critic_features": self.critic_features,
-                "pixel_weight": self.pixel_weight, "adversarial_weight": self.adversarial_weight,
-                "fake_weight": self.fake_weight, "critic_clip": self.critic_clip,
-                "collapse_ratio": self.collapse_ratio, "collapse_patience": self.collapse_patience,
-                **self.augment_config()}
+    def __post_init__(self):
+        if self.gan not in GANS:
+            raise InputError(f"tcfl: unknown gan '{self.gan}' (choose from: {', '.join(GANS)})")
+        super().__post_init__()
+        self.depth, self.features, self.critic_features = int(self.depth), int(self.features), int(self.critic_features)
+        self.pixel_weight = float(PIXEL_WEIGHT[self.gan] if self.pixel_weight is None else self.pixel_weight)
+        self.adversarial_weight, self.fake_weight = float(self.adversarial_weight), float(self.fake_weight)
+        self.critic_clip = float(self.critic_clip)
+        self.collapse_ratio, self.collapse_patience = float(self.collapse_ratio), int(self.collapse_patience)
+
+    def data_needs(self) -> DataNeeds:
+        return DataNeeds(clean=True, augment=self.augment)
 
     def build_model(self, channels: int) -> nn.Module:
-        from .base import to_channels_last
-
         return to_channels_last(TCFLNet(channels, self.depth, self.features, self.critic_features))
 
     def param_groups(self, model: nn.Module) -> dict:
@@ -172,8 +172,6 @@ class TCFL(DatasetMethod):
         spread = self.noise_spread(A, B, N_A, N_B)
         self._collapsed_steps = self._collapsed_steps + 1 if spread < self.collapse_ratio else 0
         if self._collapsed_steps >= self.collapse_patience:
-            from ..training import StopTraining
-
             self._collapsed_steps = 0
             raise StopTraining(f"tcfl collapsed: the generator predicts the same noise for different inputs "
                                f"(spread {spread:.2g} < {self.collapse_ratio:g} for {self.collapse_patience} steps); "

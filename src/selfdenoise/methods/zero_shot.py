@@ -35,20 +35,24 @@ estimate one from the image.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
+from safetensors import safe_open
 from torch import Tensor, nn
 
+from ..classical.wiener import check_passes, refine_auto
+from ..core.augment import random_crops
+from ..core.errors import InputError
+from ..core.tiling import apply_tiled, tta_apply
 from ..nets.unet_small import UNetSmall
-from .base import Batch, to_channels_last
-from ..data import random_crops
-from ..errors import InputError
-from ..inference import tta_apply
-from ..wiener import check_passes, refine_auto
+from .base import to_channels_last
+from .contract import Batch, method_config, option
+from .fitting import fit_single_image
 from .ne2ne import neighbor_loss, neighbor_pair_index
 
 PRIOR_PATH = Path(__file__).resolve().parent.parent / "weights" / "zero_shot_prior.safetensors"
@@ -70,8 +74,6 @@ def _load_prior_state(path: str) -> tuple[dict[str, Tensor], dict[str, str]] | N
     p = Path(path)
     if not p.is_file():
         return None
-    from safetensors import safe_open
-
     state = {}
     with safe_open(str(p), framework="pt") as f:
         meta = f.metadata() or {}
@@ -104,6 +106,7 @@ def estimate_sigma(x: Tensor) -> float:
     return float(hh.abs().flatten(1).median(dim=1).values.mean() / 0.6745)
 
 
+@dataclass(kw_only=True)
 class ZeroShot:
     """Single-image denoiser: self-supervised prior adapted to the image (see module docstring).
 
@@ -126,46 +129,45 @@ class ZeroShot:
     """
 
     name: ClassVar[str] = "zero-shot"
-    zero_shot: ClassVar[bool] = True
+    exportable: ClassVar[bool] = True
 
-    def __init__(
-        self,
-        budget: float | None = None,
-        steps: int | None = None,
-        lr: float | None = None,
-        crop: int = 128,
-        batch: int = 4,
-        gamma: float = 2.0,
-        tta: int = 8,
-        objective: str = "n2n",
-        alpha: float = 0.5,
-        sigma: float | None = None,
-        use_prior: bool = True,
-        prior_path: str | Path | None = None,
-        tile: int | None = None,
-        refine: int | str = "auto",
-    ):
-        self.budget = budget
-        self.crop = int(crop)
-        self.batch = int(batch)
-        self.gamma = float(gamma)
-        self.tta = max(1, min(8, int(tta)))
-        if objective not in ("r2r", "n2n"):
-            raise InputError(f"zero-shot: objective must be 'r2r' or 'n2n', got {objective!r}")
-        self.objective = objective
-        self.alpha = float(alpha)
-        self.sigma = sigma  # noise std in [0, 1] units; estimated from the image when None
-        self._sigma_now: float | None = None
-        self.prior_path = prior_path
-        self.tile = tile
-        self.has_prior = bool(use_prior) and load_prior(prior_path) is not None
-        #: None = automatic: at most 150 (prior) / 1500 (scratch) steps and, with the prior, at most
-        #: ``passes`` crop-passes over the image (small images overfit the prior otherwise).
-        self.steps = int(steps) if steps is not None else (150 if self.has_prior else 1500)
-        self.auto_steps = steps is None and self.has_prior
-        self.passes = 64
-        self.lr = float(lr) if lr is not None else (3e-4 if self.has_prior else 1e-3)
-        self.refine = check_passes(refine, self.name)
+    budget: float | None = option(None)
+    steps: int | None = option(None)
+    lr: float | None = option(None)
+    crop: int = option(128)
+    batch: int = option(4)
+    gamma: float = option(2.0)
+    tta: int = option(8)
+    objective: str = option("n2n")
+    alpha: float = option(0.5)
+    sigma: float | None = option(None)  # noise std in [0, 1] units; estimated from the image when None
+    use_prior: bool = option(True)
+    prior_path: str | Path | None = option(None)
+    tile: int | None = option(None)
+    refine: int | str = option("auto")
+    has_prior: bool = field(init=False, repr=False, compare=False)
+    #: what runs (``steps``/``lr`` resolved): at most 150 (prior) / 1500 (scratch) steps and, with the prior
+    #: and no ``steps`` given, at most ``passes`` crop-passes over the image (small images overfit the prior)
+    max_steps: int = field(init=False, repr=False, compare=False)
+    auto_steps: bool = field(init=False, repr=False, compare=False)
+    learning_rate: float = field(init=False, repr=False, compare=False)
+    passes: ClassVar[int] = 64
+    _sigma_now: float | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        self.crop, self.batch, self.gamma = int(self.crop), int(self.batch), float(self.gamma)
+        self.tta = max(1, min(8, int(self.tta)))
+        if self.objective not in ("r2r", "n2n"):
+            raise InputError(f"zero-shot: objective must be 'r2r' or 'n2n', got {self.objective!r}")
+        self.alpha = float(self.alpha)
+        self.has_prior = bool(self.use_prior) and load_prior(self.prior_path) is not None
+        self.max_steps = int(self.steps) if self.steps is not None else (150 if self.has_prior else 1500)
+        self.auto_steps = self.steps is None and self.has_prior
+        self.learning_rate = float(self.lr) if self.lr is not None else (3e-4 if self.has_prior else 1e-3)
+        self.refine = check_passes(self.refine, self.name)
+
+    def config(self) -> dict:
+        return method_config(self)
 
     # -- the method contract ------------------------------------------------------------------
     def build_model(self, channels: int) -> nn.Module:
@@ -210,16 +212,12 @@ class ZeroShot:
     @torch.inference_mode()
     def denoise(self, model: nn.Module, noisy: Tensor) -> Tensor:
         """Tiled (above a memory budget, or ``tile`` pixels) and averaged over ``tta`` flips/rotations."""
-        from ..inference import apply_tiled
-
         model.eval()
         return apply_tiled(lambda t: tta_apply(model, t, self.tta), noisy.float(), self.tile, multiple=8)
 
     # -- single-image entry point -------------------------------------------------------------
     def fit_denoise(self, noisy: Tensor, seed: int = 0, progress: bool = False) -> Tensor:
         """Denoise one image (1, C, H, W) float32 -> (1, C, H, W) (not clipped)."""
-        from ..training import fit_single_image
-
         if noisy.ndim != 4 or noisy.shape[0] != 1:
             raise ValueError(f"expected a (1, C, H, W) tensor, got {tuple(noisy.shape)}")
         x = noisy.detach().float().contiguous()
@@ -228,13 +226,13 @@ class ZeroShot:
             ph, pw = max(0, 8 - h), max(0, 8 - w)
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
         self._sigma_now = self.sigma if self.sigma is not None else estimate_sigma(x)
-        steps = self.steps
+        steps = self.max_steps
         if self.auto_steps:
             ch, cw = min(self.crop, x.shape[-2] - x.shape[-2] % 2), min(self.crop, x.shape[-1] - x.shape[-1] % 2)
             steps = min(steps, max(10, math.ceil(self.passes * x.shape[-2] * x.shape[-1] / (self.batch * ch * cw))))
         if self.budget is not None and self.budget <= 0:
             steps = 0
-        model = fit_single_image(self, x, steps=steps, seconds=self.budget, seed=seed, progress=progress, lr=self.lr)
+        model = fit_single_image(self, x, steps=steps, seconds=self.budget, seed=seed, progress=progress, lr=self.learning_rate)
         out = self.denoise(model, x)
         out = refine_auto(x, out, self.refine, self.sigma, self.tile)
         return out[..., :h, :w].clone()

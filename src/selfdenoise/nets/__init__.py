@@ -3,6 +3,11 @@ from __future__ import annotations
 
 from torch import nn
 
+from ..core.errors import InputError
+from .srresnet import SRResNet
+from .unet_paper import UNetPaper
+from .unet_small import UNetSmall
+
 #: name -> what it is (for help texts and errors)
 NETS = {
     "fast": "compact residual UNet on the 2x2 pixel-unshuffled image (nets.unet_small); the CPU default",
@@ -14,17 +19,9 @@ NETS = {
 def build_net(name: str, channels: int, widths: tuple[int, ...] | None = None) -> nn.Module:
     """The network ``name`` for ``channels``-channel images (input and output)."""
     if name == "fast":
-        from .unet_small import UNetSmall
-
         return UNetSmall(channels, tuple(widths) if widths else (48, 96, 144))
     if name == "unet":
-        from .unet_paper import UNetPaper
-
         return UNetPaper(channels)
     if name == "srresnet":
-        from .srresnet import SRResNet
-
         return SRResNet(channels)
-    from ..errors import InputError
-
     raise InputError(f"unknown network '{name}' (known: {', '.join(NETS)})")

@@ -34,10 +34,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .errors import InputError
-from .io import IMAGE_SUFFIXES, list_images, read_image
-from .methods.base import Batch
-from .noise import NoiseModel, parse_noise
+from ..core.augment import augment_modes, flip_rotate
+from ..core.errors import InputError
+from ..core.io import IMAGE_SUFFIXES, list_images, read_image
+from ..core.noise import NoiseModel, parse_noise
+from ..methods.contract import Batch, DataNeeds
+from .registration import register_group
 
 
 def sample_seed(seed: int, step: int, index: int) -> int:
@@ -109,9 +111,13 @@ class TrainingSet:
             largest = max([largest, *shifts], key=lambda s: abs(s[0]) + abs(s[1]))
         return replace(self, groups=groups, registration={"frames_moved": moved, "largest_shift": list(largest)})
 
-    def check(self, *, crop: int, pairs: bool, targets: int = 1) -> None:
+    def check(self, crop: int, needs: DataNeeds, method: str = "this method") -> None:
         """Fail early with one line: crop larger than an image, no pairs for Noise2Noise (or a group
-        with one frame), averaged targets of masked noise."""
+        with one frame), averaged targets of masked noise, no clean domain for a method that needs one."""
+        pairs, targets = needs.pairs, needs.target_frames
+        if needs.clean and self.clean is None:
+            raise InputError(f"method '{method}' learns from unpaired clean images too: give a folder of clean "
+                             "images of other scenes (--clean DIR, or clean=... in the API)")
         small = [(n, tuple(g[0].shape[-2:])) for n, g in zip(self.names, self.groups) if min(g[0].shape[-2:]) < crop]
         if small:
             listed = ", ".join(f"{n} ({h}x{w})" for n, (h, w) in small[:3]) + (" ..." if len(small) > 3 else "")
@@ -138,17 +144,18 @@ class TrainingSet:
             raise InputError(f"{len(small)} clean image(s) smaller than the {crop}x{crop} crop (e.g. "
                              f"{small[0][0]}x{small[0][1]}); use a smaller crop")
 
-    def sample(self, step: int, batch: int, crop: int, *, seed: int = 0, pairs: bool = False, targets: int = 1,
-               rank: int = 0, world: int = 1, clean: bool = False, augment: str = "dihedral") -> Batch:
-        """This process's share of global batch ``step``: ``batch`` crops (each ``crop`` square, randomly
-        flipped/rotated by one of the modes of ``augment``, see ``AUGMENT_MODES``). ``pairs``: also a
-        second, independent realisation as target;
-        ``targets`` > 1: the mean of that many other realisations (0: all the other frames of the
-        group), a target with the same expectation and less noise.
-        ``clean``: also a crop of a random unpaired clean image per sample, in ``extra["clean"]``."""
+    def sample(self, step: int, batch: int, crop: int, needs: DataNeeds = DataNeeds(), *, seed: int = 0,
+               rank: int = 0) -> Batch:
+        """Process ``rank``'s share of global batch ``step``: ``batch`` crops, each ``crop`` square and
+        flipped/rotated by one of the modes of ``needs.augment`` (``core.augment.AUGMENT_MODES``).
+        ``needs.pairs``: also a second, independent realisation as target; ``needs.target_frames`` > 1:
+        the mean of that many other realisations (0: all the other frames of the group), a target with
+        the same expectation and less noise. ``needs.clean``: also a crop of a random unpaired clean
+        image per sample, in ``extra["clean"]``."""
+        pairs, targets, clean = needs.pairs, needs.target_frames, needs.clean
         if clean and self.clean is None:
             raise InputError("this training set has no clean domain (give a folder of clean images)")
-        modes = augment_modes(augment)
+        modes = augment_modes(needs.augment)
         inputs, target_crops, masks, seeds, cleans = [], [], [], [], []
         for k in range(rank * batch, (rank + 1) * batch):
             s = sample_seed(seed, step, k)
@@ -191,91 +198,6 @@ class TrainingSet:
         if clean:
             extra["clean"] = torch.stack(cleans).contiguous(memory_format=cl)
         return Batch(noisy=noisy, target=target, mask=mask, extra=extra)
-
-
-#: The flip/rotation modes (``flip_rotate``'s ``k``) that each ``augment`` setting of a method draws from in
-#: training and averages over at test time, in that order. ``flips`` keeps the axes (mirrors only): for
-#: images with a preferred orientation and anisotropic noise, such as OCT B-scans.
-AUGMENT_MODES = {"dihedral": (0, 1, 2, 3, 4, 5, 6, 7), "flips": (0, 4, 6, 2), "none": (0,)}
-
-
-def augment_modes(name: str, owner: str = "") -> tuple[int, ...]:
-    """The modes of augmentation setting ``name``; a one-line ``InputError`` for an unknown one."""
-    if name not in AUGMENT_MODES:
-        raise InputError(f"{owner + ': ' if owner else ''}unknown augment '{name}' (choose from: "
-                         f"{', '.join(AUGMENT_MODES)})")
-    return AUGMENT_MODES[name]
-
-
-def flip_rotate(x: Tensor, k: int) -> Tensor:
-    """Flip/rotation ``k`` (0..7) of a (C, H, W) crop: rotate by ``k % 4`` quarter turns, then mirror if ``k >= 4``."""
-    x = torch.rot90(x, k % 4, (-2, -1))
-    return (x.flip(-1) if k >= 4 else x).contiguous()
-
-
-def random_crops(image: Tensor, count: int, height: int, width: int, generator: torch.Generator,
-                 flips: bool = True) -> Tensor:
-    """``count`` random ``height`` x ``width`` crops of one image (1, C, H, W), stacked channels_last;
-    with ``flips`` each is also flipped/rotated (``flip_rotate``; rotated non-square crops are turned back
-    to one orientation). Draws per crop: row, column, then the flip mode."""
-    _, _, h, w = image.shape
-    crops = []
-    for _ in range(count):
-        i = int(torch.randint(0, h - height + 1, (1,), generator=generator))
-        j = int(torch.randint(0, w - width + 1, (1,), generator=generator))
-        crop = image[0, :, i : i + height, j : j + width]
-        if flips:
-            crop = flip_rotate(crop, int(torch.randint(0, 8, (1,), generator=generator)))
-            crop = crop if crop.shape[-2] == height else crop.transpose(-2, -1)
-        crops.append(crop)
-    return torch.stack(crops).contiguous(memory_format=torch.channels_last)
-
-
-# ------------------------------------------------------------------------------------- registration
-def frame_shift(reference: Tensor, frame: Tensor, max_shift: float = 0.125, blur: float = 2.0,
-                min_correlation: float = 0.5) -> tuple[int, int]:
-    """Integer translation (dy, dx) with ``frame[y + dy, x + dx]`` ~ ``reference[y, x]``, for two (C, H, W)
-    realisations of one scene: the peak of the normalised cross-correlation over the overlap (masked NCC,
-    so larger overlaps are not favoured) of the channel means, Gaussian-blurred by ``blur`` pixels so that
-    speckle or noise cannot make the peak, searched within ``max_shift`` of each side. (0, 0) when the
-    peak correlation is below ``min_correlation`` (flat or unrelated content: nothing to align on)."""
-    from scipy import fft, ndimage
-
-    a, b = (ndimage.gaussian_filter(t.float().mean(0).numpy().astype(np.float64), blur) for t in (reference, frame))
-    a, b = a - a.mean(), b - b.mean()
-    h, w = a.shape
-    my, mx = int(h * max_shift), int(w * max_shift)
-    size = (fft.next_fast_len(h + my), fft.next_fast_len(w + mx))  # padding: linear correlations up to the shift
-    dys, dxs = np.r_[0:my + 1, -my:0], np.r_[0:mx + 1, -mx:0]
-    window = np.ix_(dys % size[0], dxs % size[1])
-    spectra = {k: fft.rfft2(v, size, workers=-1) for k, v in
-               (("a", a), ("b", b), ("aa", a * a), ("bb", b * b), ("1", np.ones_like(a)))}
-
-    def corr(u: str, v: str) -> np.ndarray:  # [d] = sum_y u[y] v[y + d], over the window
-        return fft.irfft2(np.conj(spectra[u]) * spectra[v], size, workers=-1)[window]
-
-    n = np.outer(h - np.abs(dys), w - np.abs(dxs)).astype(np.float64)  # overlap sizes
-    sa, sb = corr("a", "1"), corr("1", "b")
-    var_a = np.maximum(corr("aa", "1") - sa * sa / n, 0.0)
-    var_b = np.maximum(corr("1", "bb") - sb * sb / n, 0.0)
-    ncc = (corr("a", "b") - sa * sb / n) / np.sqrt(np.maximum(var_a * var_b, 1e-12))
-    iy, ix = np.unravel_index(int(np.argmax(ncc)), ncc.shape)
-    if ncc[iy, ix] < min_correlation:
-        return 0, 0
-    return int(dys[iy]), int(dxs[ix])
-
-
-def register_group(frames: list[Tensor], **options) -> tuple[list[Tensor], list[tuple[int, int]]]:
-    """Align repeated frames of one scene (e.g. B-scans moved by eye motion) to the first by integer
-    translations (``frame_shift``) and crop them all to their common overlap. Integer shifts move pixels
-    without resampling, so every frame keeps its own independent noise. Returns the frames and shifts."""
-    shifts = [(0, 0)] + [frame_shift(frames[0], f, **options) for f in frames[1:]]
-    if not any(dy or dx for dy, dx in shifts):
-        return list(frames), shifts
-    h, w = frames[0].shape[-2:]
-    y0, x0 = max(-dy for dy, _ in shifts), max(-dx for _, dx in shifts)
-    y1, x1 = min(h - dy for dy, _ in shifts), min(w - dx for _, dx in shifts)
-    return [f[:, y0 + dy:y1 + dy, x0 + dx:x1 + dx].contiguous() for f, (dy, dx) in zip(frames, shifts)], shifts
 
 
 # ------------------------------------------------------------------------------------------ loading

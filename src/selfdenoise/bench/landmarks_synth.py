@@ -1,6 +1,6 @@
 """The ``landmarks-synth`` benchmark: sequence denoisers on synthetic face-landmark tracks.
 
-Tracks come from ``landmarks.synth_track`` (478 points x 3 coords x 900 frames): test track i has
+Tracks come from ``sequences.landmarks.synth_track`` (478 points x 3 coords x 900 frames): test track i has
 seed ``run seed + i``; the classical smoothers (Savitzky-Golay, Gaussian, One Euro) are tuned by grid
 search on one separate track with seed ``TUNE_SEED + run seed`` and then run on every test track
 with those parameters, in the same run as the learned method(s). Self2Self never sees a clean track.
@@ -14,16 +14,25 @@ Writes ``<out>/landmarks-synth/<method>.json``, ``noisy.json``, ``report.md`` an
 """
 from __future__ import annotations
 
+import io
 import platform
 import shlex
 import sys
 import time
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from .. import api
+from ..core.errors import InputError
+from ..core.io import atomic_write
+from ..methods import registry
+from ..sequences import smoothers
+from ..sequences.landmarks import synth_track
+from .provenance import device_description, git_commit
+from .results import write_json
 
 PROTOCOL = "landmarks-synth"
 BASELINES = ("savgol", "gaussian", "one-euro")
@@ -54,8 +63,6 @@ def _pooled(rows: list[dict], group: str) -> float | None:
 
 def per_frame_error(clean: np.ndarray, out: np.ndarray) -> np.ndarray:
     """Root mean square error of each frame over its points and coordinates (NaN where unknown)."""
-    import warnings
-
     e = ((np.asarray(out, np.float64) - clean) ** 2).reshape(clean.shape[0], -1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN frames give NaN
@@ -66,10 +73,6 @@ def run_landmarks(methods=("self2self",), *, out_dir="benchmarks/results", track
                   method_options: dict[str, dict] | None = None, command: str | None = None, progress: bool = True,
                   frames: int = 900, points: int = 478) -> dict:
     """Run ``methods`` and the tuned smoothers on ``tracks`` synthetic tracks; write JSON + report."""
-    from . import sequence_methods, smoothers
-    from .bench import device_description, git_commit, write_json
-    from .landmarks import synth_track
-
     if tracks < 1:
         raise InputError(f"--limit (tracks) must be at least 1, got {tracks}")
     commit = git_commit()  # the code that runs, taken before the run
@@ -77,7 +80,7 @@ def run_landmarks(methods=("self2self",), *, out_dir="benchmarks/results", track
     for m in [*methods, *BASELINES]:
         m = m.strip().lower()
         if m and m not in names:
-            names.append(sequence_methods.check_method(m))
+            names.append(registry.check_sequence_method(m))
     options = {k.strip().lower(): {kk: vv for kk, vv in (v or {}).items() if vv is not None}
                for k, v in (method_options or {}).items()}
     say = (lambda text: print(text, file=sys.stderr, flush=True)) if progress else (lambda text: None)
@@ -106,7 +109,7 @@ def run_landmarks(methods=("self2self",), *, out_dir="benchmarks/results", track
         line = [f"[{i + 1}/{tracks}] seed {s}: noisy {_pooled(rows['noisy'][-1:], 'all') * PX:.3f} px"]
         outputs = {}
         for m in names:
-            out, details = sequence_methods.run(noisy, m, seed=s, **options.get(m, {}))
+            out, details = api.run_sequence_method(noisy, m, seed=s, **options.get(m, {}))
             row = {"seed": s, "sse": _scores(clean, out, info), "seconds": details["seconds"], "gaps": gaps}
             if "self2self" in details:
                 fit = details["self2self"]
@@ -168,12 +171,10 @@ def run_landmarks(methods=("self2self",), *, out_dir="benchmarks/results", track
 def plot_trajectory(path: Path, noisy, clean, info, outputs: dict[str, np.ndarray], best: str,
                     point: int | None = None, coord: int = 1) -> Path:
     """PNG: one point's coordinate over time (noisy, truth, each method) and the per-frame error."""
-    import matplotlib
+    import matplotlib  # the file backend is chosen here, not when the package is imported
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from .io import atomic_write
 
     if point is None:  # the point that moves most (a lip or jaw point on the synthetic face)
         point = int(np.nanargmax(np.nanstd(np.diff(clean[..., coord], axis=0), axis=0)))
@@ -207,9 +208,7 @@ def plot_trajectory(path: Path, noisy, clean, info, outputs: dict[str, np.ndarra
     ax2.set_xlabel("frame")
     ax2.legend(loc="upper right", fontsize=8, ncol=len(outputs) + 1)
     fig.tight_layout()
-    import io as _io
-
-    buf = _io.BytesIO()
+    buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(buf.getvalue()))
@@ -218,8 +217,6 @@ def plot_trajectory(path: Path, noisy, clean, info, outputs: dict[str, np.ndarra
 
 def write_landmarks_report(out_path: Path, results: dict[str, dict], tuned: dict[str, dict], best: str) -> Path:
     """``report.md``: the scores table, the settings and the plot."""
-    from .io import atomic_write
-
     def f(x, spec=".3f"):
         return "–" if x is None else format(x, spec)
 
@@ -227,7 +224,7 @@ def write_landmarks_report(out_path: Path, results: dict[str, dict], tuned: dict
     lines = [f"# {PROTOCOL}", "",
              f"{any_r['n_tracks']} synthetic face-landmark tracks ({any_r['frames']} frames x {any_r['points']} "
              f"points x 3 coords; seeds {', '.join(map(str, any_r['test_seeds']))}), made by "
-             "`selfdenoise.landmarks.synth_track`. "
+             "`selfdenoise.sequences.landmarks.synth_track`. "
              f"The smoothers were tuned by grid search on a separate track (seed {any_r['tune_seed']}). "
              "RMSE in pixels of the 640-pixel frame width, pooled over all values of all tracks.", "",
              "| method | RMSE (px) | outlier frames | missing frames | other frames | s / track | settings |",

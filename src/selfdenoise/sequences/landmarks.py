@@ -26,6 +26,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from ..core.io import ensure_parent
+from .tracks import write_sequence
+
 #: The frame MediaPipe's normalised coordinates refer to (pixels).
 FRAME_WIDTH, FRAME_HEIGHT = 640, 480
 
@@ -147,9 +150,6 @@ def synth_track(seed: int = 0, frames: int = 900, points: int = 478, fps: float 
 
 def write_synth_track(path, seed: int = 0, clean_path=None, frames: int = 900, points: int = 478) -> dict:
     """Write a noisy synthetic track (and optionally its clean truth) as .json/.csv/.npy; returns ``info``."""
-    from .io import ensure_parent
-    from .sequences import write_sequence
-
     noisy, clean, info = synth_track(seed, frames, points)
     for p, arr in ((path, noisy), (clean_path, clean)):
         if p is not None:

@@ -30,7 +30,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from selfdenoise.errors import InputError
+from .errors import InputError
 
 __all__ = [
     "NoiseModel",

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import atomic_write
+from ..core.io import atomic_write
 
 
 def _num(x, fmt: str) -> str:
@@ -73,6 +73,14 @@ def _html_table(header: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def centre_crop(a: np.ndarray, size: int) -> np.ndarray:
+    """The central ``size`` x ``size`` square of an (H, W[, C]) image (smaller images: their central square)."""
+    h, w = a.shape[:2]
+    s = min(size, h, w)
+    top, left = (h - s) // 2, (w - s) // 2
+    return a[top:top + s, left:left + s]
 
 
 def _rgb(a: np.ndarray) -> np.ndarray:

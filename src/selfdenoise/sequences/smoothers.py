@@ -12,8 +12,8 @@ import math
 
 import numpy as np
 
-from .errors import InputError
-from .sequences import check_sequence, fill_gaps, find_outlier_frames
+from ..core.errors import InputError
+from .tracks import check_sequence, fill_gaps, find_outlier_frames
 
 
 def prepared(seq, outlier_threshold: float | None = None) -> np.ndarray:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from selfdenoise.errors import InputError
+from .errors import InputError
 
 __all__ = [
     "quantize_uint8",

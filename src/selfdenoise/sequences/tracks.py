@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
-from .io import atomic_write
+from ..core.errors import InputError
+from ..core.io import atomic_write
 
 SEQUENCE_SUFFIXES = (".json", ".csv", ".npy")
 #: Fewest frames accepted: the smoothers' windows and the 1-D hourglass (two 2x down-samplings)

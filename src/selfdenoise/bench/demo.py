@@ -15,7 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import MissingDependencyError
+from skimage import data
+
+from .. import api
+from ..core import metrics
+from ..core.errors import MissingDependencyError
+from ..core.io import write_image
+from .provenance import PeakMemory, device_description, git_commit
+from .report import centre_crop, compose, write_report
 
 NOISE = "gauss:25"
 SIGMA = 25.0
@@ -29,8 +36,6 @@ LABELS = {"zero-shot": "zero-shot", "nlm": "NLM", "bm3d": "BM3D"}
 
 def demo_image() -> np.ndarray:
     """The clean demo image, float32 (384, 384, 3) in [0, 1]."""
-    from skimage import data
-
     top, left, size = CROP
     img = data.astronaut()[top:top + size, left:left + size]
     return np.ascontiguousarray(img, dtype=np.float32) / 255.0
@@ -41,11 +46,6 @@ def run_demo(out_dir: str | os.PathLike = "selfdenoise-demo", seed: int = 0, pro
     """Write noisy.png, clean.png, <method>.png, comparison.png, report.md and report.html into
     ``out_dir``; print a small table; return ``{"out_dir", "results": {method: {psnr, ssim, seconds}},
     "skipped": {method: reason}, "files": [...]}``."""
-    from . import api, metrics
-    from .bench import PeakMemory, _centre_crop, device_description, git_commit
-    from .io import write_image
-    from .report import compose, write_report
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     clean = demo_image()
@@ -86,7 +86,7 @@ def run_demo(out_dir: str | os.PathLike = "selfdenoise-demo", seed: int = 0, pro
                            "options": options}
 
     def panels(crop: int | None):
-        view = (lambda a: a) if crop is None else (lambda a: _centre_crop(a, crop))
+        view = (lambda a: a) if crop is None else (lambda a: centre_crop(a, crop))
         items = [(f"noisy {results['noisy']['psnr']:.2f} dB", view(noisy))]
         items += [(f"{LABELS.get(m, m)} {results[m]['psnr']:.2f} dB", view(a)) for m, a in outputs.items()]
         items.append(("clean", view(clean)))

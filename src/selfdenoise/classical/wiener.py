@@ -29,7 +29,9 @@ import math
 import torch
 from torch import Tensor
 
-from .errors import InputError
+from ..core.errors import InputError
+from ..core.tiling import apply_tiled
+from .noise_level import estimate_sigma
 
 #: rows: luminance, red-blue, (red+blue)/2 - green; normalised below to an orthonormal transform
 _OPPONENT = torch.tensor([[1.0, 1.0, 1.0], [1.0, 0.0, -1.0], [0.5, -1.0, 0.5]])
@@ -196,8 +198,6 @@ def whiteness_ratio(noisy: Tensor) -> float:
     ``noisy`` (1, C, H, W): about 1 for white noise, well above for spatially correlated noise (its
     high frequencies, which the patch-PCA estimate sees at stride 1, were removed by demosaicing and
     compression). Images under 24 pixels a side are too small to tell and count as white (1.0)."""
-    from .classical import estimate_sigma
-
     if min(noisy.shape[-2:]) < 24:
         return 1.0
     img = noisy[0].permute(1, 2, 0).float().cpu().numpy()
@@ -226,11 +226,8 @@ def refine_estimate(noisy: Tensor, pilot: Tensor, passes: int, sigma: float | No
     the patch-PCA estimate^2, variance of ``noisy - pilot``): real, spatially correlated noise is
     under-rated by the white-noise estimate, not by what the denoiser removed. Tiled like inference
     above 1 Mpixel (or at ``tile`` pixels)."""
-    from .classical import estimate_sigma as pca_sigma
-    from .inference import apply_tiled
-
     c = noisy.shape[1]
-    level = float(sigma) if sigma is not None else pca_sigma(noisy[0].permute(1, 2, 0).cpu().numpy()) / 255.0
+    level = float(sigma) if sigma is not None else estimate_sigma(noisy[0].permute(1, 2, 0).cpu().numpy()) / 255.0
     removed = removed_variance(torch.einsum("ij,jhw->ihw", colour_matrix(c), (noisy - pilot)[0].float()))
     std = removed.clamp_min(level**2).sqrt()
     run = lambda t: collaborative_wiener(t[0, :c], t[0, c:], std, passes=passes)[None]

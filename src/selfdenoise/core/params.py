@@ -1,0 +1,45 @@
+"""``-p KEY=VALUE`` option parsing, shared by the CLI and the benchmark runner."""
+from __future__ import annotations
+
+from .errors import InputError
+
+
+def parse_value(text: str):
+    """'3' -> 3, '0.5' -> 0.5, 'none' -> None, 'true'/'false' (yes/no, on/off) -> bool, '32,64' -> (32, 64),
+    anything else stays a string (for KEY=VALUE options)."""
+    if "," in text:
+        return tuple(parse_value(part.strip()) for part in text.split(",") if part.strip())
+    low = text.lower()
+    if low == "none":
+        return None
+    if low in ("true", "yes", "on", "false", "no", "off"):
+        return low in ("true", "yes", "on")
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_params(params) -> dict:
+    """``["window=15", "polyorder=3"]`` -> ``{"window": 15, "polyorder": 3}`` (CLI ``-p KEY=VALUE``;
+    ``-`` in a key becomes ``_``)."""
+    options = {}
+    for item in params:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"option '{item}' is not KEY=VALUE")
+        options[key.strip().replace("-", "_")] = parse_value(value.strip())
+    return options
+
+
+def per_method_params(params) -> dict[str, dict]:
+    """``["n2n.tta=2", "asym-mask.r3=false"]`` -> ``{"n2n": {"tta": 2}, "asym-mask": {"r3": False}}``."""
+    options: dict[str, dict] = {}
+    for item in params:
+        method, dot, rest = item.partition(".")
+        if not dot or not method.strip() or "=" not in rest:
+            raise InputError(f"option '{item}' is not METHOD.KEY=VALUE (e.g. n2n.tta=2)")
+        options.setdefault(method.strip().lower(), {}).update(parse_params([rest]))
+    return options

@@ -1,0 +1,78 @@
+"""The generic single-image fitting loop of the zero-shot methods (``contract.SingleImageMethod``):
+the method supplies the network, the batches drawn from the image and the loss; this loop knows no method."""
+from __future__ import annotations
+
+import time
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from .base import to_channels_last
+from .contract import SingleImageMethod
+
+
+def fit_single_image(
+    method: SingleImageMethod,
+    noisy: Tensor,
+    *,
+    steps: int | None = None,
+    seconds: float | None = None,
+    seed: int = 0,
+    progress: bool = False,
+    lr: float = 1e-3,
+    model: nn.Module | None = None,
+) -> nn.Module:
+    """Fit ``method``'s network to one noisy image ``noisy`` (1, C, H, W) with its own
+    self-supervised loss and return the (trained, eval-mode) model.
+
+    It calls the method's ``build_model`` (unless ``model`` is given), ``sample_batch``, ``lr_at`` and
+    ``training_step``, with Adam at the learning rate ``lr_at(step, total, lr)``.
+    Training stops after ``steps`` steps or ``seconds`` of wall time, whichever comes first (at least
+    one of them must be given; with ``seconds`` alone ``total`` is unknown to the step hooks and is
+    passed as 0). Results are deterministic for a given seed when stopping on ``steps``.
+    """
+    if steps is None and seconds is None:
+        raise ValueError("give steps, seconds or both")
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    if model is None:
+        model = method.build_model(noisy.shape[1])
+    model = to_channels_last(model)
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    total = int(steps) if steps is not None else 0
+    if not params or total == 0 and steps is not None:
+        return model.eval()
+    opt = torch.optim.Adam(params, lr=lr)
+
+    bar = None
+    if progress:
+        bar = tqdm(total=total or None, desc=method.name, unit="step", leave=False)
+    t0 = time.perf_counter()
+    step = 0
+    try:
+        while True:
+            if steps is not None and step >= steps:
+                break
+            if seconds is not None and time.perf_counter() - t0 >= seconds:
+                break
+            for g in opt.param_groups:
+                g["lr"] = method.lr_at(step, total, lr)
+            batch = method.sample_batch(noisy, gen)
+            out = method.training_step(batch, model, step, total)
+            loss = out["loss"]
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"non-finite loss at step {step}")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{float(loss.detach()):.3g}")
+    finally:
+        if bar is not None:
+            bar.close()
+    model.eval()
+    return model
