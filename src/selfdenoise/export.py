@@ -59,7 +59,7 @@ class PadCrop(nn.Module):
 
 def _exportable(model: nn.Module, channels: int) -> nn.Module:
     """Wrap ``model`` in the ``PadCrop`` whose padding rule reproduces the model's own."""
-    multiple = max(int(getattr(m, "multiple", 1)) for m in model.modules())
+    multiple = max(int(getattr(layer, "multiple", 1)) for layer in model.modules())  # nets and the blocks they wrap
     x = torch.rand(1, channels, 5, 3 * multiple + 5, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         ref = model(x)

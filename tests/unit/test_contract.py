@@ -1,12 +1,20 @@
-"""Contract tests: every learned method in the registry gets them for free."""
+"""Contract tests: every method in the registry gets them for free (timm style, parametrised over the
+live registry): its declared kinds are the Protocols it satisfies, its hooks have the declared
+parameters, its configuration round-trips, a saved model reloads to identical output, gradients reach
+every parameter (the failure names the one that gets none), and its loss goes down."""
+import inspect
+import json
+
 import numpy as np
 import pytest
 import torch
+from skimage import data as skdata
 
-from selfdenoise.methods import registry
-from selfdenoise.training import data
 from selfdenoise.core.errors import InputError
 from selfdenoise.core.metrics import psnr
+from selfdenoise.methods import contract, registry
+from selfdenoise.modelfile import load_model, save_model
+from selfdenoise.training import TrainConfig, data, from_arrays, train
 
 LEARNED = sorted(registry.LEARNED)
 #: Options that make a method train from scratch quickly on a tiny image, with a stationary loss
@@ -55,11 +63,101 @@ def test_shapes_gradients_and_no_nan_on_odd_sizes(name, channels, h, w):
     loss = out["loss"]
     assert loss.ndim == 0 and torch.isfinite(loss)
     loss.backward()
-    grads = [p.grad for p in model.parameters() if p.requires_grad]
-    assert grads and all(g is not None and torch.isfinite(g).all() for g in grads)
-    assert any(g.abs().sum() > 0 for g in grads)
+    assert_gradients_reach(model.named_parameters())
     d = method.denoise(model, y)
     assert d.shape == y.shape and torch.isfinite(d).all()
+
+
+def assert_gradients_reach(named_parameters) -> None:
+    """Every trainable parameter has a finite gradient, and some gradient is non-zero; a failure names them."""
+    grads = {n: p.grad for n, p in named_parameters if p.requires_grad}
+    missing = [n for n, g in grads.items() if g is None]
+    assert grads and not missing, f"no gradient reaches {missing}"
+    bad = [n for n, g in grads.items() if not torch.isfinite(g).all()]
+    assert not bad, f"non-finite gradients in {bad}"
+    assert any(g.abs().sum() > 0 for g in grads.values()), "every gradient is zero"
+
+
+@pytest.mark.parametrize("name", registry.names("gan"))
+def test_each_loss_of_a_gan_reaches_its_own_parameter_group(name):
+    """The loop steps every group on its own loss: each loss must reach all parameters of its group."""
+    method = make(name)
+    model = method.build_model(1)
+    out = method.training_step(batch_for(method, torch.rand(1, 1, 33, 35)), model, 0, 10)
+    groups = method.param_groups(model)
+    for k, (group_name, params) in enumerate(groups.items()):
+        params = list(params["params"] if isinstance(params, dict) else params)
+        model.zero_grad(set_to_none=True)
+        out["loss" if k == 0 else f"{group_name}_loss"].backward(retain_graph=True)
+        names = {id(p): n for n, p in model.named_parameters()}
+        assert_gradients_reach((names[id(p)], p) for p in params)
+
+
+# ------------------------------------------------------------------------------- the declared contract
+def instance(name: str, entry: registry.Entry):
+    """A registered method as the loop, the API and the benchmark see it (image methods built fast)."""
+    target = entry.target
+    if not inspect.isclass(target):
+        return target
+    return target(**FAST.get(name, {})) if entry is registry.IMAGE_METHODS.get(name) else target()
+
+
+ALL = [(n, e) for n, e in registry.IMAGE_METHODS.items()] + [(n, e) for n, e in registry.SEQUENCE_METHODS.items()]
+
+
+@pytest.mark.parametrize("name,entry", ALL, ids=[f"{e.kinds[0]}:{n}" for n, e in ALL])
+def test_registered_methods_satisfy_exactly_their_declared_kinds(name, entry):
+    method = instance(name, entry)
+    assert set(entry.kinds) <= set(contract.KINDS), entry.kinds
+    for kind in entry.kinds:
+        assert isinstance(method, contract.KINDS[kind]), f"{name} does not satisfy {kind}"
+    if inspect.isclass(entry.target):  # a learned method offers no hooks of a kind it does not declare
+        image = entry is registry.IMAGE_METHODS.get(name)
+        for kind in ("dataset", "single-image", "gan") if image else ("sequence",):
+            assert (kind in entry.kinds) == isinstance(method, contract.KINDS[kind]), (name, kind)
+        assert method.name == name
+
+
+@pytest.mark.parametrize("name,entry", ALL, ids=[f"{e.kinds[0]}:{n}" for n, e in ALL])
+def test_hooks_take_the_parameters_the_contract_declares(name, entry):
+    target = entry.target
+    for kind in entry.kinds:
+        protocol = contract.KINDS[kind]
+        hooks = ["__call__"] if not inspect.isclass(target) else [
+            h for h, v in vars(protocol).items() if inspect.isfunction(v) and not h.startswith("_")]
+        for hook in hooks:
+            declared = list(inspect.signature(getattr(protocol, hook)).parameters)[1:]  # without self
+            fn = target if hook == "__call__" else getattr(target, hook)
+            actual = list(inspect.signature(fn).parameters)[0 if hook == "__call__" else 1:]
+            positional = [p for p in declared if p not in ("options",)]
+            assert actual[: len(positional)] == positional, f"{name}.{hook}{tuple(actual)} vs {kind}: {positional}"
+
+
+LEARNED_CLASSES = [(n, e) for n, e in ALL if inspect.isclass(e.target)]
+
+
+@pytest.mark.parametrize("name,entry", LEARNED_CLASSES, ids=[f"{e.kinds[0]}:{n}" for n, e in LEARNED_CLASSES])
+def test_config_rebuilds_the_same_method(name, entry):
+    method = instance(name, entry)
+    config = method.config()
+    assert json.loads(json.dumps(config)) == config  # what a model file stores
+    rebuilt = entry.target(**config)
+    assert rebuilt.config() == config
+    assert set(config) <= set(inspect.signature(entry.target).parameters)
+
+
+@pytest.mark.parametrize("name", LEARNED)
+def test_save_load_denoise_gives_identical_output(name, tmp_path):
+    method = make(name)
+    torch.manual_seed(1)
+    model = method.build_model(3)
+    path = save_model(tmp_path / "m.sdm", model, method=name, channels=3, config=method.config())
+    loaded, network, meta = load_model(path)
+    x = torch.rand(1, 3, 37, 31, generator=torch.Generator().manual_seed(2))
+    torch.manual_seed(3)  # dropout ensembles (Self2Self) draw from the global generator
+    expected = method.denoise(model, x)
+    torch.manual_seed(3)
+    assert torch.equal(loaded.denoise(network, x), expected) and meta["config"] == method.config()
 
 
 @pytest.mark.parametrize("name", LEARNED)
@@ -122,3 +220,48 @@ def test_key_value_options_parse_numbers_bools_tuples_and_refuse_malformed_items
                    "blend_sigma": None}
     with pytest.raises(InputError, match="not KEY=VALUE"):
         parse_params(["steps"])
+
+
+#: Per dataset method: options (the method's own network and loss unless noted), training steps, and the
+#: PSNR gain (dB) required of its inference rule on the noisy training image after them. Measured on a
+#: 61x53 astronaut crop, sigma 25, 2 CPU threads: n2n +0.9 dB, ne2ne +0.5 dB after 60 steps (about 3 s
+#: each). asym-mask fills hidden pixels with 0 and skips its blend and R3, so the masked predictor itself
+#: is scored (+10.5 dB after 40 steps; with the default mean fill it starts at the interpolation baseline,
+#: which a few dozen steps do not beat).
+RISE = {"n2n": ({}, 60, 0.5), "ne2ne": ({}, 60, 0.25),
+        "asym-mask": ({"fill": "zero", "blend": False, "r3": False}, 40, 5.0),
+        "tcfl": ({"depth": 4, "features": 16, "critic_features": 16, "collapse_patience": 0}, 60, 0.25)}
+#: TCFL learns to denoise only through its adversarial term (its pixel losses are zero for a generator that
+#: predicts no noise): on this image every setting tried lowered the PSNR within 40-300 steps (lsgan and
+#: wgan, lr 1e-4 to 1e-3, fake_weight 0.1-1, pixel_weight 1-25: 20.6 -> 8.7-20.5 dB); on oct-duke its
+#: curve rises only after about 400 steps. Kept as a strict expected failure: it reports when that changes.
+SLOW_TO_RISE = {"tcfl"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="see SLOW_TO_RISE"))
+                                  if n in SLOW_TO_RISE else n for n in registry.names("dataset")])
+def test_psnr_rises_after_a_few_dozen_cpu_steps_on_a_tiny_odd_sized_image(name):
+    """DeepInverse's key test: train on noisy realisations only (fixed draws, no clean image) and the
+    method's own denoiser gets closer to the clean image."""
+    image = (skdata.astronaut() / 255.0).astype(np.float32)
+    clean, other_scene = image[100:161, 150:203], image[300:371, 250:321]
+    rng = np.random.default_rng(0)
+    noisy = [clean + 25 / 255 * rng.standard_normal(clean.shape).astype(np.float32) for _ in range(2)]
+    options, steps, gain = RISE[name]
+    method = registry.get_method(name, **options)
+    needs = method.data_needs()
+    ts = from_arrays([noisy] if needs.pairs else noisy)
+    if needs.clean:
+        ts = ts.with_clean([other_scene])
+    x = torch.from_numpy(noisy[0]).permute(2, 0, 1)[None]
+
+    def score(model) -> float:
+        return psnr(clean, np.clip(method.denoise(model, x)[0].permute(1, 2, 0).numpy(), 0, 1), data_range=1.0)
+
+    torch.manual_seed(0)  # the loop seeds the same way before it builds the network
+    before = score(method.build_model(3))
+    result = train(method, ts, TrainConfig(steps=steps, crop=48, batch=8, lr=1e-3 if name != "tcfl" else 1e-4,
+                                           schedule="constant", betas=(0.9, 0.99), clip=0.1, seed=0))
+    after = score(result.model)
+    assert after > before + gain, f"{name}: {before:.2f} -> {after:.2f} dB after {steps} steps"

@@ -87,6 +87,33 @@ def run_landmarks(methods=("self2self",), *, out_dir="benchmarks/results", track
     run_start = time.perf_counter()
 
     tune_seed = TUNE_SEED + int(seed)
+    tuned = _tune_smoothers(names, options, tune_seed, frames, points, say)
+    test_seeds = [int(seed) + i for i in range(tracks)]
+    rows, plot_data = _run_tracks(names, options, test_seeds, frames, points, say)
+
+    common = {"protocol": PROTOCOL, "dataset": "synthetic", "n_tracks": tracks, "frames": frames, "points": points,
+              "test_seeds": test_seeds, "tune_seed": tune_seed, "seed": int(seed),
+              "units": "normalised coordinates (x: fraction of a 640-pixel frame width); *_px = x 640",
+              "device": device_description(),
+              "command": command if command is not None else shlex.join(sys.argv), "commit": commit,
+              "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "python": platform.python_version()}
+    out_path = Path(out_dir) / PROTOCOL
+    results, best = _results(rows, common, options, tuned)
+    files = [write_json(out_path / f"{m}.json", r) for m, r in results.items()]
+    files.append(plot_trajectory(out_path / "trajectory.png", *plot_data, best))
+    files.append(write_landmarks_report(out_path, results, tuned, best))
+    say(f"{PROTOCOL} ({tracks} tracks) done in {time.perf_counter() - run_start:.0f} s; results in {out_path}")
+    summary = {"dir": str(out_path), "n_tracks": tracks,
+               **{m: {"rmse_px": r["rmse_px"], "rmse_outlier_frames_px": r["rmse_outlier_frames_px"],
+                      "seconds_per_track": r["seconds_per_track"]} for m, r in results.items()}}
+    return {"protocol": PROTOCOL, "dir": str(out_path), "summary": summary, "results": results,
+            "files": [str(f) for f in files]}
+
+
+def _tune_smoothers(names: list[str], options: dict[str, dict], tune_seed: int, frames: int, points: int,
+                    say) -> dict[str, dict]:
+    """Grid-search the parameters of each smoother given no options on the track of seed ``tune_seed``;
+    put them in ``options`` and return method -> {params, tune_rmse, tune_seconds, grid}."""
     tn, tc, _ = synth_track(tune_seed, frames, points)
     tuned: dict[str, dict] = {}
     for m in names:
@@ -97,8 +124,13 @@ def run_landmarks(methods=("self2self",), *, out_dir="benchmarks/results", track
                         "grid": smoothers.GRIDS[m]}
             options[m] = dict(params)
             say(f"tuned {m} on seed {tune_seed}: {params} (RMSE {err * PX:.3f} px)")
+    return tuned
 
-    test_seeds = [int(seed) + i for i in range(tracks)]
+
+def _run_tracks(names: list[str], options: dict[str, dict], test_seeds: list[int], frames: int, points: int,
+                say) -> tuple[dict[str, list[dict]], tuple]:
+    """Run every method on every test track. Returns the per-track rows of each method (``noisy`` first)
+    and (noisy, clean, info, outputs) of the first track, for the plot."""
     rows: dict[str, list[dict]] = {m: [] for m in ["noisy", *names]}
     plot_data = None
     for i, s in enumerate(test_seeds):
@@ -106,7 +138,7 @@ def run_landmarks(methods=("self2self",), *, out_dir="benchmarks/results", track
         gaps = {"missing_frames": len(info["missing_frames"]), "outlier_frames": len(info["outlier_frames"]),
                 "missing_values": int(np.isnan(noisy).sum())}
         rows["noisy"].append({"seed": s, "sse": _scores(clean, noisy, info), "gaps": gaps})
-        line = [f"[{i + 1}/{tracks}] seed {s}: noisy {_pooled(rows['noisy'][-1:], 'all') * PX:.3f} px"]
+        line = [f"[{i + 1}/{len(test_seeds)}] seed {s}: noisy {_pooled(rows['noisy'][-1:], 'all') * PX:.3f} px"]
         outputs = {}
         for m in names:
             out, details = api.run_sequence_method(noisy, m, seed=s, **options.get(m, {}))
@@ -123,14 +155,12 @@ def run_landmarks(methods=("self2self",), *, out_dir="benchmarks/results", track
         if i == 0:
             plot_data = (noisy, clean, info, outputs)
         say(", ".join(line))
+    return rows, plot_data
 
-    common = {"protocol": PROTOCOL, "dataset": "synthetic", "n_tracks": tracks, "frames": frames, "points": points,
-              "test_seeds": test_seeds, "tune_seed": tune_seed, "seed": int(seed),
-              "units": "normalised coordinates (x: fraction of a 640-pixel frame width); *_px = x 640",
-              "device": device_description(),
-              "command": command if command is not None else shlex.join(sys.argv), "commit": commit,
-              "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "python": platform.python_version()}
-    out_path = Path(out_dir) / PROTOCOL
+
+def _results(rows: dict[str, list[dict]], common: dict, options: dict[str, dict],
+             tuned: dict[str, dict]) -> tuple[dict[str, dict], str]:
+    """Each method's result (pooled RMSEs, gaps, settings, per-track rows) and the best tuned smoother."""
     results: dict[str, dict] = {}
     for m, rs in rows.items():
         res = {"method": m, **common}
@@ -157,15 +187,7 @@ def run_landmarks(methods=("self2self",), *, out_dir="benchmarks/results", track
     for m, res in results.items():
         if m not in ("noisy", *BASELINES) and best in results:
             res["vs_best_smoother"] = {"smoother": best, "rmse_reduction": 1 - res["rmse"] / results[best]["rmse"]}
-    files = [write_json(out_path / f"{m}.json", r) for m, r in results.items()]
-    files.append(plot_trajectory(out_path / "trajectory.png", *plot_data, best))
-    files.append(write_landmarks_report(out_path, results, tuned, best))
-    say(f"{PROTOCOL} ({tracks} tracks) done in {time.perf_counter() - run_start:.0f} s; results in {out_path}")
-    summary = {"dir": str(out_path), "n_tracks": tracks,
-               **{m: {"rmse_px": r["rmse_px"], "rmse_outlier_frames_px": r["rmse_outlier_frames_px"],
-                      "seconds_per_track": r["seconds_per_track"]} for m, r in results.items()}}
-    return {"protocol": PROTOCOL, "dir": str(out_path), "summary": summary, "results": results,
-            "files": [str(f) for f in files]}
+    return results, best
 
 
 def plot_trajectory(path: Path, noisy, clean, info, outputs: dict[str, np.ndarray], best: str,

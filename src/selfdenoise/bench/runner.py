@@ -32,7 +32,7 @@ from ..core import metrics
 from ..core.errors import InputError, MissingDependencyError
 from ..methods import registry
 from .landmarks_synth import run_landmarks
-from .protocols import BASELINES, PROTOCOLS, TestSet, find_test_images, result_dir, test_pair
+from .protocols import BASELINES, PROTOCOLS, Protocol, TestSet, find_test_images, result_dir, test_pair
 from .provenance import PeakMemory, device_description, git_commit
 from .report import centre_crop, write_report
 from .results import METRIC_KEYS, mean, write_json
@@ -48,6 +48,11 @@ def _needs_training(method: str) -> bool:
     return method in registry.IMAGE_METHODS and "dataset" in registry.kinds(method)
 
 
+def _default_sigma(method: str, ts: TestSet):
+    """The sigma a method gets when none is given: the test set's for the baselines, else ``"auto"``."""
+    return ts.sigma if (method in BASELINES and ts.sigma is not None) else "auto"
+
+
 @dataclass
 class _Acc:
     """Per-method accumulator."""
@@ -55,6 +60,52 @@ class _Acc:
     per_image: list = field(default_factory=list)
     peak_mb: float = 0.0
     gpu_peak_mb: float | None = None
+
+
+@dataclass
+class RunPlan:
+    """A validated run of an image protocol: what ``plan_run`` decided, before any training.
+
+    ``options`` (per-method ``denoise`` options, a loaded model under ``model``) and ``trained`` (how each
+    model was trained) are completed by ``_train_methods``.
+    """
+
+    protocol: str
+    proto: Protocol
+    ts: TestSet
+    names: list[str]
+    options: dict[str, dict]
+    train_settings: dict[str, dict]  # -p n2n.crop=64: a training setting of a method trained here
+    model_files: dict[str, str]
+    trained: dict[str, dict]
+    data_dir: Path
+    indexed: list  # (index in the whole test set, file)
+    base_seed: int
+    out_path: Path
+    commit: str | None
+    seed: int
+    limit: int | None
+    every: int
+    command: str | None
+    progress: bool
+    crop_size: int
+    train: dict | None
+
+    @property
+    def n_images(self) -> int:
+        return len(self.indexed)
+
+
+@dataclass
+class _RunState:
+    """What ``_run_images`` gathers: per-method scores, the noisy input's own, skipped methods, crops."""
+
+    acc: dict[str, _Acc]
+    memory: PeakMemory
+    start: float
+    noisy: _Acc = field(default_factory=_Acc)
+    skipped: dict[str, str] = field(default_factory=dict)
+    crops: list[dict] = field(default_factory=list)
 
 
 def run_protocol(protocol: str, data_dir: str | os.PathLike | None, methods: list[str] | None, *,
@@ -82,6 +133,22 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike | None, methods: lis
     if protocol == "landmarks-synth":
         return run_landmarks(methods or ["self2self"], out_dir=out_dir, tracks=5 if limit is None else limit, seed=seed,
                              method_options=method_options, command=command, progress=progress)
+    plan = plan_run(protocol, data_dir, methods, commit=commit, out_dir=out_dir, limit=limit, every=every, seed=seed,
+                    dataset=dataset, method_options=method_options, command=command, progress=progress,
+                    baselines=baselines, crop_size=crop_size, train=train)
+    _train_methods(plan)
+    return _write_results(plan, _run_images(plan))
+
+
+def plan_run(protocol: str, data_dir: str | os.PathLike | None, methods: list[str] | None, *, commit: str | None,
+             out_dir: str | os.PathLike, limit: int | None, every: int, seed: int, dataset: str | None,
+             method_options: dict[str, dict] | None, command: str | None, progress: bool, baselines: bool,
+             crop_size: int, train: dict | None) -> RunPlan:
+    """Check a run of the runnable image protocol ``protocol`` and load the model files it is given.
+
+    Every user error is raised here, a misspelt option included, so none comes after hours of training.
+    """
+    proto = PROTOCOLS[protocol]
     if data_dir is None:
         raise InputError(f"protocol '{protocol}' needs --data (the folder that holds its test images)")
     methods = methods or ["zero-shot"]
@@ -91,7 +158,25 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike | None, methods: lis
     if every < 1:
         raise InputError(f"--every must be at least 1, got {every}")
     options = {k.strip().lower(): dict(v or {}) for k, v in (method_options or {}).items()}
+    names = _method_names(methods, baselines)
+    train_settings = _check_options(names, options)
+    _check_training(protocol, proto, names, options, train)
+    model_files, trained = _load_model_files(options)
+    data_dir = Path(data_dir)
+    # Keep each image's index in the whole set: its noise seed must not depend on the subset taken.
+    indexed = list(enumerate(find_test_images(data_dir, ts)))[::every]  # an even subset (every camera of PolyU)
+    if limit is not None:
+        indexed = indexed[:limit]
+    base_seed = proto.seed + int(seed)
+    return RunPlan(protocol=protocol, proto=proto, ts=ts, names=names, options=options,
+                   train_settings=train_settings, model_files=model_files, trained=trained, data_dir=data_dir,
+                   indexed=indexed, base_seed=base_seed, out_path=result_dir(out_dir, protocol, ts.name),
+                   commit=commit, seed=seed, limit=limit, every=every, command=command, progress=progress,
+                   crop_size=crop_size, train=train)
 
+
+def _method_names(methods: list[str], baselines: bool) -> list[str]:
+    """The methods of the run, normalised and without repeats, the baselines last."""
     names: list[str] = []
     for m in list(methods) + (list(BASELINES) if baselines else []):
         m = m.strip().lower()
@@ -99,7 +184,13 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike | None, methods: lis
             names.append(m)
     if not names:
         raise InputError("no methods to run (give --methods, or keep the baselines)")
-    train_settings: dict[str, dict] = {}  # -p n2n.crop=64: a training setting of a method trained here
+    return names
+
+
+def _check_options(names: list[str], options: dict[str, dict]) -> dict[str, dict]:
+    """Check each method's options; move the training settings of methods trained here out of ``options``
+    and return them (method -> settings)."""
+    train_settings: dict[str, dict] = {}
     for m, opts in options.items():  # a misspelt option fails now, not after hours of training
         if m not in names:
             raise InputError(f"an option was given for {m}, which is not in this run ({', '.join(names)})")
@@ -107,7 +198,12 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike | None, methods: lis
             train_settings[m] = {k: opts.pop(k) for k in list(opts) if k in api.TRAIN_KEYS}
         if m in registry.IMAGE_METHODS:
             registry.check_options(m, {k: v for k, v in opts.items() if k not in ("model", "sigma")})
-    trained: dict[str, dict] = {}
+    return train_settings
+
+
+def _check_training(protocol: str, proto: Protocol, names: list[str], options: dict[str, dict],
+                    train: dict | None) -> None:
+    """Check that every method that needs training has a model file or can be trained here."""
     for m in names:
         if not _needs_training(m):
             continue
@@ -120,8 +216,13 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike | None, methods: lis
             if not train or not (train.get("minutes") or train.get("steps")):
                 raise InputError(f"method {m} is trained first: give --train-minutes or --train-steps")
 
-    model_files = {}
-    for m, opts in options.items():  # trained models given as files are loaded once
+
+def _load_model_files(options: dict[str, dict]) -> tuple[dict[str, str], dict[str, dict]]:
+    """Load, once, the trained models given as files (in place in ``options``); return method -> file and
+    method -> how its model was trained (from the file, where it says)."""
+    model_files: dict[str, str] = {}
+    trained: dict[str, dict] = {}
+    for m, opts in options.items():
         if isinstance(opts.get("model"), (str, os.PathLike)):
             model_files[m] = str(opts["model"])
             opts["model"] = api.load_model(opts["model"])
@@ -129,136 +230,153 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike | None, methods: lis
             if fit:  # how the model was trained, from its file
                 trained[m] = {"seconds": fit.get("seconds"), "steps": fit.get("steps"), "preset": fit.get("preset"),
                               "device": fit.get("device", "cpu"), "model_file": model_files[m]}
-    data_dir = Path(data_dir)
-    # Keep each image's index in the whole set: its noise seed must not depend on the subset taken.
-    indexed = list(enumerate(find_test_images(data_dir, ts)))[::every]  # an even subset (every camera of PolyU)
-    if limit is not None:
-        indexed = indexed[:limit]
-    files = [f for _, f in indexed]
-    base_seed = proto.seed + int(seed)
-    n = len(files)
-    out_path = result_dir(out_dir, protocol, ts.name)
-    for m in names:
-        if _needs_training(m) and "model" not in options.get(m, {}):
-            method_opts = {k: v for k, v in options.get(m, {}).items() if k != "sigma"}  # e.g. n2n target_frames
-            info = train_for_protocol(proto, data_dir, m, out_path, ts, indexed[:6], base_seed, progress=progress,
-                                      **(train or {}), **method_opts, **train_settings.get(m, {}))
-            options.setdefault(m, {})["model"] = info.pop("trained_model")
-            trained[m] = info
+    return model_files, trained
+
+
+def _train_methods(plan: RunPlan) -> None:
+    """Train, on the protocol's training set, each method that needs training and was given no model."""
+    for m in plan.names:
+        if _needs_training(m) and "model" not in plan.options.get(m, {}):
+            method_opts = {k: v for k, v in plan.options.get(m, {}).items() if k != "sigma"}  # e.g. n2n target_frames
+            info = train_for_protocol(plan.proto, plan.data_dir, m, plan.out_path, plan.ts, plan.indexed[:6],
+                                      plan.base_seed, progress=plan.progress, **(plan.train or {}), **method_opts,
+                                      **plan.train_settings.get(m, {}))
+            plan.options.setdefault(m, {})["model"] = info.pop("trained_model")
+            plan.trained[m] = info
+
+
+def _run_images(plan: RunPlan) -> _RunState:
+    """Denoise every test image with every method, scoring each output; keep centre crops of a few images."""
+    ts, n = plan.ts, plan.n_images
     crop_at = sorted({0, n // 2}) if n > 1 else [0]
     memory = PeakMemory()
-    acc = {m: _Acc() for m in names}
-    noisy_acc = _Acc()
-    skipped: dict[str, str] = {}
-    crops: list[dict] = []
-    run_start = time.perf_counter()
-
-    for i, (index, path) in enumerate(indexed):
+    run = _RunState(acc={m: _Acc() for m in plan.names}, memory=memory, start=time.perf_counter())
+    for i, (index, path) in enumerate(plan.indexed):
         name = ts.image_name(path)
-        clean, noisy = test_pair(ts, path, index, base_seed)
+        clean, noisy = test_pair(ts, path, index, plan.base_seed)
         row = {"name": name, **metrics.evaluate_pair(clean, noisy)}
-        noisy_acc.per_image.append(row)
-        panels = [(f"noisy {_db(row['psnr'])}", metrics.quantize_uint8(centre_crop(noisy, crop_size)))]
+        run.noisy.per_image.append(row)
+        panels = [(f"noisy {_db(row['psnr'])}", metrics.quantize_uint8(centre_crop(noisy, plan.crop_size)))]
         line = [f"[{i + 1}/{n}] {name}: noisy {_db(row['psnr'])}"]
-
-        for m in names:
-            if m in skipped:
+        for m in plan.names:
+            if m in run.skipped:
                 continue
-            opts = dict(options.get(m, {}))
-            default_sigma = ts.sigma if (m in BASELINES and ts.sigma is not None) else "auto"
-            sigma = opts.pop("sigma", default_sigma)
-            memory.start()
-            t0 = time.perf_counter()
-            if m in BASELINES and sigma == "auto" and ts.sigma_stride > 1:
-                sigma = api.estimate_sigma(noisy, stride=ts.sigma_stride)
-            try:
-                out = api.denoise(noisy, m, sigma=sigma, seed=int(seed), progress=False, **opts)
-            except MissingDependencyError as e:
-                if m not in BASELINES:
-                    raise
-                skipped[m] = str(e)
-                warnings.warn(f"skipping {m}: {e}", stacklevel=2)
-                say(progress, f"warning: skipping {m}: {e}")
+            done = _run_method(plan, run, m, name, clean, noisy)
+            if done is None:
                 continue
-            seconds = time.perf_counter() - t0
-            peak = memory.peak_mb()
-            out = np.clip(np.asarray(out, dtype=np.float32).reshape(clean.shape), 0.0, 1.0)
-            scores = metrics.evaluate_pair(clean, out)
-            a = acc[m]
-            a.per_image.append({"name": name, **scores, "seconds": seconds, "peak_memory_mb": peak,
-                                **({"sigma": float(sigma)} if not isinstance(sigma, str) else {})})
-            a.peak_mb = max(a.peak_mb, peak)
-            gpu = memory.gpu_peak_mb()
-            if gpu is not None:
-                a.gpu_peak_mb = max(a.gpu_peak_mb or 0.0, gpu)
+            out, scores, seconds = done
             line.append(f"{m} {_db(scores['psnr'])} {seconds:.1f} s")
             if i in crop_at:
-                panels.append((f"{m} {_db(scores['psnr'])}", metrics.quantize_uint8(centre_crop(out, crop_size))))
+                panels.append((f"{m} {_db(scores['psnr'])}", metrics.quantize_uint8(centre_crop(out, plan.crop_size))))
         if i in crop_at:
-            panels.append(("clean", metrics.quantize_uint8(centre_crop(clean, crop_size))))
-            crops.append({"name": name, "panels": panels})
-        say(progress, ", ".join(line))
+            panels.append(("clean", metrics.quantize_uint8(centre_crop(clean, plan.crop_size))))
+            run.crops.append({"name": name, "panels": panels})
+        say(plan.progress, ", ".join(line))
+    return run
 
+
+def _run_method(plan: RunPlan, run: _RunState, m: str, name: str, clean: np.ndarray,
+                noisy: np.ndarray) -> tuple[np.ndarray, dict, float] | None:
+    """Denoise one image with method ``m`` and record its scores, time and peak memory in ``run``;
+    return (output, scores, seconds), or None when a baseline's optional package is missing (then the
+    method is marked skipped)."""
+    ts = plan.ts
+    opts = dict(plan.options.get(m, {}))
+    sigma = opts.pop("sigma", _default_sigma(m, ts))
+    run.memory.start()
+    t0 = time.perf_counter()
+    if m in BASELINES and sigma == "auto" and ts.sigma_stride > 1:
+        sigma = api.estimate_sigma(noisy, stride=ts.sigma_stride)
+    try:
+        out = api.denoise(noisy, m, sigma=sigma, seed=int(plan.seed), progress=False, **opts)
+    except MissingDependencyError as e:
+        if m not in BASELINES:
+            raise
+        run.skipped[m] = str(e)
+        warnings.warn(f"skipping {m}: {e}", stacklevel=4)  # at the caller of run_protocol
+        say(plan.progress, f"warning: skipping {m}: {e}")
+        return None
+    seconds = time.perf_counter() - t0
+    peak = run.memory.peak_mb()
+    out = np.clip(np.asarray(out, dtype=np.float32).reshape(clean.shape), 0.0, 1.0)
+    scores = metrics.evaluate_pair(clean, out)
+    a = run.acc[m]
+    a.per_image.append({"name": name, **scores, "seconds": seconds, "peak_memory_mb": peak,
+                        **({"sigma": float(sigma)} if not isinstance(sigma, str) else {})})
+    a.peak_mb = max(a.peak_mb, peak)
+    gpu = run.memory.gpu_peak_mb()
+    if gpu is not None:
+        a.gpu_peak_mb = max(a.gpu_peak_mb or 0.0, gpu)
+    return out, scores, seconds
+
+
+def _write_results(plan: RunPlan, run: _RunState) -> dict:
+    """Write one JSON per method that ran, ``noisy.json`` and the report; return ``run_protocol``'s dict."""
+    ts, n = plan.ts, plan.n_images
     common = {
-        "protocol": protocol,
+        "protocol": plan.protocol,
         "dataset": ts.name,
         "n_images": n,
         "device": device_description(),
-        "command": command if command is not None else shlex.join(sys.argv),
-        "commit": commit,
-        "seed": base_seed,
+        "command": plan.command if plan.command is not None else shlex.join(sys.argv),
+        "commit": plan.commit,
+        "seed": plan.base_seed,
         "noise": ts.noise or "real",
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "limit": limit,
-        "every": every,
-        "peak_memory_source": memory.source,
+        "limit": plan.limit,
+        "every": plan.every,
+        "peak_memory_source": run.memory.source,
         "python": platform.python_version(),
     }
     written: list[Path] = []
     results: dict[str, dict] = {}
-    for m in names:
-        if m in skipped:
+    for m in plan.names:
+        if m in run.skipped:
             continue
-        a = acc[m]
-        opts = dict(options.get(m, {}))
-        default_sigma = ts.sigma if (m in BASELINES and ts.sigma is not None) else "auto"
-        res = {"method": m, **common}
-        res.update({k: mean(r[k] for r in a.per_image) for k in METRIC_KEYS})
-        res.update({
-            "seconds_per_image": mean(r["seconds"] for r in a.per_image),
-            "train_seconds": None,
-            "peak_memory_mb": a.peak_mb,
-            "gpu_peak_memory_mb": a.gpu_peak_mb,
-            "sigma": opts.pop("sigma", default_sigma if ts.sigma_stride == 1 or m not in BASELINES
-                              else f"auto (patch-PCA on stride-{ts.sigma_stride} sub-images)"),
-            "options": {k: v for k, v in opts.items() if k != "model"} | train_settings.get(m, {}),
-            **({"model_file": model_files[m]} if m in model_files else {}),
-            **({"training": trained[m]} if m in trained else {}),
-            "per_image": a.per_image,
-        })
-        if m in trained:
-            res["train_seconds"] = trained[m]["seconds"]
-        if ts.group_by:
-            res["per_camera"] = _group(a.per_image, ts)
-        results[m] = res
-        gpu = m in trained and trained[m].get("device", "cpu").startswith("cuda")
-        written.append(write_json(out_path / f"{m}{'-gpu' if gpu else ''}.json", res))
+        results[m] = res = _method_result(plan, m, run.acc[m], common)
+        gpu = m in plan.trained and plan.trained[m].get("device", "cpu").startswith("cuda")
+        written.append(write_json(plan.out_path / f"{m}{'-gpu' if gpu else ''}.json", res))
     noisy_res = {"method": "noisy", **common,
-                 **{k: mean(r[k] for r in noisy_acc.per_image) for k in METRIC_KEYS},
+                 **{k: mean(r[k] for r in run.noisy.per_image) for k in METRIC_KEYS},
                  "seconds_per_image": None, "train_seconds": None, "peak_memory_mb": None,
-                 "per_image": noisy_acc.per_image}
+                 "per_image": run.noisy.per_image}
     if ts.group_by:
-        noisy_res["per_camera"] = _group(noisy_acc.per_image, ts)
-    written.append(write_json(out_path / "noisy.json", noisy_res))
-    report = write_report(out_path, protocol, {"noisy": noisy_res, **results}, crops)
+        noisy_res["per_camera"] = _group(run.noisy.per_image, ts)
+    written.append(write_json(plan.out_path / "noisy.json", noisy_res))
+    report = write_report(plan.out_path, plan.protocol, {"noisy": noisy_res, **results}, run.crops)
     written.extend(report.values())
-    say(progress, f"{protocol} ({ts.name}, {n} images) done in {time.perf_counter() - run_start:.0f} s; "
-                   f"results in {out_path}")
-    summary = {"dir": str(out_path), "n_images": n, **{
+    say(plan.progress, f"{plan.protocol} ({ts.name}, {n} images) done in {time.perf_counter() - run.start:.0f} s; "
+                       f"results in {plan.out_path}")
+    summary = {"dir": str(plan.out_path), "n_images": n, **{
         m: {"psnr": r["psnr"], "ssim": r["ssim"], "seconds_per_image": r["seconds_per_image"]}
         for m, r in {"noisy": noisy_res, **results}.items()}}
-    return {"protocol": protocol, "dataset": ts.name, "dir": str(out_path), "summary": summary,
-            "results": results, "noisy": noisy_res, "skipped": skipped, "files": [str(p) for p in written]}
+    return {"protocol": plan.protocol, "dataset": ts.name, "dir": str(plan.out_path), "summary": summary,
+            "results": results, "noisy": noisy_res, "skipped": run.skipped, "files": [str(p) for p in written]}
+
+
+def _method_result(plan: RunPlan, m: str, a: _Acc, common: dict) -> dict:
+    """The result of method ``m``: the run's common fields, mean scores, settings and per-image rows."""
+    ts = plan.ts
+    opts = dict(plan.options.get(m, {}))
+    res = {"method": m, **common}
+    res.update({k: mean(r[k] for r in a.per_image) for k in METRIC_KEYS})
+    res.update({
+        "seconds_per_image": mean(r["seconds"] for r in a.per_image),
+        "train_seconds": None,
+        "peak_memory_mb": a.peak_mb,
+        "gpu_peak_memory_mb": a.gpu_peak_mb,
+        "sigma": opts.pop("sigma", _default_sigma(m, ts) if ts.sigma_stride == 1 or m not in BASELINES
+                          else f"auto (patch-PCA on stride-{ts.sigma_stride} sub-images)"),
+        "options": {k: v for k, v in opts.items() if k != "model"} | plan.train_settings.get(m, {}),
+        **({"model_file": plan.model_files[m]} if m in plan.model_files else {}),
+        **({"training": plan.trained[m]} if m in plan.trained else {}),
+        "per_image": a.per_image,
+    })
+    if m in plan.trained:
+        res["train_seconds"] = plan.trained[m]["seconds"]
+    if ts.group_by:
+        res["per_camera"] = _group(a.per_image, ts)
+    return res
 
 
 def _group(per_image: list[dict], ts: TestSet) -> dict[str, dict]:

@@ -1,6 +1,7 @@
 """Training a dataset method on a protocol's noisy training set, with its PSNR-vs-time curve."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np

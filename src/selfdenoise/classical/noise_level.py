@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from skimage.restoration import estimate_sigma as sk_estimate
 
 
 def estimate_sigma(image: np.ndarray, method: str = "pca", stride: int = 1) -> float:
@@ -27,6 +26,8 @@ def estimate_sigma(image: np.ndarray, method: str = "pca", stride: int = 1) -> f
     if img.ndim == 2:
         img = img[..., None]
     if method == "wavelet":
+        from skimage.restoration import estimate_sigma as sk_estimate  # imports scipy.stats: 1 s, so only here
+
         return float(sk_estimate(img, channel_axis=-1, average_sigmas=True)) * 255.0
     if method != "pca":
         raise ValueError(f"unknown sigma estimator '{method}' (pca, wavelet)")

@@ -51,7 +51,9 @@ _RANGE_RE = re.compile(rf"^({_NUM})-({_NUM})$")
 
 
 def _fmt(value: float) -> str:
-    return f"{value:g}"
+    """Short (``25``, ``0.5``) where that is exact, else the shortest text that parses back to ``value``."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(float(value))
 
 
 @dataclass(frozen=True)
