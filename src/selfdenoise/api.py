@@ -227,7 +227,7 @@ def denoise_sequence(array, method: str = "self2self", *, seed: int = 0, progres
 
 def denoise_sequence_file(src: str | os.PathLike, dst: str | os.PathLike, method: str = "self2self", *,
                           seed: int = 0, progress: bool = False, **options) -> dict:
-    """Read a sequence (.json / .csv / .npy, see ``selfdenoise.sequences``), denoise it and write ``dst``
+    """Read a sequence (.json / .csv / .npy, see ``selfdenoise.sequences.tracks``), denoise it and write ``dst``
     atomically in the same format. Returns {"input", "output", "seconds", "gaps", ...}."""
     t0 = time.perf_counter()
     src, dst = Path(src), Path(dst)

@@ -310,14 +310,16 @@ def test_a_trained_model_file_is_benchmarked_without_training(kodak, tmp_path):
         per_method_params(["tta=2"])
 
 
-def test_a_method_is_trained_in_the_run_with_its_training_settings(kodak, tmp_path):
+def test_a_method_is_trained_in_the_run_with_its_training_settings(kodak, tmp_path, capsys):
     train_dir = kodak / "bsd300_test"
     train_dir.mkdir()
     for i in range(3):
         Image.fromarray(texture(37, 43, 10 + i)).save(train_dir / f"t{i}.png")
-    r = bench.run_protocol("gauss25-color", kodak, ["n2n"], out_dir=tmp_path / "out", progress=False, baselines=False,
+    r = bench.run_protocol("gauss25-color", kodak, ["n2n"], out_dir=tmp_path / "out", progress=True, baselines=False,
                            limit=2, train={"steps": 3},
                            method_options={"n2n": {"crop": 24, "batch": 2, "widths": (8, 8, 8), "tta": 2}})
+    said = capsys.readouterr().err  # progress lines: the training, each image, the end of the run
+    assert "training n2n on" in said and "[2/2]" in said and "(kodak24, 2 images) done" in said
     res = r["results"]["n2n"]
     assert res["options"] == {"widths": (8, 8, 8), "tta": 2, "crop": 24, "batch": 2}
     fit = api.load_model(Path(r["dir"]) / "n2n.sdm").metadata["extra"]["train"]

@@ -62,7 +62,7 @@ def apply_tiled(fn: Callable[[Tensor], Tensor], x: Tensor, tile: int | None = No
 
 
 def tta_apply(model: nn.Module, x: Tensor, n: int = 8, modes: tuple[int, ...] = tuple(range(8))) -> Tensor:
-    """Average ``model`` over the first ``n`` of the flips/rotations ``modes`` of ``x`` (``data.flip_rotate``'s
+    """Average ``model`` over the first ``n`` of the flips/rotations ``modes`` of ``x`` (``core.augment.flip_rotate``'s
     ``k``: ``k % 4`` quarter turns, then a mirror if ``k >= 4``)."""
     acc = torch.zeros_like(x)
     modes = modes[:n]

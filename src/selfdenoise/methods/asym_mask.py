@@ -32,7 +32,7 @@ its noise. The scheme, built on AP-BSN (Lee et al., CVPR 2022), works with any d
   trained 10 minutes: R3 output 36.94 dB, blended 38.91 dB (window 3/7/25: 38.76/38.91/38.88 dB;
   one global weight per image: 38.29 dB).
 - **Collaborative Wiener refinement** (``refine`` passes; 0, off, by default): the blended output
-  is the pilot of ``wiener.refine_estimate`` (BM3D's second step), as in ``zero-shot``.
+  is the pilot of ``classical.wiener.refine_estimate`` (BM3D's second step), as in ``zero-shot``.
 - **TV fine-tune** (optional, ``tv`` > 0): during the last ``1 - tv_from`` of training the loss also
   gets ``tv * TV(x_PD)`` of the inference output on the crop, ``TV(x) = mean|dx/dh| + mean|dx/dw|``,
   against the checkerboard artefacts that PD at inference leaves.

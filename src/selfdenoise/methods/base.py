@@ -42,7 +42,7 @@ class DatasetMethodBase:
     Options that steer inference (not recorded in model files): ``tta``, the number of flips/rotations
     averaged (at most those of ``augment``); ``tile``, the tile size in pixels; ``refine``, passes of
     collaborative Wiener filtering of the noisy image with the network's output as pilot
-    (``classical.wiener``; 0 = off; "auto" = ``wiener.AUTO_PASSES`` passes on white noise, none otherwise).
+    (``classical.wiener``; 0 = off; "auto" = ``classical.wiener.AUTO_PASSES`` passes on white noise, none otherwise).
     ``augment``: the flips/rotations drawn in training and averaged by ``tta`` (``core.augment.AUGMENT_MODES``):
     ``dihedral`` (all 8), ``flips`` (the 4 mirrors that keep the axes: OCT B-scans, whose layers and
     speckle have an orientation) or ``none``.

@@ -14,7 +14,7 @@ noise). For Bernoulli noise the loss counts only the target's observed pixels (t
 expectation as one realisation (the L2 minimiser is unchanged) and less noise, so the gradient is less noisy.
 
 ``register`` (default on; an addition to the paper): repeated real frames of one scene are first aligned by
-integer translations (``data.register_group``), since a target shifted by eye or stage motion teaches blur.
+integer translations (``training.registration.register_group``), since a target shifted by eye or stage motion teaches blur.
 
 Paper recipe (``--preset paper``): its UNet, 256x256 crops, batch 4, Adam 3e-4 (beta2 0.99) with the
 last 30% of training ramped down as ``(0.5 + cos(pi t) / 2)^2``. ``--net srresnet`` gives the paper's

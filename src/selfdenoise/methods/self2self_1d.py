@@ -17,7 +17,7 @@ Normalisation: every channel is centred on its mean over time; all channels shar
 overall standard deviation), so the loss weights every coordinate as the RMSE does.
 
 Outlier frames (a whole frame jumping away from its neighbours: a bad detection, see
-``sequences.find_outlier_frames``) are set to NaN first and handled like missed detections.
+``sequences.tracks.find_outlier_frames``) are set to NaN first and handled like missed detections.
 
 NaN gaps (missed detections) are never fed (always treated like a dropped entry) and never in the
 loss. The output fills them with a cubic spline over time through the denoised observed frames
@@ -79,7 +79,7 @@ class Self2Self1D:
     """Options (all keyword): ``steps`` Adam steps (cosine-decayed ``lr``), ``drop`` Bernoulli drop
     probability, ``dropout`` inside the network, ``latent``/``width``/``levels`` of the network,
     ``ensemble`` masked predictions averaged, ``budget`` seconds (stops fitting early if reached),
-    ``outlier_threshold`` for ``sequences.find_outlier_frames`` (None: keep every frame),
+    ``outlier_threshold`` for ``sequences.tracks.find_outlier_frames`` (None: keep every frame),
     ``frame_drop`` probability of also dropping whole frames (0: entry masks only; 0.3 measured worse
     on a 900-frame synthetic track, 0.96 vs 0.87 px before the spline gap fill),
     ``gap_fill``: ``spline`` (default) fills missing and outlier entries with a cubic spline over time

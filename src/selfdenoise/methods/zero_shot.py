@@ -17,13 +17,13 @@ Recipe (the library default for one noisy photo, no training data, no clean imag
    4 held-out BSD300 images (27.29 -> 27.17 dB), 400 worse on Kodak (28.85 -> 28.65 dB).
 3. Denoise the whole image, averaging over the 8 flips/rotations (test-time augmentation).
 4. Refine (``refine`` passes; default "auto": 3 when the noise is white, 0 when it is spatially
-   correlated, see ``wiener.resolve_passes``): collaborative Wiener filtering of the noisy image with the
-   network's output as the pilot (``selfdenoise.wiener``; the second step of BM3D): similar patches
+   correlated, see ``classical.wiener.resolve_passes``): collaborative Wiener filtering of the noisy image with the
+   network's output as the pilot (``selfdenoise.classical.wiener``; the second step of BM3D): similar patches
    of the pilot are grouped, and the noisy image's 3-D transform coefficients are shrunk by
    ``P^2 / (P^2 + sigma^2)``. The noise level per opponent colour channel is the larger of the
    patch-PCA estimate and the variance of what the network removed (real, correlated noise is
    under-estimated by the former). Measured on kodim05 (sigma 25) from the prior alone: 26.33 dB,
-   one pass 28.79, two passes 29.3-29.4 (CBM3D 29.88; window 19, see ``wiener.AUTO_PASSES`` for the
+   one pass 28.79, two passes 29.3-29.4 (CBM3D 29.88; window 19, see ``classical.wiener.AUTO_PASSES`` for the
    third pass and the wider window). On real camera noise (every 10th PolyU pair)
    two passes lost 0.5 dB on average (38.33 -> 37.79), hence "auto".
 
@@ -125,7 +125,7 @@ class ZeroShot:
       ``tile``: inference tile size in pixels (default: whole image up to 1 Mpixel, then 512);
       ``use_prior``: set False to ignore the shipped prior and train from scratch;
       ``refine``: collaborative Wiener passes after the network (0 = the network's output as is;
-      "auto" = ``wiener.AUTO_PASSES`` on white noise, 0 on spatially correlated noise).
+      "auto" = ``classical.wiener.AUTO_PASSES`` on white noise, 0 on spatially correlated noise).
     """
 
     name: ClassVar[str] = "zero-shot"

@@ -1,6 +1,6 @@
 """Classical smoothers for sequences (frames, points, coords): Savitzky-Golay, Gaussian, One Euro.
 
-Every smoother first fills NaN gaps by linear interpolation over time (``sequences.fill_gaps``), then
+Every smoother first fills NaN gaps by linear interpolation over time (``tracks.fill_gaps``), then
 filters each channel (point x coordinate) over time; the output has no NaN. ``tune`` picks a
 smoother's parameters by grid search against a clean track (used on a synthetic track with its own
 seed, never on a test track).
@@ -18,7 +18,7 @@ from .tracks import check_sequence, fill_gaps, find_outlier_frames
 
 def prepared(seq, outlier_threshold: float | None = None) -> np.ndarray:
     """The checked sequence with gaps linearly interpolated; with ``outlier_threshold``, the frames
-    that ``sequences.find_outlier_frames`` flags are first treated as gaps (the same rejection that
+    that ``sequences.tracks.find_outlier_frames`` flags are first treated as gaps (the same rejection that
     Self2Self uses), so smoothers and the learned method can be compared on equal terms."""
     x = check_sequence(seq)
     if outlier_threshold:
