@@ -20,8 +20,20 @@ from .core.noise import parse_noise
 from .methods import registry
 from .modelfile import load_model as _load_model
 from .modelfile import save_model
-from .sequences.tracks import gap_summary, check_sequence, is_sequence_file, read_sequence, write_sequence
-from .training import TrainConfig, TrainingSet, from_arrays, load_clean_folder, load_folder
+from .sequences.tracks import (
+    check_sequence,
+    gap_summary,
+    is_sequence_file,
+    read_sequence,
+    write_sequence,
+)
+from .training import (
+    TrainConfig,
+    TrainingSet,
+    from_arrays,
+    load_clean_folder,
+    load_folder,
+)
 from .training import train as _train
 from .training.distributed import end_process_group, is_rank0
 
@@ -135,8 +147,10 @@ def evaluate(clean, test) -> dict:
     return evaluate_pair(a, b)
 
 
-def estimate_sigma(image, stride: int = 1) -> float:
-    """Noise level in 0-255 units (patch-PCA estimator; see ``classical.noise_level.estimate_sigma``)."""
+def estimate_sigma(image, stride: int | str = "auto") -> float:
+    """Noise level in 0-255 units (patch-PCA estimator; see ``classical.noise_level.estimate_sigma``):
+    ``stride="auto"`` estimates on stride-3 pixel-shuffle sub-images when the noise is spatially correlated
+    (real camera noise), on the image itself when it is white; 1 or 3 force one."""
     img, _ = as_float_image(image)
     return _estimate_sigma(img, stride=stride)
 

@@ -18,11 +18,11 @@ from tqdm import tqdm
 
 import selfdenoise  # the API modules load on first use (``selfdenoise/__init__.py``), not with the CLI
 
+from . import sequences
 from .core.errors import InputError, SelfdenoiseError
 from .core.params import parse_params, per_method_params
 from .core.version import __version__
 from .methods import registry
-from . import sequences
 
 
 class _Group(click.Group):
@@ -236,6 +236,10 @@ def evaluate(clean, test, json_path):
 @click.option("--methods", default=None, help="Comma-separated methods; the baselines always run "
               "[default: zero-shot (+ nlm, bm3d); landmarks-synth: self2self (+ savgol, gaussian, one-euro)].")
 @click.option("--dataset", default=None, help="Test set within the protocol (e.g. kodak24, polyu).")
+@click.option("--split", type=click.Choice(["test", "validation"]), default="test", show_default=True,
+              help="validation: where settings are selected; test: where figures are reported.")
+@click.option("--exploratory", is_flag=True, help="Allow uncommitted changes; the results say so and stay out "
+              "of the README.")
 @click.option("--limit", type=int, default=None, help="Only the first N test images (landmarks-synth: N tracks, "
               "default 5).")
 @click.option("--every", type=int, default=1, show_default=True, help="Every N-th test image (an even subset).")
@@ -251,15 +255,16 @@ def evaluate(clean, test, json_path):
               "method trained in the run (-p tcfl.crop=64: batch, crop, lr, schedule, warmup, betas, optimizer, "
               "weight_decay, clip), or -p n2n.model=FILE (a trained model: no training in the run).")
 @click.option("-q", "--quiet", is_flag=True)
-def bench(protocol, data, methods, dataset, limit, every, seed, out, budget, train_minutes, train_steps, preset,
-          device, params, quiet):
+def bench(protocol, data, methods, dataset, split, exploratory, limit, every, seed, out, budget, train_minutes,
+          train_steps, preset, device, params, quiet):
     """Run a benchmark protocol with BM3D and NLM in the same run; write JSON + Markdown/HTML report."""
     names = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
     options = {"zero-shot": {"budget": budget}, "self2self": {"budget": budget}} if budget is not None else {}
     for method, opts in per_method_params(params).items():
         options.setdefault(method, {}).update(opts)
     result = selfdenoise.bench.run_protocol(protocol, Path(data) if data else None, names, out_dir=Path(out), limit=limit, every=every, seed=seed,
-                          dataset=dataset, method_options=options, command=_command_line(), progress=not quiet,
+                          dataset=dataset, split=split, exploratory=exploratory, method_options=options,
+                          command=_command_line(), progress=not quiet,
                           train={"minutes": train_minutes, "steps": train_steps, "preset": preset, "device": device})
     click.echo(json.dumps(result.get("summary", result), indent=1, default=str)[:4000])
 

@@ -5,13 +5,20 @@ import torch
 import torch.nn.functional as F
 
 import selfdenoise
-from selfdenoise.methods import registry
 from selfdenoise.core.errors import InputError
-from selfdenoise.methods.asym_mask import (AsymMask, apply_complementary, complementary_masks, hide,
-                                           mask_indices, masked_l1, r3_refine)
-from selfdenoise.methods.contract import Batch
 from selfdenoise.core.metrics import psnr
 from selfdenoise.core.pixel_shuffle import pd_down
+from selfdenoise.methods import registry
+from selfdenoise.methods.asym_mask import (
+    AsymMask,
+    apply_complementary,
+    complementary_masks,
+    hide,
+    mask_indices,
+    masked_l1,
+    r3_refine,
+)
+from selfdenoise.methods.contract import Batch
 
 
 def box3(x):

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from selfdenoise import api, bench
+from selfdenoise.bench import landmarks_synth, runner
 from selfdenoise.core import metrics
 from selfdenoise.core.errors import InputError, MissingDependencyError
 from selfdenoise.core.io import read_image
@@ -16,6 +17,14 @@ FIELDS = ("protocol", "method", "dataset", "n_images", "psnr", "ssim", "epi_corr
           "seconds_per_image", "train_seconds", "peak_memory_mb", "device", "command", "commit", "seed",
           "noise", "date", "per_image")
 SIZES = [(33, 41), (35, 29), (31, 37)]
+
+
+@pytest.fixture(autouse=True)
+def committed_tree(monkeypatch):
+    """Benchmarks refuse a tree with uncommitted changes; these tests run beside work in progress, so
+    the commit is a fixed clean one (``test_results_need_a_clean_tree`` checks the refusal itself)."""
+    monkeypatch.setattr(runner, "git_commit", lambda: "0" * 40)
+    monkeypatch.setattr(landmarks_synth, "git_commit", lambda: "0" * 40)
 
 
 def texture(h, w, seed):
@@ -143,7 +152,7 @@ def test_user_errors(kodak, tmp_path):
                            method_options={"ne2ne": {"model": "x.safetensors"}})
     with pytest.raises(InputError, match="unknown protocol"):
         bench.run_protocol("gauss99", kodak, ["nlm"], out_dir=tmp_path, progress=False)
-    with pytest.raises(InputError, match="no dataset 'bsd68'"):
+    with pytest.raises(InputError, match="no test dataset 'bsd68'"):
         bench.run_protocol("single-image", kodak, ["nlm"], dataset="bsd68", out_dir=tmp_path, progress=False)
     with pytest.raises(InputError, match="set12"):
         bench.run_protocol("gauss25-gray", kodak, ["nlm"], out_dir=tmp_path, dataset="set12", progress=False)
@@ -152,8 +161,14 @@ def test_user_errors(kodak, tmp_path):
 
 def test_protocol_table_covers_benchmarks_md():
     assert set(bench.PROTOCOLS) == {"gauss25-color", "gauss5-50-color", "poisson30-color", "gauss25-gray",
-                                    "real-polyu", "oct-duke", "single-image", "landmarks-synth"}
-    assert [t.name for t in bench.PROTOCOLS["single-image"].test_sets] == ["kodak24", "polyu"]
+                                    "real-polyu", "real-nam", "oct-duke", "w2s-widefield", "fmd-confocal",
+                                    "poisson-3d", "single-image", "landmarks-synth"}
+    for name, p in bench.PROTOCOLS.items():  # every image protocol has a validation split, but FMD (W2S settings)
+        assert bool(p.validation) == (name not in ("fmd-confocal", "landmarks-synth")), name
+    assert [t.name for t in bench.PROTOCOLS["single-image"].test_sets] == ["kodak24"]
+    assert [t.name for t in bench.PROTOCOLS["single-image"].validation] == ["mcmaster"]
+    assert {t.metric for t in bench.PROTOCOLS["w2s-widefield"].test_sets} == {"scale-invariant"}
+    assert bench.PROTOCOLS["oct-duke"].train_clean == "oct_duke_fang2013/0[5-7]/average.tif"
     assert bench.PROTOCOLS["single-image"].train is None
     oct_set = bench.PROTOCOLS["oct-duke"].test_sets[0]
     noisy = Path("/d/oct_duke_fang2013/12/test.tif")
@@ -328,3 +343,115 @@ def test_a_method_is_trained_in_the_run_with_its_training_settings(kodak, tmp_pa
     with pytest.raises(InputError, match="method 'n2n' has no option crops"):  # a misspelt setting fails first
         bench.run_protocol("gauss25-color", kodak, ["n2n"], out_dir=tmp_path / "out2", progress=False,
                            baselines=False, train={"steps": 3}, method_options={"n2n": {"crops": 24}})
+
+
+# ----------------------------------------------------------------------------------- protocol v2
+def test_results_need_a_clean_tree(kodak, tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "git_commit", lambda: "abc123-dirty")
+    monkeypatch.setattr(landmarks_synth, "git_commit", lambda: "abc123-dirty")
+    with pytest.raises(InputError, match="uncommitted changes"):
+        bench.run_protocol("single-image", kodak, ["nlm"], out_dir=tmp_path / "a", progress=False, baselines=False)
+    with pytest.raises(InputError, match="uncommitted changes"):
+        bench.run_protocol("landmarks-synth", None, None, out_dir=tmp_path / "b", progress=False)
+    assert not list(tmp_path.rglob("*.json"))
+    r = bench.run_protocol("single-image", kodak, ["nlm"], out_dir=tmp_path / "c", progress=False, baselines=False,
+                           limit=1, exploratory=True)
+    res = r["results"]["nlm"]
+    assert res["exploratory"] is True and res["commit"] == "abc123-dirty" and res["split"] == "test"
+
+
+POLYU_NAMES = ["Canon5D2_5_160_3200_chair_11", "Canon5D2_5_160_6400_circuit_10", "Sony_4-5_125_3200_door_1",
+               "Sony_4-5_125_1600_plant_2"]
+
+
+def test_validation_and_test_are_disjoint_splits_of_one_folder(tmp_path, calls):
+    folder = tmp_path / "polyu_real100"
+    folder.mkdir()
+    for i, name in enumerate(POLYU_NAMES):
+        Image.fromarray(texture(27, 35, 30 + i)).save(folder / f"{name}_mean.JPG", quality=95)
+        Image.fromarray(texture(27, 35, 40 + i)).save(folder / f"{name}_real.JPG", quality=95)
+    names = {}
+    for split, dataset in (("validation", None), ("test", None), ("test", "polyu-all100")):
+        r = bench.run_protocol("real-polyu", tmp_path, ["zero-shot"], out_dir=tmp_path / "out", progress=False,
+                               baselines=False, split=split, dataset=dataset)
+        res = r["results"]["zero-shot"]
+        assert res["split"] == split and res["metric"] == "photo"
+        names[(split, dataset)] = [p["name"] for p in res["per_image"]]
+    assert names[("validation", None)] == [POLYU_NAMES[0], POLYU_NAMES[2]]  # chair (Canon5D2), door (Sony)
+    assert names[("test", None)] == [POLYU_NAMES[1], POLYU_NAMES[3]]
+    assert names[("test", "polyu-all100")] == sorted(POLYU_NAMES)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "real-polyu", "real-polyu-polyu-all100", "real-polyu-validation"]
+    with pytest.raises(InputError, match="no validation split"):
+        bench.run_protocol("fmd-confocal", tmp_path, ["nlm"], out_dir=tmp_path / "x", progress=False, split="validation")
+
+
+def test_microscopy_is_scored_scale_invariant(tmp_path, calls):
+    root = tmp_path / "w2s_widefield"
+    for sub in ("noisy", "reference"):
+        (root / sub).mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for fov in ("001_0", "002_1", "011_0"):  # 001-010 validation, 011-040 test
+        ref = texture(40, 36, int(fov[:3]))[..., 0]
+        noisy = np.clip(0.5 * ref + 60 + rng.normal(0, 12, ref.shape), 0, 255).astype(np.uint8)  # rescaled + noise
+        Image.fromarray(ref).save(root / "reference" / f"{fov}.png")
+        Image.fromarray(noisy).save(root / "noisy" / f"{fov}.png")
+    r = bench.run_protocol("w2s-widefield", tmp_path, ["nlm"], out_dir=tmp_path / "out", progress=False,
+                           baselines=False, split="validation")
+    res = r["results"]["nlm"]
+    assert res["metric"] == "scale-invariant" and [p["name"] for p in res["per_image"]] == ["001_0", "002_1"]
+    ref, _ = read_image(root / "reference" / "002_1.png")
+    noisy, _ = read_image(root / "noisy" / "002_1.png")
+    expected = metrics.evaluate_pair(ref, api.denoise(noisy, "nlm", sigma=api.estimate_sigma(noisy)), "scale-invariant")
+    assert res["per_image"][1]["psnr"] == pytest.approx(expected["psnr"]) and "gcmse" not in res["per_image"][1]
+    assert r["noisy"]["per_image"][1]["psnr"] > metrics.evaluate_pair(ref, noisy)["psnr"]  # the fit undoes the rescaling
+
+
+def test_volume_slices_share_one_noise_draw_and_baselines_get_the_vst(tmp_path, calls):
+    import tifffile
+
+    from selfdenoise.bench.protocols import _noisy_volume
+
+    (tmp_path / "nuclei3d").mkdir()
+    z, y, x = np.mgrid[0:60, 0:24, 0:20]
+    volume = (30000 + 20000 * np.sin(x / 3.0 + z / 9.0) * np.cos(y / 4.0)).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "nuclei3d" / "nuclei.tif", volume)
+    r = bench.run_protocol("poisson-3d", tmp_path, ["nlm"], out_dir=tmp_path / "out", progress=False,
+                           limit=2, seed=4)
+    res = r["results"]["nlm"]
+    assert [p["name"] for p in res["per_image"]] == ["nuclei_z030", "nuclei_z031"] and res["metric"] == "float"
+    assert res["sigma"].startswith("generalized Anscombe VST") and res["noise"] == "poisson:20+gauss:25.5"
+    nlm_calls = [c for c in calls if c[0] == "nlm"]
+    assert all(c[2]["noise"] == "poisson:20+gauss:25.5" and c[2]["sigma"] == "auto" for c in nlm_calls)
+    clean, noisy = _noisy_volume(str(tmp_path / "nuclei3d" / "nuclei.tif"), "poisson:20+gauss:25.5", 4)
+    np.testing.assert_array_equal(nlm_calls[1][1], noisy[31])
+    assert abs(float((noisy - clean).std()) - np.sqrt(float(clean.mean()) / 20 + 0.1**2)) < 0.01
+
+
+def test_statistics_report_spread_and_paired_wins(kodak, tmp_path, monkeypatch, calls):
+    real = api.denoise  # ``calls`` replaced it; BM3D now returns the noisy input (always beaten)
+    monkeypatch.setattr(api, "denoise", lambda image, method="zero-shot", **kw: np.clip(image, 0, 1)
+                        if method == "bm3d" else real(image, method, **kw))
+    r = bench.run_protocol("single-image", kodak, ["zero-shot"], out_dir=tmp_path, progress=False)
+    res = r["results"]["zero-shot"]
+    assert res["psnr_sd"] == pytest.approx(np.std([p["psnr"] for p in res["per_image"]], ddof=1))
+    assert res["wins"] == {"bm3d": {"wins": 3, "of": 3}} and r["results"]["bm3d"]["wins"] == {}
+    assert r["results"]["nlm"]["wins"]["bm3d"]["of"] == 3
+
+
+def test_gan_noisy_domain_leaves_out_the_eyes_of_its_clean_domain(tmp_path):
+    import tifffile
+
+    from selfdenoise.bench.protocols import protocol_training_set
+    from selfdenoise.methods.contract import DataNeeds
+
+    for eye in range(1, 10):
+        folder = tmp_path / "oct_duke_fang2013" / f"{eye:02d}"
+        folder.mkdir(parents=True)
+        for frame in ("test", "1", "2", "3", "4", "average"):
+            tifffile.imwrite(folder / f"{frame}.tif", texture(20, 24, eye)[..., 0])
+    proto = bench.PROTOCOLS["oct-duke"]
+    everyone = protocol_training_set(proto, tmp_path, DataNeeds(pairs=True))
+    gan = protocol_training_set(proto, tmp_path, DataNeeds(clean=True))
+    assert everyone.names == [f"{e:02d}" for e in range(1, 8)] and len(everyone.groups[0]) == 5
+    assert gan.names == ["01", "02", "03", "04"]  # the clean domain is the averages of eyes 05-07

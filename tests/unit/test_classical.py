@@ -74,3 +74,32 @@ def test_unknown_options_give_one_line_errors(natural):
         api.denoise(natural, method="zero-shot", nonsense=1)
     with pytest.raises(api.InputError, match="unknown method 'nope'"):
         api.denoise(natural, method="nope")
+
+
+def test_a_noise_model_runs_the_baselines_through_the_anscombe_vst(natural):
+    from selfdenoise.classical.vst import vst_denoise
+
+    clean = natural[:40, :44]
+    noisy = api.add_noise(clean, "poisson:30", seed=0)
+    direct = vst_denoise(lambda img, s: baselines.nlm(img, s), noisy, photons=30)
+    np.testing.assert_array_equal(baselines.nlm(noisy, noise="poisson:30"), direct)
+    mixed = vst_denoise(lambda img, s: baselines.nlm(img, s), noisy, photons=20, sigma=0.1)
+    np.testing.assert_array_equal(baselines.nlm(noisy, noise="poisson:20+gauss:25.5"), mixed)
+    np.testing.assert_array_equal(baselines.nlm(noisy, noise="gauss:25"), baselines.nlm(noisy, sigma=25))
+    with pytest.raises(api.InputError, match="fixed values"):
+        baselines.nlm(noisy, noise="poisson:5-50")
+
+
+def test_baselines_estimate_correlated_noise_on_pixel_shuffle_sub_images(natural):
+    """On spatially correlated noise (white noise blurred, as demosaicing does) the level is estimated on
+    stride-3 sub-images, so the baseline does not mistake the noise for texture; on white noise at stride 1."""
+    from scipy.ndimage import uniform_filter
+
+    rng = np.random.default_rng(0)
+    correlated = natural + uniform_filter(rng.normal(0, 0.12, natural.shape), size=(3, 3, 1)).astype(np.float32)
+    white = api.add_noise(natural, "gauss:15", seed=0)
+    assert estimate_sigma(correlated, stride="auto") == estimate_sigma(correlated, stride=3)
+    assert estimate_sigma(correlated, stride=3) > 1.5 * estimate_sigma(correlated, stride=1)
+    assert estimate_sigma(white, stride="auto") == estimate_sigma(white, stride=1)
+    np.testing.assert_array_equal(baselines.nlm(correlated), baselines.nlm(correlated, sigma=estimate_sigma(correlated, stride=3)))
+    assert api.estimate_sigma(correlated) == estimate_sigma(correlated, stride=3)

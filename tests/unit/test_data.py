@@ -6,10 +6,10 @@ import torch
 from PIL import Image
 
 from selfdenoise.core.augment import AUGMENT_MODES, flip_rotate
+from selfdenoise.core.errors import InputError
 from selfdenoise.methods.contract import DataNeeds
 from selfdenoise.training import data
 from selfdenoise.training.registration import frame_shift, register_group
-from selfdenoise.core.errors import InputError
 
 
 def save(path, arr):

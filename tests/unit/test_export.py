@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from selfdenoise import export
-from selfdenoise.methods import registry
 from selfdenoise.core.errors import InputError, MissingDependencyError
 from selfdenoise.export import export_model
+from selfdenoise.methods import registry
 from selfdenoise.modelfile import save_model
 
 CONFIG = {"use_prior": False}

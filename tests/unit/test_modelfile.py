@@ -4,8 +4,8 @@ import struct
 import pytest
 import torch
 
-from selfdenoise.methods import registry
 from selfdenoise.core.errors import InputError
+from selfdenoise.methods import registry
 from selfdenoise.modelfile import FORMAT, load_model, read_metadata, save_model
 
 CONFIG = {"use_prior": False, "tta": 1}

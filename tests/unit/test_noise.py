@@ -243,3 +243,18 @@ def test_bad_inputs_rejected():
         add_noise(np.zeros((8, 8), np.uint8), "gauss:25")
     with pytest.raises(InputError):
         add_noise(np.zeros((2, 8, 8, 3), np.float32), "gauss:25")
+
+
+def test_chained_specs_apply_in_turn_and_round_trip():
+    """``poisson:20+gauss:25.5`` is Poisson-Gaussian noise: variance x/20 + 0.1^2 at level x."""
+    model = parse_noise(" Poisson:20 + gauss:25.5 ")
+    assert model.spec == "poisson:20+gauss:25.5" and parse_noise(model.spec) == model
+    flat = np.full((128, 128), 0.5, np.float32)
+    noisy = add_noise(flat, model, seed=0)
+    assert abs(float(noisy.mean()) - 0.5) < 0.01
+    assert abs(float(noisy.std()) - np.sqrt(0.5 / 20 + 0.1**2)) < 0.01
+    assert np.array_equal(add_noise(flat, model, seed=1), add_noise(flat, model.spec, seed=1))
+    assert parse_noise("gauss:1e+05").spec == "gauss:100000"  # a '+' before a digit is an exponent's sign
+    for bad in ("gauss:25+", "+gauss:3", "gauss:25++poisson:3"):
+        with pytest.raises(InputError):
+            parse_noise(bad)

@@ -7,12 +7,33 @@ import pytest
 import torch
 
 import selfdenoise
-from selfdenoise.sequences import smoothers
+from selfdenoise.bench import landmarks_synth, runner
 from selfdenoise.core.errors import InputError
+from selfdenoise.methods.self2self_1d import (
+    Self2Self1D,
+    interpolate_dropped,
+    self2self_loss,
+)
+from selfdenoise.sequences import smoothers
 from selfdenoise.sequences.landmarks import synth_track
-from selfdenoise.methods.self2self_1d import Self2Self1D, interpolate_dropped, self2self_loss
-from selfdenoise.sequences.tracks import (MIN_FRAMES, check_sequence, fill_gaps, find_outlier_frames, gap_summary,
-                                   read_sequence, spline_fill, write_sequence)
+from selfdenoise.sequences.tracks import (
+    MIN_FRAMES,
+    check_sequence,
+    fill_gaps,
+    find_outlier_frames,
+    gap_summary,
+    read_sequence,
+    spline_fill,
+    write_sequence,
+)
+
+
+@pytest.fixture(autouse=True)
+def committed_tree(monkeypatch):
+    """Benchmarks refuse a tree with uncommitted changes; these tests run beside work in progress, so
+    the commit is a fixed clean one (``test_results_need_a_clean_tree`` checks the refusal itself)."""
+    monkeypatch.setattr(runner, "git_commit", lambda: "0" * 40)
+    monkeypatch.setattr(landmarks_synth, "git_commit", lambda: "0" * 40)
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -6,11 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from selfdenoise.methods import registry
-from selfdenoise.training import data
 from selfdenoise.core.errors import InputError
+from selfdenoise.methods import registry
 from selfdenoise.methods.contract import Batch, DataNeeds, StopTraining
-from selfdenoise.training import TrainConfig, train
+from selfdenoise.training import TrainConfig, data, train
 
 CLEAN = DataNeeds(clean=True)
 TINY = {"depth": 4, "features": 8, "critic_features": 8}

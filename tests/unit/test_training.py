@@ -5,11 +5,10 @@ import numpy as np
 import pytest
 import torch
 
+from selfdenoise.core.errors import InputError
 from selfdenoise.methods import registry
 from selfdenoise.methods.contract import DataNeeds
-from selfdenoise.training import data
-from selfdenoise.core.errors import InputError
-from selfdenoise.training import TrainConfig, lr_factor, read_checkpoint, train
+from selfdenoise.training import TrainConfig, data, lr_factor, read_checkpoint, train
 
 TINY = {"widths": (8, 8, 8)}
 
@@ -208,8 +207,9 @@ def test_the_augment_setting_travels_with_the_model_to_test_time(tmp_path, natur
 
 
 def test_noise2noise_aligns_moving_frames_before_pairing_them(tmp_path):
-    from selfdenoise import api
     from test_data import shifted_frames
+
+    from selfdenoise import api
 
     _, noisy = shifted_frames([(0, 0), (2, -3), (-1, 4)])
     frames = [f[0].numpy() for f in noisy]

@@ -5,9 +5,13 @@ import torch
 from scipy.fft import dct
 
 from selfdenoise.classical import wiener
+from selfdenoise.classical.wiener import (
+    collaborative_wiener,
+    dct_matrix,
+    opponent_matrix,
+)
 from selfdenoise.core.errors import InputError
 from selfdenoise.methods.zero_shot import ZeroShot
-from selfdenoise.classical.wiener import collaborative_wiener, dct_matrix, opponent_matrix
 
 
 def test_transforms_are_orthonormal_and_match_scipy():

@@ -7,9 +7,9 @@ import torch
 
 from selfdenoise.methods import registry
 from selfdenoise.methods.contract import Batch
+from selfdenoise.methods.fitting import fit_single_image
 from selfdenoise.methods.ne2ne import neighbor_pair_index, subsample
 from selfdenoise.methods.zero_shot import PRIOR_PATH, ZeroShot, load_prior
-from selfdenoise.methods.fitting import fit_single_image
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:

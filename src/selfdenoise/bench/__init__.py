@@ -4,7 +4,15 @@ benchmark measures exactly what a user gets."""
 from .demo import run_demo
 from .evaluate import evaluate_folders
 from .landmarks_synth import run_landmarks
-from .protocols import BASELINES, DATASET_METHODS, PROTOCOLS, Protocol, TestSet, result_dir, test_pair
+from .protocols import (
+           BASELINES,
+           DATASET_METHODS,
+           PROTOCOLS,
+           Protocol,
+           TestSet,
+           result_dir,
+           test_pair,
+)
 from .provenance import PeakMemory, device_description, git_commit
 from .results import METRIC_KEYS, write_json
 from .runner import run_protocol

@@ -31,12 +31,14 @@ from ..core.io import atomic_write
 from ..methods import registry
 from ..sequences import smoothers
 from ..sequences.landmarks import synth_track
-from .provenance import device_description, git_commit
+from .protocols import SPLITS
+from .provenance import device_description, git_commit, require_clean_tree
 from .results import write_json
 
 PROTOCOL = "landmarks-synth"
 BASELINES = ("savgol", "gaussian", "one-euro")
-TUNE_SEED = 1_000_000
+TUNE_SEED = 1_000_000  # the smoothers' parameters are tuned on this track (validation seeds are >= 1,000,000)
+VALIDATION_SEED = 1_000_001
 PX = 640.0  # pixels per x unit (the generator's frame width)
 
 
@@ -71,11 +73,15 @@ def per_frame_error(clean: np.ndarray, out: np.ndarray) -> np.ndarray:
 
 def run_landmarks(methods=("self2self",), *, out_dir="benchmarks/results", tracks: int = 5, seed: int = 0,
                   method_options: dict[str, dict] | None = None, command: str | None = None, progress: bool = True,
-                  frames: int = 900, points: int = 478) -> dict:
-    """Run ``methods`` and the tuned smoothers on ``tracks`` synthetic tracks; write JSON + report."""
+                  frames: int = 900, points: int = 478, split: str = "test", exploratory: bool = False) -> dict:
+    """Run ``methods`` and the tuned smoothers on ``tracks`` synthetic tracks of ``split`` (test: seeds
+    ``seed + i``; validation: seeds ``VALIDATION_SEED + seed + i``, never tested on); write JSON + report
+    (the validation split under ``<out_dir>/landmarks-synth-validation``)."""
     if tracks < 1:
         raise InputError(f"--limit (tracks) must be at least 1, got {tracks}")
-    commit = git_commit()  # the code that runs, taken before the run
+    if split not in SPLITS:
+        raise InputError(f"unknown split '{split}' (choose from: {', '.join(SPLITS)})")
+    commit = require_clean_tree(git_commit(), exploratory)  # the code that runs, taken before the run
     names = []
     for m in [*methods, *BASELINES]:
         m = m.strip().lower()
@@ -88,16 +94,18 @@ def run_landmarks(methods=("self2self",), *, out_dir="benchmarks/results", track
 
     tune_seed = TUNE_SEED + int(seed)
     tuned = _tune_smoothers(names, options, tune_seed, frames, points, say)
-    test_seeds = [int(seed) + i for i in range(tracks)]
+    first = int(seed) + (VALIDATION_SEED if split == "validation" else 0)
+    test_seeds = [first + i for i in range(tracks)]
     rows, plot_data = _run_tracks(names, options, test_seeds, frames, points, say)
 
-    common = {"protocol": PROTOCOL, "dataset": "synthetic", "n_tracks": tracks, "frames": frames, "points": points,
+    common = {"protocol": PROTOCOL, "split": split, **({"exploratory": True} if exploratory else {}),
+              "dataset": "synthetic", "n_tracks": tracks, "frames": frames, "points": points,
               "test_seeds": test_seeds, "tune_seed": tune_seed, "seed": int(seed),
               "units": "normalised coordinates (x: fraction of a 640-pixel frame width); *_px = x 640",
               "device": device_description(),
               "command": command if command is not None else shlex.join(sys.argv), "commit": commit,
               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "python": platform.python_version()}
-    out_path = Path(out_dir) / PROTOCOL
+    out_path = Path(out_dir) / (PROTOCOL if split == "test" else f"{PROTOCOL}-validation")
     results, best = _results(rows, common, options, tuned)
     files = [write_json(out_path / f"{m}.json", r) for m, r in results.items()]
     files.append(plot_trajectory(out_path / "trajectory.png", *plot_data, best))

@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..core.errors import InputError
+
 
 def device_description() -> str:
     """``cpu: N cores, <model>`` (+ the GPU when torch sees one)."""
@@ -94,3 +96,13 @@ class PeakMemory:
         if torch is not None and torch.cuda.is_available():
             return torch.cuda.max_memory_allocated() / 2**20
         return None
+
+
+def require_clean_tree(commit: str | None, exploratory: bool) -> str | None:
+    """``commit``, refusing code with uncommitted changes (``-dirty``) unless the run is ``exploratory``:
+    a reported number must reproduce from its commit. Outside a git checkout (an installed package) the
+    commit is unknown and the run goes ahead; its JSON records the version."""
+    if commit and commit.endswith("-dirty") and not exploratory:
+        raise InputError("the source tree has uncommitted changes: commit them first, or mark the run "
+                         "--exploratory (its results are kept out of the README)")
+    return commit

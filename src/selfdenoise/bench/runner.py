@@ -32,10 +32,19 @@ from ..core import metrics
 from ..core.errors import InputError, MissingDependencyError
 from ..methods import registry
 from .landmarks_synth import run_landmarks
-from .protocols import BASELINES, PROTOCOLS, Protocol, TestSet, find_test_images, result_dir, test_pair
-from .provenance import PeakMemory, device_description, git_commit
+from .protocols import (
+    BASELINES,
+    PROTOCOLS,
+    Protocol,
+    TestImage,
+    TestSet,
+    find_test_images,
+    result_dir,
+    test_pair,
+)
+from .provenance import PeakMemory, device_description, git_commit, require_clean_tree
 from .report import centre_crop, write_report
-from .results import METRIC_KEYS, mean, write_json
+from .results import METRIC_KEYS, add_paired_wins, mean, sd, write_json
 from .trained import say, train_for_protocol
 
 
@@ -46,6 +55,20 @@ def _db(x) -> str:
 def _needs_training(method: str) -> bool:
     """True for methods trained on a data set rather than on the image they denoise."""
     return method in registry.IMAGE_METHODS and "dataset" in registry.kinds(method)
+
+
+def poisson_noise(ts: TestSet) -> bool:
+    """True when the test set's synthetic noise has a Poisson part (the baselines then get a VST)."""
+    return bool(ts.noise) and "poisson" in ts.noise
+
+
+def _baseline_sigma_note(ts: TestSet):
+    """How the baselines got their noise level, for the result file."""
+    if ts.sigma is not None:
+        return ts.sigma
+    if poisson_noise(ts):
+        return f"generalized Anscombe VST with the true noise model {ts.noise}, exact unbiased inverse"
+    return "auto (patch-PCA; on stride-3 sub-images when the noise is spatially correlated)"
 
 
 def _default_sigma(method: str, ts: TestSet):
@@ -79,7 +102,9 @@ class RunPlan:
     model_files: dict[str, str]
     trained: dict[str, dict]
     data_dir: Path
-    indexed: list  # (index in the whole test set, file)
+    indexed: list[TestImage]
+    split: str
+    exploratory: bool
     base_seed: int
     out_path: Path
     commit: str | None
@@ -112,10 +137,14 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike | None, methods: lis
                  out_dir: str | os.PathLike = "benchmarks/results", limit: int | None = None, every: int = 1, seed: int = 0,
                  dataset: str | None = None, method_options: dict[str, dict] | None = None,
                  command: str | None = None, progress: bool = True, baselines: bool = True,
-                 crop_size: int = 128, train: dict | None = None) -> dict:
-    """Run ``methods`` (plus the NLM/BM3D baselines unless ``baselines=False``) on a protocol's test
-    set and write ``<out_dir>/<protocol>/<method>.json``, ``noisy.json`` (the input's own scores),
-    ``report.md`` and ``report.html``.
+                 crop_size: int = 128, train: dict | None = None, split: str = "test",
+                 exploratory: bool = False) -> dict:
+    """Run ``methods`` (plus the NLM/BM3D baselines unless ``baselines=False``) on a protocol's ``split``
+    (``test``, or ``validation`` where settings are selected) and write ``<out_dir>/<protocol>/<method>.json``
+    (``result_dir``), ``noisy.json`` (the input's own scores), ``report.md`` and ``report.html``.
+
+    Results come from committed code: a tree with uncommitted changes is refused unless ``exploratory``
+    (then every JSON says so, and the README's table leaves it out).
 
     ``method_options`` maps a method name to extra ``denoise`` keyword options (``sigma`` included;
     ``model`` = path of a trained model for methods that need training; without one they are trained
@@ -132,10 +161,11 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike | None, methods: lis
         raise InputError(f"protocol '{protocol}' is not runnable yet ({proto.description})")
     if protocol == "landmarks-synth":
         return run_landmarks(methods or ["self2self"], out_dir=out_dir, tracks=5 if limit is None else limit, seed=seed,
-                             method_options=method_options, command=command, progress=progress)
+                             method_options=method_options, command=command, progress=progress, split=split,
+                             exploratory=exploratory)
     plan = plan_run(protocol, data_dir, methods, commit=commit, out_dir=out_dir, limit=limit, every=every, seed=seed,
                     dataset=dataset, method_options=method_options, command=command, progress=progress,
-                    baselines=baselines, crop_size=crop_size, train=train)
+                    baselines=baselines, crop_size=crop_size, train=train, split=split, exploratory=exploratory)
     _train_methods(plan)
     return _write_results(plan, _run_images(plan))
 
@@ -143,7 +173,7 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike | None, methods: lis
 def plan_run(protocol: str, data_dir: str | os.PathLike | None, methods: list[str] | None, *, commit: str | None,
              out_dir: str | os.PathLike, limit: int | None, every: int, seed: int, dataset: str | None,
              method_options: dict[str, dict] | None, command: str | None, progress: bool, baselines: bool,
-             crop_size: int, train: dict | None) -> RunPlan:
+             crop_size: int, train: dict | None, split: str = "test", exploratory: bool = False) -> RunPlan:
     """Check a run of the runnable image protocol ``protocol`` and load the model files it is given.
 
     Every user error is raised here, a misspelt option included, so none comes after hours of training.
@@ -152,7 +182,7 @@ def plan_run(protocol: str, data_dir: str | os.PathLike | None, methods: list[st
     if data_dir is None:
         raise InputError(f"protocol '{protocol}' needs --data (the folder that holds its test images)")
     methods = methods or ["zero-shot"]
-    ts = proto.test_set(dataset)
+    ts = proto.test_set(dataset, split)
     if limit is not None and limit < 1:
         raise InputError(f"--limit must be at least 1, got {limit}")
     if every < 1:
@@ -162,15 +192,17 @@ def plan_run(protocol: str, data_dir: str | os.PathLike | None, methods: list[st
     train_settings = _check_options(names, options)
     _check_training(protocol, proto, names, options, train)
     model_files, trained = _load_model_files(options)
+    require_clean_tree(commit, exploratory)  # after the user's own errors, before any work
     data_dir = Path(data_dir)
     # Keep each image's index in the whole set: its noise seed must not depend on the subset taken.
-    indexed = list(enumerate(find_test_images(data_dir, ts)))[::every]  # an even subset (every camera of PolyU)
+    indexed = find_test_images(data_dir, ts)[::every]  # an even subset (every camera of PolyU)
     if limit is not None:
         indexed = indexed[:limit]
     base_seed = proto.seed + int(seed)
     return RunPlan(protocol=protocol, proto=proto, ts=ts, names=names, options=options,
                    train_settings=train_settings, model_files=model_files, trained=trained, data_dir=data_dir,
-                   indexed=indexed, base_seed=base_seed, out_path=result_dir(out_dir, protocol, ts.name),
+                   indexed=indexed, split=split, exploratory=exploratory, base_seed=base_seed,
+                   out_path=result_dir(out_dir, protocol, ts.name, split),
                    commit=commit, seed=seed, limit=limit, every=every, command=command, progress=progress,
                    crop_size=crop_size, train=train)
 
@@ -251,10 +283,10 @@ def _run_images(plan: RunPlan) -> _RunState:
     crop_at = sorted({0, n // 2}) if n > 1 else [0]
     memory = PeakMemory()
     run = _RunState(acc={m: _Acc() for m in plan.names}, memory=memory, start=time.perf_counter())
-    for i, (index, path) in enumerate(plan.indexed):
-        name = ts.image_name(path)
-        clean, noisy = test_pair(ts, path, index, plan.base_seed)
-        row = {"name": name, **metrics.evaluate_pair(clean, noisy)}
+    for i, item in enumerate(plan.indexed):
+        name = item.name
+        clean, noisy = test_pair(ts, item, plan.base_seed)
+        row = {"name": name, **metrics.evaluate_pair(clean, noisy, ts.metric)}
         run.noisy.per_image.append(row)
         panels = [(f"noisy {_db(row['psnr'])}", metrics.quantize_uint8(centre_crop(noisy, plan.crop_size)))]
         line = [f"[{i + 1}/{n}] {name}: noisy {_db(row['psnr'])}"]
@@ -285,8 +317,10 @@ def _run_method(plan: RunPlan, run: _RunState, m: str, name: str, clean: np.ndar
     sigma = opts.pop("sigma", _default_sigma(m, ts))
     run.memory.start()
     t0 = time.perf_counter()
-    if m in BASELINES and sigma == "auto" and ts.sigma_stride > 1:
-        sigma = api.estimate_sigma(noisy, stride=ts.sigma_stride)
+    if m in BASELINES and sigma == "auto" and poisson_noise(ts):
+        opts.setdefault("noise", ts.noise)  # the true noise model: the baseline runs through the Anscombe VST
+    elif m in BASELINES and sigma == "auto":  # what the classical function would estimate, recorded per image
+        sigma = api.estimate_sigma(noisy, stride="auto")
     try:
         out = api.denoise(noisy, m, sigma=sigma, seed=int(plan.seed), progress=False, **opts)
     except MissingDependencyError as e:
@@ -299,7 +333,7 @@ def _run_method(plan: RunPlan, run: _RunState, m: str, name: str, clean: np.ndar
     seconds = time.perf_counter() - t0
     peak = run.memory.peak_mb()
     out = np.clip(np.asarray(out, dtype=np.float32).reshape(clean.shape), 0.0, 1.0)
-    scores = metrics.evaluate_pair(clean, out)
+    scores = metrics.evaluate_pair(clean, out, ts.metric)
     a = run.acc[m]
     a.per_image.append({"name": name, **scores, "seconds": seconds, "peak_memory_mb": peak,
                         **({"sigma": float(sigma)} if not isinstance(sigma, str) else {})})
@@ -315,8 +349,10 @@ def _write_results(plan: RunPlan, run: _RunState) -> dict:
     ts, n = plan.ts, plan.n_images
     common = {
         "protocol": plan.protocol,
+        "split": plan.split,
         "dataset": ts.name,
         "n_images": n,
+        "metric": ts.metric,
         "device": device_description(),
         "command": plan.command if plan.command is not None else shlex.join(sys.argv),
         "commit": plan.commit,
@@ -327,17 +363,20 @@ def _write_results(plan: RunPlan, run: _RunState) -> dict:
         "every": plan.every,
         "peak_memory_source": run.memory.source,
         "python": platform.python_version(),
+        **({"exploratory": True} if plan.exploratory else {}),
     }
     written: list[Path] = []
     results: dict[str, dict] = {}
     for m in plan.names:
         if m in run.skipped:
             continue
-        results[m] = res = _method_result(plan, m, run.acc[m], common)
+        results[m] = _method_result(plan, m, run.acc[m], common)
+    add_paired_wins(results)
+    for m, res in results.items():
         gpu = m in plan.trained and plan.trained[m].get("device", "cpu").startswith("cuda")
         written.append(write_json(plan.out_path / f"{m}{'-gpu' if gpu else ''}.json", res))
     noisy_res = {"method": "noisy", **common,
-                 **{k: mean(r[k] for r in run.noisy.per_image) for k in METRIC_KEYS},
+                 **{k: mean(r.get(k) for r in run.noisy.per_image) for k in METRIC_KEYS},
                  "seconds_per_image": None, "train_seconds": None, "peak_memory_mb": None,
                  "per_image": run.noisy.per_image}
     if ts.group_by:
@@ -359,14 +398,14 @@ def _method_result(plan: RunPlan, m: str, a: _Acc, common: dict) -> dict:
     ts = plan.ts
     opts = dict(plan.options.get(m, {}))
     res = {"method": m, **common}
-    res.update({k: mean(r[k] for r in a.per_image) for k in METRIC_KEYS})
+    res.update({k: mean(r.get(k) for r in a.per_image) for k in METRIC_KEYS})
+    res.update({f"{k}_sd": sd(r[k] for r in a.per_image) for k in ("psnr", "ssim")})
     res.update({
         "seconds_per_image": mean(r["seconds"] for r in a.per_image),
         "train_seconds": None,
         "peak_memory_mb": a.peak_mb,
         "gpu_peak_memory_mb": a.gpu_peak_mb,
-        "sigma": opts.pop("sigma", _default_sigma(m, ts) if ts.sigma_stride == 1 or m not in BASELINES
-                          else f"auto (patch-PCA on stride-{ts.sigma_stride} sub-images)"),
+        "sigma": opts.pop("sigma", _baseline_sigma_note(ts) if m in BASELINES else "auto"),
         "options": {k: v for k, v in opts.items() if k != "model"} | plan.train_settings.get(m, {}),
         **({"model_file": plan.model_files[m]} if m in plan.model_files else {}),
         **({"training": plan.trained[m]} if m in plan.trained else {}),

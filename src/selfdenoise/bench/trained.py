@@ -9,7 +9,13 @@ import numpy as np
 from .. import api
 from ..core import metrics
 from ..methods import registry
-from .protocols import Protocol, TestSet, protocol_clean_images, protocol_training_set, test_pair
+from .protocols import (
+    Protocol,
+    TestSet,
+    protocol_clean_images,
+    protocol_training_set,
+    test_pair,
+)
 
 
 def say(progress: bool, text: str) -> None:
@@ -25,7 +31,7 @@ def train_for_protocol(proto: Protocol, data_dir: Path, method: str, out_path: P
     ``out_path/<method>.sdm``) and measure the PSNR-vs-training-time curve on ``curve_images`` (the
     first test images) from ``snapshots`` in-memory snapshots of the same run."""
     needs = registry.get_method(method, **{k: v for k, v in options.items() if k not in api.TRAIN_KEYS}).data_needs()
-    data = protocol_training_set(proto, data_dir, 2 if needs.pairs else 1)
+    data = protocol_training_set(proto, data_dir, needs, base_seed)
     if needs.clean:
         data = data.with_clean(*protocol_clean_images(proto, data_dir, method))
     say(progress, f"training {method} on {data.summary()} for "
@@ -46,7 +52,7 @@ def train_for_protocol(proto: Protocol, data_dir: Path, method: str, out_path: P
                   **options)
     trained = r.model
     final = {"step": r.steps, "seconds": round(r.seconds, 1), "state": None}
-    tests = [test_pair(ts, path, index, base_seed) for index, path in curve_images]
+    tests = [test_pair(ts, item, base_seed) for item in curve_images]
     curve = []
     keep = {k: v.clone() for k, v in trained.network.state_dict().items()}
     for snap in states + [final]:
@@ -54,8 +60,7 @@ def train_for_protocol(proto: Protocol, data_dir: Path, method: str, out_path: P
             trained.network.load_state_dict(snap["state"])
         else:
             trained.network.load_state_dict(keep)
-        q = metrics.quantize_uint8
-        psnr = [metrics.psnr(q(c), q(trained.denoise(x))) for c, x in tests]  # uint8, as the protocol scores
+        psnr = [metrics.evaluate_pair(c, trained.denoise(x), ts.metric)["psnr"] for c, x in tests]  # as scored
         curve.append({"step": snap["step"], "train_seconds": snap["seconds"], "psnr": float(np.mean(psnr))})
     trained.network.load_state_dict(keep)
     return {"trained_model": trained, "seconds": round(r.seconds, 1), "steps": r.steps,
@@ -63,4 +68,4 @@ def train_for_protocol(proto: Protocol, data_dir: Path, method: str, out_path: P
             "device": str(next(trained.network.parameters()).device), "minutes": minutes,
             "data": r.data, "model_file": f"{method}.sdm",
             "method_config": trained.method.config(),
-            "curve": {"images": [p.name for _, p in curve_images], "points": curve}}
+            "curve": {"images": [item.name for item in curve_images], "points": curve}}

@@ -1,38 +1,73 @@
 """Classical baselines: non-local means (scikit-image) and BM3D (the optional ``bm3d`` extra). Images are
-float arrays in [0, 1], (H, W) or (H, W, C); sigma in 0-255 units, estimated when None."""
+float arrays in [0, 1], (H, W) or (H, W, C); sigma in 0-255 units, estimated when None (see
+``noise_level.estimate_sigma(stride="auto")``)."""
 from __future__ import annotations
 
 import numpy as np
 from skimage.restoration import denoise_nl_means
 
-from ..core.errors import MissingDependencyError
+from ..core.errors import InputError, MissingDependencyError
+from ..core.noise import NoiseChain, parse_noise
 from .noise_level import estimate_sigma
+from .vst import vst_denoise
 
 
 def _resolve_sigma(image: np.ndarray, sigma: float | None) -> float:
-    return estimate_sigma(image) if sigma is None else float(sigma)
+    """``sigma``, or the level of the noise the image really has: estimated on pixel-shuffle sub-images
+    when it is spatially correlated (real camera noise), on the image when it is white."""
+    return estimate_sigma(image, stride="auto") if sigma is None else float(sigma)
 
 
-def nlm(image: np.ndarray, sigma: float | None = None, *, h_factor: float = 0.8, patch_size: int = 5,
-        patch_distance: int = 6) -> np.ndarray:
+def with_noise_model(white_denoiser, image: np.ndarray, sigma: float | None, noise: str | None) -> np.ndarray:
+    """Run a white-Gaussian ``white_denoiser(image, sigma_255)`` as the field does for the noise the image
+    has: ``noise`` None -> ``sigma`` or its estimate; ``gauss:S`` -> sigma S; Poisson (``poisson:L``) and
+    Poisson-Gaussian (``poisson:L+gauss:S``) -> through the generalized Anscombe transform and its exact
+    unbiased inverse (``vst.vst_denoise``, Makitalo & Foi), with those parameters."""
+    if noise is None:
+        return white_denoiser(image, _resolve_sigma(image, sigma))
+    model = parse_noise(noise)
+    parts = model.parts if isinstance(model, NoiseChain) else (model,)
+    kinds = {p.kind: p for p in parts}
+    if len(kinds) != len(parts) or set(kinds) - {"gauss", "poisson"} or any(p.low != p.high for p in parts):
+        raise InputError(f"noise '{model.spec}': the classical methods take gauss:S, poisson:L or poisson:L+gauss:S "
+                         "with fixed values")
+    read = kinds["gauss"].low if "gauss" in kinds else 0.0
+    if "poisson" not in kinds:
+        return white_denoiser(image, read if sigma is None else float(sigma))
+    return vst_denoise(white_denoiser, image, photons=kinds["poisson"].low, sigma=read / 255.0)
+
+
+def nlm(image: np.ndarray, sigma: float | None = None, *, noise: str | None = None, h_factor: float = 0.8,
+        patch_size: int = 5, patch_distance: int = 6) -> np.ndarray:
     """Non-local means as benchmarked: scikit-image fast mode, h = 0.8 sigma, 5x5 patches,
-    13x13 search window. Exactly ``skimage.restoration.denoise_nl_means`` with those arguments."""
-    s = _resolve_sigma(image, sigma) / 255.0
+    13x13 search window. Exactly ``skimage.restoration.denoise_nl_means`` with those arguments.
+    ``noise``: the image's noise model when known (see ``with_noise_model``)."""
+    white = lambda img, s255: _nlm(img, s255, h_factor, patch_size, patch_distance)  # noqa: E731
+    return with_noise_model(white, image, sigma, noise)
+
+
+def _nlm(image: np.ndarray, sigma: float, h_factor: float, patch_size: int, patch_distance: int) -> np.ndarray:
+    s = float(sigma) / 255.0
     img = np.asarray(image, dtype=np.float32)
     out = denoise_nl_means(img, h=h_factor * s, sigma=s, patch_size=patch_size, patch_distance=patch_distance,
                            fast_mode=True, channel_axis=-1 if img.ndim == 3 else None)
-    return np.asarray(out, dtype=np.float32)
+    return np.asarray(out, dtype=np.float32).reshape(img.shape)  # scikit-image drops a single channel
 
 
-def bm3d(image: np.ndarray, sigma: float | None = None) -> np.ndarray:
+def bm3d(image: np.ndarray, sigma: float | None = None, *, noise: str | None = None) -> np.ndarray:
     """BM3D (gray) or CBM3D (colour, ``bm3d.bm3d_rgb``) from the ``bm3d`` package with the given sigma
-    (0-255 units). The package is non-commercial: install it with ``pip install 'selfdenoise[bm3d]'``."""
+    (0-255 units). The package is non-commercial: install it with ``pip install 'selfdenoise[bm3d]'``.
+    ``noise``: the image's noise model when known (see ``with_noise_model``)."""
+    return with_noise_model(_bm3d, image, sigma, noise)
+
+
+def _bm3d(image: np.ndarray, sigma: float) -> np.ndarray:
     try:
         import bm3d as bm3d_lib
     except ImportError:
         raise MissingDependencyError(
             "method 'bm3d' needs the optional bm3d package: pip install 'selfdenoise[bm3d]'") from None
-    s = _resolve_sigma(image, sigma) / 255.0
+    s = float(sigma) / 255.0
     img = np.asarray(image, dtype=np.float32)
     if img.ndim == 3 and img.shape[-1] == 3:
         out = bm3d_lib.bm3d_rgb(img, s)

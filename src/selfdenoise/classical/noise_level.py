@@ -4,8 +4,24 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+#: noise std on stride-3 sub-images / on the image. Measured on the 24 Kodak images: 1.01-1.37 with
+#: Gaussian sigma 25 or 50 or Poisson lambda 30, but 1.6-2.9 with sigma 5 (at low noise, texture inflates
+#: the stride-3 estimate); 2.5-9.5 on the PolyU camera photos.
+WHITE_RATIO = 1.5
+#: images under this many pixels a side are too small to tell white from correlated noise (counted white)
+MIN_SIDE_FOR_WHITENESS = 24
 
-def estimate_sigma(image: np.ndarray, method: str = "pca", stride: int = 1) -> float:
+
+def whiteness_ratio(image: np.ndarray) -> float:
+    """Noise std estimated on stride-3 pixel-shuffle sub-images over that on the whole image (H, W[, C]):
+    about 1 for white noise, well above for spatially correlated noise, whose high frequencies (which the
+    patch-PCA estimate sees at stride 1) were removed by demosaicing and compression."""
+    if min(np.shape(image)[:2]) < MIN_SIDE_FOR_WHITENESS:
+        return 1.0
+    return estimate_sigma(image, stride=3) / max(estimate_sigma(image, stride=1), 1e-3)
+
+
+def estimate_sigma(image: np.ndarray, method: str = "pca", stride: int | str = 1) -> float:
     """Noise standard deviation in 0-255 units, averaged over channels.
 
     ``pca`` (default): the patch-PCA estimator of Chen, Zhu & Heng (ICCV 2015, "An efficient statistical
@@ -18,7 +34,13 @@ def estimate_sigma(image: np.ndarray, method: str = "pca", stride: int = 1) -> f
     ``stride`` > 1 estimates on the pixel-shuffle sub-images ``image[i::stride, j::stride]``, which breaks
     the spatial correlation of real camera noise (PolyU: stride 3 finds 2-7/255 where the noisy-minus-mean
     residual is 2-5/255) but over-estimates white noise on textured images: keep 1 for synthetic noise.
+    ``stride="auto"``: 3 when the noise is spatially correlated (``whiteness_ratio`` >= ``WHITE_RATIO``),
+    else 1 -- what the classical baselines use when no sigma is given, so that ``bm3d`` on a real photo
+    is not a no-op (PolyU ISO-6400 circuit pair: NLM 32.07 dB with the stride-1 estimate, 32.88 with stride 3,
+    noisy 31.99).
     """
+    if stride == "auto":
+        return estimate_sigma(image, method, 3 if whiteness_ratio(image) >= WHITE_RATIO else 1)
     img = np.asarray(image, dtype=np.float64)
     if stride > 1:
         subs = [img[i::stride, j::stride] for i in range(stride) for j in range(stride)]
@@ -26,7 +48,9 @@ def estimate_sigma(image: np.ndarray, method: str = "pca", stride: int = 1) -> f
     if img.ndim == 2:
         img = img[..., None]
     if method == "wavelet":
-        from skimage.restoration import estimate_sigma as sk_estimate  # imports scipy.stats: 1 s, so only here
+        from skimage.restoration import (
+            estimate_sigma as sk_estimate,  # imports scipy.stats: 1 s, so only here
+        )
 
         return float(sk_estimate(img, channel_axis=-1, average_sigmas=True)) * 255.0
     if method != "pca":

@@ -31,7 +31,8 @@ from torch import Tensor
 
 from ..core.errors import InputError
 from ..core.tiling import apply_tiled
-from .noise_level import estimate_sigma
+from .noise_level import WHITE_RATIO, estimate_sigma
+from .noise_level import whiteness_ratio as noise_ratio
 
 #: rows: luminance, red-blue, (red+blue)/2 - green; normalised below to an orthonormal transform
 _OPPONENT = torch.tensor([[1.0, 1.0, 1.0], [1.0, 0.0, -1.0], [0.5, -1.0, 0.5]])
@@ -178,10 +179,6 @@ def _filter(y: Tensor, p: Tensor, var: Tensor, patch: int, step: int, window: in
 #: 19 / 4x4 matching features / 2 passes -> window 27 / 6x6 features / 3 passes gained 0.39 dB
 #: (0.09-0.77) for about 12 s more per image; a fourth pass added 0.10 dB for 8 s, a fifth 0.03.
 AUTO_PASSES = 3
-#: noise std on stride-3 sub-images / on the image. Measured on the 24 Kodak images: 1.01-1.37 with
-#: Gaussian sigma 25 or 50 or Poisson lambda 30, but 1.6-2.9 with sigma 5 (at low noise, texture inflates
-#: the stride-3 estimate, so "auto" forgoes the refinement there); 2.5-9.5 on the PolyU camera photos.
-WHITE_RATIO = 1.5
 
 
 def check_passes(refine, owner: str = "refine") -> int | str:
@@ -194,14 +191,9 @@ def check_passes(refine, owner: str = "refine") -> int | str:
 
 
 def whiteness_ratio(noisy: Tensor) -> float:
-    """Noise std estimated on stride-3 pixel-shuffle sub-images over that on the whole image, for
-    ``noisy`` (1, C, H, W): about 1 for white noise, well above for spatially correlated noise (its
-    high frequencies, which the patch-PCA estimate sees at stride 1, were removed by demosaicing and
-    compression). Images under 24 pixels a side are too small to tell and count as white (1.0)."""
-    if min(noisy.shape[-2:]) < 24:
-        return 1.0
-    img = noisy[0].permute(1, 2, 0).float().cpu().numpy()
-    return estimate_sigma(img, stride=3) / max(estimate_sigma(img, stride=1), 1e-3)
+    """``noise_level.whiteness_ratio`` of ``noisy`` (1, C, H, W); at low noise texture inflates it (Kodak,
+    sigma 5: 1.6-2.9), so "auto" forgoes the refinement there."""
+    return noise_ratio(noisy[0].permute(1, 2, 0).float().cpu().numpy())
 
 
 def resolve_passes(refine: int | str, noisy: Tensor) -> int:

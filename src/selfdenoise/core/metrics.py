@@ -29,8 +29,15 @@ __all__ = [
     "epi_correlation",
     "gcmse",
     "rmse",
+    "affine_fit",
     "evaluate_pair",
+    "METRIC_KINDS",
 ]
+
+#: How a protocol scores an output: ``photo`` (uint8-quantised; PSNR, SSIM, EPI, GCMSE), ``scale-invariant``
+#: (microscopy whose references are rescaled per file: the output is first fitted to the reference) or
+#: ``float`` (clipped float images in [0, 1], data range 1; semi-synthetic volumes).
+METRIC_KINDS = ("photo", "scale-invariant", "float")
 
 
 def _pair(name: str, a, b, data_range: float | None) -> tuple[np.ndarray, np.ndarray, float]:
@@ -221,12 +228,37 @@ def rmse(truth: Sequence | np.ndarray, estimate: Sequence | np.ndarray) -> float
     return float(np.sqrt(np.mean((t[valid] - e[valid]) ** 2)))
 
 
-def evaluate_pair(clean, test) -> dict[str, float]:
-    """Benchmark metrics for a float [0, 1] pair, computed on uint8-quantised copies.
+def affine_fit(reference, test) -> tuple[np.ndarray, float, float]:
+    """``a * test + b`` with the least-squares ``a, b`` against ``reference`` (CSBDeep's
+    ``normalize_minmse``): the best an affine rescaling can do; returns (fitted, a, b)."""
+    ref = np.asarray(reference, dtype=np.float64)
+    x = np.asarray(test, dtype=np.float64)
+    xc = x - x.mean()
+    var = float(np.mean(xc * xc))
+    a = float(np.mean(xc * (ref - ref.mean())) / var) if var > 0 else 0.0
+    b = float(ref.mean() - a * x.mean())
+    return a * x + b, a, b
 
-    Returns psnr, ssim, epi_ratio and epi_correlation (clean as reference) and
-    gcmse (PyGCMSE 8-bit scale).
+
+def evaluate_pair(clean, test, kind: str = "photo") -> dict[str, float]:
+    """Benchmark metrics of ``test`` against ``clean`` (float images), by ``kind`` (``METRIC_KINDS``).
+
+    ``photo``: psnr, ssim, epi_ratio and epi_correlation (clean as reference) and gcmse (PyGCMSE 8-bit
+    scale) on uint8-quantised copies. ``scale-invariant``: psnr and ssim of the least-squares affine fit of
+    ``test`` to ``clean`` (``affine_fit``), with data range ``max(clean) - min(clean)`` (CARE/CSBDeep).
+    ``float``: psnr and ssim of the pair clipped to [0, 1], data range 1.
     """
+    if kind == "scale-invariant":
+        ref = np.asarray(clean, dtype=np.float64)
+        fitted, _, _ = affine_fit(ref, test)
+        rng = float(ref.max() - ref.min()) or 1.0
+        return {"psnr": psnr(ref, fitted, data_range=rng), "ssim": ssim(ref, fitted, data_range=rng)}
+    if kind == "float":
+        c = np.clip(np.asarray(clean, dtype=np.float64), 0.0, 1.0)
+        t = np.clip(np.asarray(test, dtype=np.float64), 0.0, 1.0)
+        return {"psnr": psnr(c, t, data_range=1.0), "ssim": ssim(c, t, data_range=1.0)}
+    if kind != "photo":
+        raise InputError(f"unknown metric kind '{kind}' (choose from: {', '.join(METRIC_KINDS)})")
     c = quantize_uint8(clean)
     t = quantize_uint8(test)
     return {

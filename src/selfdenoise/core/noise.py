@@ -16,6 +16,9 @@ ignored). A range draws one parameter per sample, uniformly in [LOW, HIGH].
 ``speckle:S``  multiplicative ``x * (1 + S * n)``, n ~ N(0, 1) per value.
 =============  ==============================================================
 
+Specs joined by ``+`` are applied in turn: ``poisson:20+gauss:25.5`` is Poisson-Gaussian noise (20
+photons at full scale, then read noise of 2 photons = 25.5 in 0-255 units).
+
 Gaussian, Poisson and speckle outputs are not clipped (benchmark convention);
 the other kinds stay in [0, 1] by construction.
 """
@@ -41,6 +44,7 @@ __all__ = [
     "TextNoise",
     "SpeckleNoise",
     "NOISE_KINDS",
+    "NoiseChain",
     "parse_noise",
     "add_noise",
 ]
@@ -259,6 +263,26 @@ class TextNoise(NoiseModel):
         return out, None
 
 
+@dataclass(frozen=True)
+class NoiseChain(NoiseModel):
+    """Noise models applied in turn (spec ``A+B``), e.g. photon noise then read noise; the masks of
+    masking kinds are combined."""
+
+    parts: tuple[NoiseModel, ...] = ()
+    kind = "chain"
+
+    @property
+    def spec(self) -> str:
+        return "+".join(p.spec for p in self.parts)
+
+    def sample(self, x, generator=None):
+        mask = None
+        for part in self.parts:
+            x, m = part.sample(x, generator)
+            mask = m if mask is None else mask if m is None else mask * m
+        return x, mask
+
+
 _MODELS: dict[str, type[NoiseModel]] = {
     m.kind: m
     for m in (GaussianNoise, PoissonNoise, BernoulliNoise, ImpulseNoise, TextNoise, SpeckleNoise)
@@ -285,6 +309,16 @@ def parse_noise(spec: str | NoiseModel) -> NoiseModel:
     text = "".join(spec.split()).lower()
     if not text:
         raise fail("empty; expected KIND:VALUE, e.g. 'gauss:25'")
+    parts = re.split(r"\+(?=[a-z])", text)  # a '+' before a kind name joins specs; before a number it is a sign
+    if len(parts) > 1:
+        if not all(parts):
+            raise fail("empty part in a '+' chain")
+        return NoiseChain(0.0, 0.0, tuple(_parse_one(p, fail) for p in parts))
+    return _parse_one(text, fail)
+
+
+def _parse_one(text: str, fail) -> NoiseModel:
+    """One ``KIND:VALUE`` or ``KIND:LOW-HIGH`` spec (whitespace removed, lower case)."""
     kind, sep, value = text.partition(":")
     kind = _ALIASES.get(kind, kind)
     if kind not in _MODELS:

@@ -69,7 +69,6 @@ from .base import NamedNetMethod
 from .contract import Batch, option
 from .fitting import fit_single_image
 
-
 #: widths of the compact UNet used by default: half the parameters (0.38 M) and twice the steps per
 #: second of the library's "fast" widths (48, 96, 144), with the same PolyU PSNR after 2.5 minutes
 LIGHT_WIDTHS = (32, 64, 96)

@@ -12,7 +12,10 @@ def frame_shift(reference: Tensor, frame: Tensor, max_shift: float = 0.125, blur
     so larger overlaps are not favoured) of the channel means, Gaussian-blurred by ``blur`` pixels so that
     speckle or noise cannot make the peak, searched within ``max_shift`` of each side. (0, 0) when the
     peak correlation is below ``min_correlation`` (flat or unrelated content: nothing to align on)."""
-    from scipy import fft, ndimage  # imported when frames are aligned: it costs 0.4 s of every start-up
+    from scipy import (  # imported when frames are aligned: it costs 0.4 s of every start-up
+        fft,
+        ndimage,
+    )
 
     a, b = (ndimage.gaussian_filter(t.float().mean(0).numpy().astype(np.float64), blur) for t in (reference, frame))
     a, b = a - a.mean(), b - b.mean()
