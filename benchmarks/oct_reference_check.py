@@ -27,8 +27,8 @@ import torch
 
 from selfdenoise import api, bench
 from selfdenoise.core import metrics
-from selfdenoise.training.registration import frame_shift
 from selfdenoise.core.io import read_image
+from selfdenoise.training.registration import frame_shift
 
 REPEATS = ("test", "1", "2", "3", "4")
 

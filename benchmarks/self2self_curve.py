@@ -30,8 +30,8 @@ import torch
 from PIL import Image
 
 from selfdenoise.core import metrics
-from selfdenoise.methods.self2self import Self2Self
 from selfdenoise.core.noise import add_noise
+from selfdenoise.methods.self2self import Self2Self
 
 #: name -> Self2Self options (+ "schedule": "constant" | "cosine"); "uF" = unshuffle F, "bN" = N masked
 #: crops of "cS" pixels per step, "wW" = encoder width.

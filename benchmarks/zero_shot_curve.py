@@ -24,8 +24,8 @@ import torch
 from PIL import Image
 
 from selfdenoise.core import metrics
-from selfdenoise.methods.zero_shot import ZeroShot
 from selfdenoise.core.noise import add_noise
+from selfdenoise.methods.zero_shot import ZeroShot
 
 SETTINGS: dict[str, dict] = {
     "prior-only-tta1": {"steps": 0, "tta": 1, "refine": 0},
