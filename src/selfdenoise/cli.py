@@ -250,13 +250,16 @@ def evaluate(clean, test, json_path):
 @click.option("--train-steps", type=int, default=None, help="Dataset methods: training steps per method.")
 @click.option("--preset", default="fast", show_default=True, help="Dataset methods training recipe: fast or paper.")
 @click.option("--device", default="auto", show_default=True, help="Dataset methods training device: auto, cpu, cuda.")
+@click.option("--peers", default=None, help="Peer tools run in the same run, e.g. careamics-n2v2,deepinv-ne2ne "
+              "(their environment: `make peers`).")
+@click.option("--peer-budget", type=float, default=30.0, show_default=True, help="Peers: training seconds per image.")
 @click.option("-p", "--param", "params", multiple=True, metavar="METHOD.KEY=VALUE",
               help="An option of one method, e.g. -p n2n.tta=2, -p asym-mask.r3=false, a training setting of a "
               "method trained in the run (-p tcfl.crop=64: batch, crop, lr, schedule, warmup, betas, optimizer, "
               "weight_decay, clip), or -p n2n.model=FILE (a trained model: no training in the run).")
 @click.option("-q", "--quiet", is_flag=True)
 def bench(protocol, data, methods, dataset, split, exploratory, limit, every, seed, out, budget, train_minutes,
-          train_steps, preset, device, params, quiet):
+          train_steps, preset, device, peers, peer_budget, params, quiet):
     """Run a benchmark protocol with BM3D and NLM in the same run; write JSON + Markdown/HTML report."""
     names = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
     options = {"zero-shot": {"budget": budget}, "self2self": {"budget": budget}} if budget is not None else {}
@@ -264,6 +267,8 @@ def bench(protocol, data, methods, dataset, split, exploratory, limit, every, se
         options.setdefault(method, {}).update(opts)
     result = selfdenoise.bench.run_protocol(protocol, Path(data) if data else None, names, out_dir=Path(out), limit=limit, every=every, seed=seed,
                           dataset=dataset, split=split, exploratory=exploratory, method_options=options,
+                          peers=[p.strip() for p in peers.split(",") if p.strip()] if peers else None,
+                          peer_budget=peer_budget,
                           command=_command_line(), progress=not quiet,
                           train={"minutes": train_minutes, "steps": train_steps, "preset": preset, "device": device})
     click.echo(json.dumps(result.get("summary", result), indent=1, default=str)[:4000])

@@ -455,3 +455,42 @@ def test_gan_noisy_domain_leaves_out_the_eyes_of_its_clean_domain(tmp_path):
     gan = protocol_training_set(proto, tmp_path, DataNeeds(clean=True))
     assert everyone.names == [f"{e:02d}" for e in range(1, 8)] and len(everyone.groups[0]) == 5
     assert gan.names == ["01", "02", "03", "04"]  # the clean domain is the averages of eyes 05-07
+
+
+FAKE_PEER = '''
+import argparse, json
+import numpy as np
+from scipy.ndimage import uniform_filter
+ap = argparse.ArgumentParser()
+ap.add_argument("peer"); ap.add_argument("--input"); ap.add_argument("--output"); ap.add_argument("--budget")
+ap.add_argument("--seed"); ap.add_argument("--json"); ap.add_argument("--input2")
+a = ap.parse_args()
+x = np.load(a.input)
+np.save(a.output, uniform_filter(x, size=5).astype(np.float32))
+json.dump({"peer": a.peer, "version": "9.9", "config": {"budget": float(a.budget)}}, open(a.json, "w"))
+'''
+
+
+def test_peers_run_in_the_same_run_through_their_own_runner(kodak, tmp_path, monkeypatch, calls):
+    import sys
+
+    runner_script = tmp_path / "run_peer.py"
+    runner_script.write_text(FAKE_PEER)
+    monkeypatch.setenv("SELFDENOISE_PEERS_PYTHON", sys.executable)
+    monkeypatch.setenv("SELFDENOISE_PEERS_RUNNER", str(runner_script))
+    r = bench.run_protocol("single-image", kodak, ["zero-shot"], out_dir=tmp_path / "out", progress=False,
+                           baselines=False, peers=["deepinv-ne2ne"], peer_budget=12)
+    peer, ours = r["results"]["deepinv-ne2ne"], r["results"]["zero-shot"]
+    assert peer["peer"] == "DeepInverse 9.9" and peer["options"] == {"budget": 12.0} and peer["budget_seconds"] == 12
+    clean, _ = read_image(kodak / "kodak24" / "kodim02.png")
+    noisy = api.add_noise(clean, "gauss:25", seed=1)
+    from scipy.ndimage import uniform_filter
+    expected = metrics.evaluate_pair(clean, np.clip(uniform_filter(noisy, size=5), 0, 1))["psnr"]
+    assert peer["per_image"][1]["psnr"] == pytest.approx(expected, abs=1e-6)
+    assert ours["wins"]["deepinv-ne2ne"]["of"] == 3 and (tmp_path / "out" / "single-image" / "deepinv-ne2ne.json").exists()
+    with pytest.raises(InputError, match="unknown peer"):
+        bench.run_protocol("single-image", kodak, ["nlm"], out_dir=tmp_path / "x", progress=False, peers=["n2v"])
+    monkeypatch.setenv("SELFDENOISE_PEERS_PYTHON", str(tmp_path / "none" / "python"))
+    with pytest.raises(InputError, match="make peers"):
+        bench.run_protocol("single-image", kodak, ["nlm"], out_dir=tmp_path / "x", progress=False,
+                           peers=["careamics-n2v2"])

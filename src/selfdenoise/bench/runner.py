@@ -32,6 +32,7 @@ from ..core import metrics
 from ..core.errors import InputError, MissingDependencyError
 from ..methods import registry
 from .landmarks_synth import run_landmarks
+from .peers import PEERS, check_peers, run_peer
 from .protocols import (
     BASELINES,
     PROTOCOLS,
@@ -46,6 +47,9 @@ from .provenance import PeakMemory, device_description, git_commit, require_clea
 from .report import centre_crop, write_report
 from .results import METRIC_KEYS, add_paired_wins, mean, sd, write_json
 from .trained import say, train_for_protocol
+
+#: seed offset of the second noisy realisation that a Noise2Noise peer gets (no test input uses it)
+SECOND_REALISATION = 500_000
 
 
 def _db(x) -> str:
@@ -105,6 +109,9 @@ class RunPlan:
     indexed: list[TestImage]
     split: str
     exploratory: bool
+    peers: list[str]  # peer tools run beside ours (``bench.peers``)
+    peer_budget: float | None
+    peer_env: tuple | None  # (python, runner) of the peers' environment
     base_seed: int
     out_path: Path
     commit: str | None
@@ -138,13 +145,14 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike | None, methods: lis
                  dataset: str | None = None, method_options: dict[str, dict] | None = None,
                  command: str | None = None, progress: bool = True, baselines: bool = True,
                  crop_size: int = 128, train: dict | None = None, split: str = "test",
-                 exploratory: bool = False) -> dict:
+                 exploratory: bool = False, peers: list[str] | None = None, peer_budget: float = 30.0) -> dict:
     """Run ``methods`` (plus the NLM/BM3D baselines unless ``baselines=False``) on a protocol's ``split``
     (``test``, or ``validation`` where settings are selected) and write ``<out_dir>/<protocol>/<method>.json``
     (``result_dir``), ``noisy.json`` (the input's own scores), ``report.md`` and ``report.html``.
 
     Results come from committed code: a tree with uncommitted changes is refused unless ``exploratory``
-    (then every JSON says so, and the README's table leaves it out).
+    (then every JSON says so, and the README's table leaves it out). ``peers`` (``bench.peers.PEERS``) run
+    in the same run on the same noisy inputs, each trained on the image for ``peer_budget`` seconds.
 
     ``method_options`` maps a method name to extra ``denoise`` keyword options (``sigma`` included;
     ``model`` = path of a trained model for methods that need training; without one they are trained
@@ -165,7 +173,8 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike | None, methods: lis
                              exploratory=exploratory)
     plan = plan_run(protocol, data_dir, methods, commit=commit, out_dir=out_dir, limit=limit, every=every, seed=seed,
                     dataset=dataset, method_options=method_options, command=command, progress=progress,
-                    baselines=baselines, crop_size=crop_size, train=train, split=split, exploratory=exploratory)
+                    baselines=baselines, crop_size=crop_size, train=train, split=split, exploratory=exploratory,
+                    peers=peers or [], peer_budget=peer_budget)
     _train_methods(plan)
     return _write_results(plan, _run_images(plan))
 
@@ -173,7 +182,8 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike | None, methods: lis
 def plan_run(protocol: str, data_dir: str | os.PathLike | None, methods: list[str] | None, *, commit: str | None,
              out_dir: str | os.PathLike, limit: int | None, every: int, seed: int, dataset: str | None,
              method_options: dict[str, dict] | None, command: str | None, progress: bool, baselines: bool,
-             crop_size: int, train: dict | None, split: str = "test", exploratory: bool = False) -> RunPlan:
+             crop_size: int, train: dict | None, split: str = "test", exploratory: bool = False,
+             peers: list[str] = (), peer_budget: float | None = None) -> RunPlan:
     """Check a run of the runnable image protocol ``protocol`` and load the model files it is given.
 
     Every user error is raised here, a misspelt option included, so none comes after hours of training.
@@ -192,6 +202,9 @@ def plan_run(protocol: str, data_dir: str | os.PathLike | None, methods: list[st
     train_settings = _check_options(names, options)
     _check_training(protocol, proto, names, options, train)
     model_files, trained = _load_model_files(options)
+    peer_env = check_peers(list(peers)) if peers else None
+    if "careamics-n2n" in peers and not ts.noise:
+        raise InputError("peer careamics-n2n needs a second noisy realisation: only on synthetic-noise test sets")
     require_clean_tree(commit, exploratory)  # after the user's own errors, before any work
     data_dir = Path(data_dir)
     # Keep each image's index in the whole set: its noise seed must not depend on the subset taken.
@@ -201,7 +214,8 @@ def plan_run(protocol: str, data_dir: str | os.PathLike | None, methods: list[st
     base_seed = proto.seed + int(seed)
     return RunPlan(protocol=protocol, proto=proto, ts=ts, names=names, options=options,
                    train_settings=train_settings, model_files=model_files, trained=trained, data_dir=data_dir,
-                   indexed=indexed, split=split, exploratory=exploratory, base_seed=base_seed,
+                   indexed=indexed, split=split, exploratory=exploratory, peers=list(peers), peer_budget=peer_budget,
+                   peer_env=peer_env, base_seed=base_seed,
                    out_path=result_dir(out_dir, protocol, ts.name, split),
                    commit=commit, seed=seed, limit=limit, every=every, command=command, progress=progress,
                    crop_size=crop_size, train=train)
@@ -282,7 +296,7 @@ def _run_images(plan: RunPlan) -> _RunState:
     ts, n = plan.ts, plan.n_images
     crop_at = sorted({0, n // 2}) if n > 1 else [0]
     memory = PeakMemory()
-    run = _RunState(acc={m: _Acc() for m in plan.names}, memory=memory, start=time.perf_counter())
+    run = _RunState(acc={m: _Acc() for m in [*plan.names, *plan.peers]}, memory=memory, start=time.perf_counter())
     for i, item in enumerate(plan.indexed):
         name = item.name
         clean, noisy = test_pair(ts, item, plan.base_seed)
@@ -290,10 +304,11 @@ def _run_images(plan: RunPlan) -> _RunState:
         run.noisy.per_image.append(row)
         panels = [(f"noisy {_db(row['psnr'])}", metrics.quantize_uint8(centre_crop(noisy, plan.crop_size)))]
         line = [f"[{i + 1}/{n}] {name}: noisy {_db(row['psnr'])}"]
-        for m in plan.names:
+        for m in [*plan.names, *plan.peers]:
             if m in run.skipped:
                 continue
-            done = _run_method(plan, run, m, name, clean, noisy)
+            done = _run_peer(plan, run, m, item, clean, noisy) if m in plan.peers else \
+                _run_method(plan, run, m, name, clean, noisy)
             if done is None:
                 continue
             out, scores, seconds = done
@@ -344,6 +359,23 @@ def _run_method(plan: RunPlan, run: _RunState, m: str, name: str, clean: np.ndar
     return out, scores, seconds
 
 
+def _run_peer(plan: RunPlan, run: _RunState, peer: str, item: TestImage, clean: np.ndarray,
+              noisy: np.ndarray) -> tuple[np.ndarray, dict, float]:
+    """Denoise one image with a peer tool in its own environment and record it like a method."""
+    second = None
+    if peer == "careamics-n2n":  # a second realisation of the same scene, never used by the test
+        second = api.add_noise(clean, plan.ts.noise, seed=plan.base_seed + item.index + SECOND_REALISATION)
+    t0 = time.perf_counter()
+    python, runner = plan.peer_env
+    out, info = run_peer(peer, noisy, budget=plan.peer_budget, seed=plan.seed, python=python, runner=runner,
+                         second=second)
+    seconds = time.perf_counter() - t0
+    out = np.clip(out.reshape(clean.shape), 0.0, 1.0)
+    scores = metrics.evaluate_pair(clean, out, plan.ts.metric)
+    run.acc[peer].per_image.append({"name": item.name, **scores, "seconds": seconds, "peer_report": info})
+    return out, scores, seconds
+
+
 def _write_results(plan: RunPlan, run: _RunState) -> dict:
     """Write one JSON per method that ran, ``noisy.json`` and the report; return ``run_protocol``'s dict."""
     ts, n = plan.ts, plan.n_images
@@ -367,10 +399,11 @@ def _write_results(plan: RunPlan, run: _RunState) -> dict:
     }
     written: list[Path] = []
     results: dict[str, dict] = {}
-    for m in plan.names:
+    for m in [*plan.names, *plan.peers]:
         if m in run.skipped:
             continue
-        results[m] = _method_result(plan, m, run.acc[m], common)
+        results[m] = _peer_result(plan, m, run.acc[m], common) if m in plan.peers else \
+            _method_result(plan, m, run.acc[m], common)
     add_paired_wins(results)
     for m, res in results.items():
         gpu = m in plan.trained and plan.trained[m].get("device", "cpu").startswith("cuda")
@@ -415,6 +448,21 @@ def _method_result(plan: RunPlan, m: str, a: _Acc, common: dict) -> dict:
         res["train_seconds"] = plan.trained[m]["seconds"]
     if ts.group_by:
         res["per_camera"] = _group(a.per_image, ts)
+    return res
+
+
+def _peer_result(plan: RunPlan, peer: str, a: _Acc, common: dict) -> dict:
+    """The result of a peer tool: as a method's, plus the tool, its version and the configuration it ran."""
+    report = a.per_image[0]["peer_report"] if a.per_image else {}
+    tool, what = PEERS[peer]
+    res = {"method": peer, **common, "peer": f"{tool} {report.get('version', '')}".strip(), "peer_method": what,
+           **{k: mean(r.get(k) for r in a.per_image) for k in METRIC_KEYS},
+           **{f"{k}_sd": sd(r[k] for r in a.per_image) for k in ("psnr", "ssim")},
+           "seconds_per_image": mean(r["seconds"] for r in a.per_image), "train_seconds": None,
+           "peak_memory_mb": None, "budget_seconds": plan.peer_budget, "options": report.get("config", {}),
+           "per_image": [{k: v for k, v in r.items() if k != "peer_report"} for r in a.per_image]}
+    if plan.ts.group_by:
+        res["per_camera"] = _group(a.per_image, plan.ts)
     return res
 
 

@@ -48,9 +48,7 @@ def estimate_sigma(image: np.ndarray, method: str = "pca", stride: int | str = 1
     if img.ndim == 2:
         img = img[..., None]
     if method == "wavelet":
-        from skimage.restoration import (
-            estimate_sigma as sk_estimate,  # imports scipy.stats: 1 s, so only here
-        )
+        from skimage.restoration import estimate_sigma as sk_estimate  # imports scipy.stats (1 s): only here
 
         return float(sk_estimate(img, channel_axis=-1, average_sigmas=True)) * 255.0
     if method != "pca":

@@ -1,0 +1,38 @@
+"""The README's figures come from the committed result files: its results tables are generated from the
+current results only, and every figure its text cites (a link to a result file and key) is that file's."""
+import json
+import re
+from pathlib import Path
+
+from selfdenoise.bench.summary import END, START, readme_figures, results_table
+
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+
+
+def shown(text: str, value: float) -> bool:
+    """The first number in ``text`` equals ``value`` rounded to the decimals shown."""
+    m = re.search(r"-?\d+(?:\.(\d+))?", text)
+    return m is not None and value is not None and float(m.group(0)) == round(value, len(m.group(1) or ""))
+
+
+def test_results_tables_are_generated_from_the_current_results():
+    text = README.read_text()
+    block = text.split(START, 1)[1].split(END, 1)[0]
+    assert block.strip() == results_table(ROOT).strip(), "run: python benchmarks/results_table.py --write"
+
+
+def test_every_figure_in_the_text_is_its_result_file():
+    wrong = [f"[{t}]({p}#{k}) but the file says {v}" for t, p, k, v in readme_figures(README, ROOT) if not shown(t, v)]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_figure_check_can_fail(tmp_path):
+    folder = tmp_path / "benchmarks" / "results" / "p"
+    folder.mkdir(parents=True)
+    (folder / "m.json").write_text(json.dumps({"method": "m", "psnr": 31.216}))
+    readme = tmp_path / "README.md"
+    readme.write_text("[31.22 dB](benchmarks/results/p/m.json#psnr), [31.3 dB](benchmarks/results/p/m.json#psnr), "
+                      "[1.0](benchmarks/results/p/gone.json#psnr)")
+    checks = [shown(t, v) for t, _, _, v in readme_figures(readme, tmp_path)]
+    assert checks == [True, False, False]
