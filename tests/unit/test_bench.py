@@ -310,8 +310,11 @@ def test_per_method_options_are_checked_before_any_work(kodak, tmp_path):
 def test_a_trained_model_file_is_benchmarked_without_training(kodak, tmp_path):
     from selfdenoise.core.params import per_method_params
 
-    model = tmp_path / "n2n.sdm"
-    api.train(kodak / "kodak24", "n2n", model, noise="gauss:25", steps=2, batch=2, crop=24, widths=(8, 8, 8))
+    model, elsewhere = tmp_path / "n2n.sdm", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for i, (h, w) in enumerate(SIZES):
+        Image.fromarray(texture(h, w, 50 + i)).save(elsewhere / f"other{i}.png")
+    api.train(elsewhere, "n2n", model, noise="gauss:25", steps=2, batch=2, crop=24, widths=(8, 8, 8))
     options = per_method_params([f"n2n.model={model}", "n2n.tta=2"])
     assert options == {"n2n": {"model": str(model), "tta": 2}}
     r = bench.run_protocol("gauss25-color", kodak, ["n2n"], out_dir=tmp_path / "out", progress=False,
@@ -323,6 +326,17 @@ def test_a_trained_model_file_is_benchmarked_without_training(kodak, tmp_path):
     assert res["training"]["device"] == "cpu"
     with pytest.raises(InputError, match="not METHOD.KEY=VALUE"):
         per_method_params(["tta=2"])
+    on_tests = tmp_path / "on_tests.sdm"  # a model trained on the test images themselves is refused
+    api.train(kodak / "kodak24", "n2n", on_tests, noise="gauss:25", steps=1, batch=2, crop=24, widths=(8, 8, 8))
+    with pytest.raises(InputError, match="trained on 3 of the test images .*not transductive"):
+        bench.run_protocol("gauss25-color", kodak, ["n2n"], out_dir=tmp_path / "no", progress=False, baselines=False,
+                           method_options={"n2n": {"model": str(on_tests)}})
+
+
+def test_the_zero_shot_prior_may_not_have_seen_the_test_images(kodak, tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "prior_training_files", lambda path=None: ["kodak24/kodim02.png", "other/x.png"])
+    with pytest.raises(InputError, match="the zero-shot prior trained on 1 of the test images"):
+        bench.run_protocol("single-image", kodak, ["zero-shot"], out_dir=tmp_path, progress=False)
 
 
 def test_a_method_is_trained_in_the_run_with_its_training_settings(kodak, tmp_path, capsys):

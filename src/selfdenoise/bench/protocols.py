@@ -4,7 +4,7 @@ from __future__ import annotations
 import glob
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fnmatch import fnmatch
 from functools import lru_cache
 from pathlib import Path
@@ -280,8 +280,9 @@ def protocol_training_set(proto: Protocol, data_dir: Path, needs: DataNeeds, bas
             key = str(f.parent) if proto.train_group == "folder" else str(f)
             by_key.setdefault(key, []).append(read_image(f)[0])
         names = [Path(k).name for k in by_key]
-        return from_arrays(list(by_key.values()), names, layout=f"{proto.train} (real noise"
-                           f"{', frames of a folder = one scene' if proto.train_group else ''})")
+        return replace(from_arrays(list(by_key.values()), names, layout=f"{proto.train} (real noise"
+                                   f"{', frames of a folder = one scene' if proto.train_group else ''})"),
+                       sources=[source_name(f) for f in files])
     if proto.transductive:
         slices = [s for i, f in enumerate(files) for s in _noisy_volume(str(f), proto.train_noise, base_seed + i)[1]]
         return from_arrays(slices, [f"z{z:03d}" for z in range(len(slices))],
@@ -291,8 +292,24 @@ def protocol_training_set(proto: Protocol, data_dir: Path, needs: DataNeeds, bas
     for i, f in enumerate(files):
         clean, _ = read_image(f)
         groups.append([add_noise(clean, proto.train_noise, seed=seed + r * 100_000 + i) for r in range(realisations)])
-    return from_arrays(groups, [f.name for f in files], layout=f"{proto.train} + {proto.train_noise}, "
-                       f"{realisations} fixed noisy realisation(s) each")
+    return replace(from_arrays(groups, [f.name for f in files], layout=f"{proto.train} + {proto.train_noise}, "
+                               f"{realisations} fixed noisy realisation(s) each"), sources=[source_name(f) for f in files])
+
+
+def source_name(path: Path) -> str:
+    """How a training or test file is named in model files: ``folder/name``."""
+    return f"{path.parent.name}/{path.name}"
+
+
+def check_disjoint(proto: Protocol, items: list[TestImage], sources: list[str] | None, what: str) -> None:
+    """Refuse a model (``what``) that trained on any of these test images, unless the protocol is
+    transductive (then the result says so)."""
+    if not sources or proto.transductive:
+        return
+    seen = sorted({source_name(item.path) for item in items} & set(sources))
+    if seen:
+        raise InputError(f"{what} trained on {len(seen)} of the test images (e.g. {seen[0]}); protocol "
+                         f"'{proto.name}' is not transductive: use a model trained on other images")
 
 
 def protocol_clean_images(proto: Protocol, data_dir: Path, method: str) -> tuple[list[np.ndarray], list[str]]:

@@ -31,6 +31,7 @@ from .. import api
 from ..core import metrics
 from ..core.errors import InputError, MissingDependencyError
 from ..methods import registry
+from ..methods.zero_shot import prior_training_files
 from .landmarks_synth import run_landmarks
 from .peers import PEERS, check_peers, run_peer
 from .protocols import (
@@ -39,6 +40,7 @@ from .protocols import (
     Protocol,
     TestImage,
     TestSet,
+    check_disjoint,
     find_test_images,
     result_dir,
     test_pair,
@@ -208,7 +210,9 @@ def plan_run(protocol: str, data_dir: str | os.PathLike | None, methods: list[st
     require_clean_tree(commit, exploratory)  # after the user's own errors, before any work
     data_dir = Path(data_dir)
     # Keep each image's index in the whole set: its noise seed must not depend on the subset taken.
-    indexed = find_test_images(data_dir, ts)[::every]  # an even subset (every camera of PolyU)
+    items = find_test_images(data_dir, ts)
+    _check_models_are_disjoint(proto, items, names, options)
+    indexed = items[::every]  # an even subset (every camera of PolyU)
     if limit is not None:
         indexed = indexed[:limit]
     base_seed = proto.seed + int(seed)
@@ -277,6 +281,19 @@ def _load_model_files(options: dict[str, dict]) -> tuple[dict[str, str], dict[st
                 trained[m] = {"seconds": fit.get("seconds"), "steps": fit.get("steps"), "preset": fit.get("preset"),
                               "device": fit.get("device", "cpu"), "model_file": model_files[m]}
     return model_files, trained
+
+
+def _check_models_are_disjoint(proto: Protocol, items: list[TestImage], names: list[str],
+                               options: dict[str, dict]) -> None:
+    """No model may have trained on the test images (the zero-shot prior included), unless the protocol
+    is transductive."""
+    if "zero-shot" in names:
+        prior = options.get("zero-shot", {}).get("prior_path")
+        check_disjoint(proto, items, prior_training_files(prior), "the zero-shot prior")
+    for m, opts in options.items():
+        if isinstance(opts.get("model"), api.TrainedModel):
+            sources = opts["model"].metadata.get("extra", {}).get("data", {}).get("sources")
+            check_disjoint(proto, items, sources, f"model {opts['model'].path}")
 
 
 def _train_methods(plan: RunPlan) -> None:

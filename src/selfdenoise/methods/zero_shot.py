@@ -34,6 +34,7 @@ estimate one from the image.
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -80,6 +81,14 @@ def _load_prior_state(path: str) -> tuple[dict[str, Tensor], dict[str, str]] | N
         for k in f.keys():
             state[k] = f.get_tensor(k).to(torch.float32)
     return state, meta
+
+
+def prior_training_files(path: str | Path | None = None) -> list[str]:
+    """The files ("folder/name") the shipped prior was trained on, from its metadata ([] if unrecorded)."""
+    loaded = _load_prior_state(str(path or PRIOR_PATH))
+    if loaded is None or "train_files" not in loaded[1]:
+        return []
+    return sorted({r["file"] for r in json.loads(loaded[1]["train_files"])})
 
 
 def load_prior(path: str | Path | None = None) -> UNetSmall | None:

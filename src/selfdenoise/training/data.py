@@ -58,6 +58,9 @@ class TrainingSet:
     layout: str = "images"
     clean: list[Tensor] | None = None  # unpaired clean images (C, H, W) of other scenes, or None
     registration: dict | None = None  # set by ``registered``
+    #: the files the images came from ("folder/name"), recorded in model files so that a benchmark can
+    #: refuse a model on test images it trained on
+    sources: list[str] | None = None
 
     @property
     def channels(self) -> int:
@@ -76,7 +79,8 @@ class TrainingSet:
                 "images": sum(len(g) for g in self.groups), "channels": self.channels,
                 "megapixels": round(pixels / 1e6, 3), "noise": self.noise.spec if self.noise else "in the data",
                 **({"clean_images": len(self.clean)} if self.clean else {}),
-                **({"registration": self.registration} if self.registration else {})}
+                **({"registration": self.registration} if self.registration else {}),
+                **({"sources": self.sources} if self.sources else {})}
 
     def with_clean(self, clean: list[np.ndarray] | list[Tensor], names: list[str] | None = None) -> "TrainingSet":
         """This set plus an unpaired clean domain: (H, W[, C]) float arrays in [0, 1] or (C, H, W) tensors."""
@@ -266,19 +270,21 @@ def load_folder(path: str | os.PathLike, noise: str | NoiseModel | None = None) 
         arr_a, names = _read_all(fa)
         arr_b, _ = _read_all([names_b[n] for n in names])
         groups = [[x, y] for x, y in zip(arr_a, arr_b)]
-        layout = "pairs a/ b/"
+        layout, read = "pairs a/ b/", fa + fb
     elif subdirs and not files:
-        groups, names = [], []
+        groups, names, read = [], [], []
         for d in subdirs:
             arrs, _ = _read_all(list_images(d))
             groups.append([s for a in arrs for s in (a if a.ndim == 4 else [a])])
             names.append(d.name)
+            read += list_images(d)
         layout = "groups (one per sub-folder)"
     else:
-        arrays, names = _read_all(list_images(root))
+        read = list_images(root)
+        arrays, names = _read_all(read)
         groups = [list(a) if a.ndim == 4 else [a] for a in arrays]
         layout = "stacks (groups of frames)" if any(a.ndim == 4 for a in arrays) else "images"
-    return from_arrays(groups, names, noise, layout)
+    return replace(from_arrays(groups, names, noise, layout), sources=[f"{f.parent.name}/{f.name}" for f in read])
 
 
 def load_clean_folder(path: str | os.PathLike) -> tuple[list[np.ndarray], list[str]]:

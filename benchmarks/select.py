@@ -1,0 +1,71 @@
+"""Select one setting of a method on a protocol's validation split, and record the decision.
+
+    PYTHONPATH=src python3 benchmarks/select.py single-image zero-shot steps 0,75,150,300 --data ../shared/data \
+        --every 3 [-p refine=auto ...]
+
+Runs ``selfdenoise bench PROTOCOL --split validation`` once per value (baselines off, the other options
+fixed by ``-p``), then writes ``benchmarks/selection/<protocol>-<method>-<setting>.json``: the validation
+curve (mean PSNR, SSIM and seconds per image for each value), the rule, the chosen value, the command and
+the commit. The rule: the highest mean validation PSNR; a value within ``--tolerance`` dB of it that is
+faster wins (a setting is not worth seconds it does not pay for). Nothing here looks at a test image.
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+from selfdenoise.bench import run_protocol, write_json
+from selfdenoise.bench.provenance import device_description, git_commit, require_clean_tree
+from selfdenoise.core.params import parse_params, parse_value
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("protocol")
+    ap.add_argument("method")
+    ap.add_argument("setting")
+    ap.add_argument("values", help="comma-separated values to try")
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--every", type=int, default=1)
+    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--tolerance", type=float, default=0.05, help="dB within the best that a faster value may lose")
+    ap.add_argument("-p", "--param", dest="params", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--train-minutes", type=float, default=None, help="for methods trained on a data set")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "selection")
+    args = ap.parse_args()
+    commit = require_clean_tree(git_commit(), exploratory=False)
+    fixed = parse_params(args.params)
+    curve = []
+    for text in args.values.split(","):
+        value = parse_value(text.strip())
+        with tempfile.TemporaryDirectory() as tmp:
+            r = run_protocol(args.protocol, args.data, [args.method], out_dir=tmp, split="validation",
+                             every=args.every, limit=args.limit, baselines=False, progress=False,
+                             method_options={args.method: {**fixed, args.setting: value}},
+                             train={"minutes": args.train_minutes} if args.train_minutes else None)
+        res = r["results"][args.method]
+        curve.append({"value": value, "psnr": res["psnr"], "ssim": res["ssim"],
+                      "seconds_per_image": res["seconds_per_image"], "n_images": res["n_images"],
+                      "dataset": res["dataset"]})
+        print(f"{args.setting}={value}: {res['psnr']:.3f} dB, {res['seconds_per_image']:.1f} s/image", flush=True)
+    best = max(c["psnr"] for c in curve)
+    near = [c for c in curve if c["psnr"] >= best - args.tolerance]
+    chosen = min(near, key=lambda c: c["seconds_per_image"])
+    record = {"protocol": args.protocol, "split": "validation", "dataset": curve[0]["dataset"], "method": args.method,
+              "setting": args.setting, "fixed": fixed, "curve": curve, "chosen": chosen["value"],
+              "rule": f"highest mean validation PSNR; a faster value within {args.tolerance} dB of it wins",
+              "command": shlex.join(["python3", *sys.argv]), "commit": commit, "device": device_description(),
+              "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    path = write_json(args.out / f"{args.protocol}-{args.method}-{args.setting}.json", record)
+    print(f"chosen {args.setting}={chosen['value']} -> {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
