@@ -24,3 +24,8 @@ test: install
 
 clean:
 	rm -rf $(VENV) selfdenoise-demo .pytest_cache
+
+# Peer tools (CAREamics, DeepInverse) in their own environment .peers/venv: see benchmarks/peers/README.md.
+peers:
+	PYTHON=$(PYTHON) bash benchmarks/peers/setup.sh
+.PHONY: peers
