@@ -1,6 +1,6 @@
 """Select one setting of a method on a protocol's validation split, and record the decision.
 
-    PYTHONPATH=src python3 benchmarks/select.py single-image zero-shot steps 0,75,150,300 --data ../shared/data \
+    PYTHONPATH=src python3 benchmarks/select_setting.py single-image zero-shot steps 0,75,150,300 --data ../shared/data \
         --every 3 [-p refine=auto ...]
 
 Runs ``selfdenoise bench PROTOCOL --split validation`` once per value (baselines off, the other options
