@@ -172,8 +172,8 @@ def run_careamics(peer: str, x: np.ndarray, axes: str, x2: np.ndarray | None, bu
 
     class WallTimeBudget(Callback):
         """Stop before a batch that would overrun the budget, as Lightning's own Timer callback does
-        (trainer.should_stop = True): Lightning then validates once more, CAREamics saves its "last" checkpoint
-        and the ReduceLROnPlateau scheduler finds its val_loss. (CAREamist.stop_training() also skips that
+        (trainer.should_stop = True): Lightning then validates once more, so that the ReduceLROnPlateau
+        scheduler finds its val_loss at the epoch's end. (CAREamist.stop_training() also skips that
         validation, which fails with "ReduceLROnPlateau conditioned on metric val_loss which is not available"
         when the budget ends inside the first epoch.)"""
 
@@ -214,11 +214,17 @@ def run_careamics(peer: str, x: np.ndarray, axes: str, x2: np.ndarray | None, bu
         train_seconds = time.perf_counter() - t0
         steps, epochs = int(careamist.trainer.global_step), int(careamist.trainer.current_epoch)
         ckpts = sorted(p.name for p in Path(work_dir).rglob("*.ckpt"))
-        last = [p for p in Path(work_dir).rglob("*_last.ckpt")]
+        last = list(Path(work_dir).rglob("*_last.ckpt"))
         last_step = (int(torch.load(last[0], map_location="cpu", weights_only=False).get("global_step", -1))
                      if last else None)
+        # CAREamics predicts from its "last" checkpoint by default, but Lightning refreshes "last" only when a
+        # periodic checkpoint is saved (every 10 epochs here): after a stop at epoch 18 it holds epoch 10. A
+        # user running the default 30 epochs gets the final weights, so we save them (Lightning's
+        # Trainer.save_checkpoint, which runs CAREamics' checkpoint callbacks) and predict from that file.
+        final = Path(work_dir) / "final_weights.ckpt"
+        careamist.trainer.save_checkpoint(final)
         t1 = time.perf_counter()
-        preds, _ = careamist.predict(pred_data=x)  # checkpoint=None: CAREamics' default ("last" for N2V/N2N)
+        preds, _ = careamist.predict(pred_data=x, checkpoint=final)
         predict_seconds = time.perf_counter() - t1
 
     out = np.asarray(preds[0], dtype=np.float32)
@@ -231,8 +237,8 @@ def run_careamics(peer: str, x: np.ndarray, axes: str, x2: np.ndarray | None, bu
         "tool": "careamics",
         "method": "Noise2Void2 (N2V2)" if peer == "careamics-n2v2" else "Noise2Noise",
         "api": f"careamics.config.{factory}(...{', use_n2v2=True' if peer == 'careamics-n2v2' else ''}); "
-               "CAREamist(config).train(...); CAREamist.predict(pred_data=input)",
-        "arguments": {k: v for k, v in common.items()} | (
+               "CAREamist(config).train(...); CAREamist.predict(pred_data=input, checkpoint=final weights)",
+        "arguments": dict(common) | (
             {"use_n2v2": True, "n_channels": n_channels} if peer == "careamics-n2v2"
             else {"n_channels_in": n_channels, "n_channels_out": n_channels}),
         "stop": ("wall-time budget (a Lightning callback setting trainer.should_stop, as Lightning's Timer)"
@@ -241,8 +247,10 @@ def run_careamics(peer: str, x: np.ndarray, axes: str, x2: np.ndarray | None, bu
         "epochs_completed": epochs,
         "steps": steps,
         "checkpoints": ckpts,
-        "predict_checkpoint": "last (CAREamics default for N2V/N2N)",
-        "predict_checkpoint_step": last_step,
+        "predict_checkpoint": "final weights (Trainer.save_checkpoint after training), step "
+                              f"{steps}; CAREamics' default 'last' checkpoint was at step {last_step}",
+        "predict_checkpoint_step": steps,
+        "last_checkpoint_step": last_step,
         "device": "cuda" if torch.cuda.is_available() else "cpu",
         "train_seconds": train_seconds,
         "predict_seconds": predict_seconds,
@@ -272,8 +280,10 @@ def run_deepinv(peer: str, x: np.ndarray, budget: float, seed: int, max_epochs: 
     noise_info: dict = {}
     if peer == "deepinv-r2r":
         if sigma is None:
-            est = dinv.models.PatchCovarianceNoiseEstimator()
-            sigma = float(est(y).mean())
+            try:
+                sigma = float(dinv.models.PatchCovarianceNoiseEstimator()(y).mean())
+            except RuntimeError as e:  # "Noise level estimation failed."
+                raise InputError(f"deepinv-r2r: deepinv's noise estimator failed ({e}); pass --sigma") from None
             noise_info["sigma_source"] = "deepinv.models.PatchCovarianceNoiseEstimator on the input"
         else:
             noise_info["sigma_source"] = "--sigma"
