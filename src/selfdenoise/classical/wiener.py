@@ -174,10 +174,11 @@ def _filter(y: Tensor, p: Tensor, var: Tensor, patch: int, step: int, window: in
     return torch.where(den > 0, num / den.clamp_min(1e-12), p)
 
 
-#: ``refine="auto"``: passes when the noise looks white; none when it is spatially correlated. On
-#: 7 Kodak images (sigma 25, after the zero-shot network) each pass still paid up to the third: window
-#: 19 / 4x4 matching features / 2 passes -> window 27 / 6x6 features / 3 passes gained 0.39 dB
-#: (0.09-0.77) for about 12 s more per image; a fourth pass added 0.10 dB for 8 s, a fifth 0.03.
+#: ``refine="auto"``: passes when the noise looks white; none when it is spatially correlated. Selected on
+#: the single-image validation split after zero-shot (McMaster, sigma 25, every 3rd image;
+#: ``benchmarks/selection/single-image-zero-shot-refine.json``): 0 / 1 / 2 / 3 passes gave 29.04 / 30.23 /
+#: 30.67 / 30.87 dB at 8.9 / 14.7 / 16.4 / 21.0 s per image. (The window 27 and 6x6 matching features
+#: were chosen on Kodak under protocol v1 and are still to be re-selected on validation.)
 AUTO_PASSES = 3
 
 

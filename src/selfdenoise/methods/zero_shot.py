@@ -4,17 +4,18 @@ Recipe (the library default for one noisy photo, no training data, no clean imag
 
 1. Start from a compact prior network (``nets.unet_small.UNetSmall``, widths 32/64/96 on the
    pixel-unshuffled image, ~0.38 M parameters, shipped as fp16 safetensors in
-   ``selfdenoise/weights/zero_shot_prior.safetensors``, < 1 MB). How it was made: trained
-   *self-supervised* by ``benchmarks/train_zero_shot_prior.py`` (Recorrupted-to-Recorrupted loss on
-   singly-noisy crops, never a clean target) on BSD300-test colour and BSD400 gray images with blind
-   synthetic Gaussian noise, sigma in [5, 55]/255, for 25 minutes on one CPU thread; the exact command,
-   step count and validation PSNR are stored in the file's metadata.
+   ``selfdenoise/weights/zero_shot_prior.safetensors``, < 1 MB). How it was made: a ``ne2ne`` model
+   trained by ``benchmarks/train_zero_shot_prior.py`` with the library's own loop on fixed noisy
+   realisations (recorded seeds, blind Gaussian levels in [5, 55]/255) of the 400 DnCNN gray images and
+   the BSD300 test images outside (C)BSD68: never a clean image, never the noise level, no test image of
+   any protocol. Its metadata lists the files, seeds, command, steps and validation PSNR.
 2. Adapt it to the given image with the blind Neighbor2Neighbor loss (Huang et al., CVPR 2021)
    computed on random 128x128 crops of that image alone: two sub-images made of different
    neighbouring pixels of each 2x2 cell predict each other, plus the consistency regulariser
    (gamma = 2). Default 150 Adam steps (fewer on small images), lr 3e-4 with a 50-step linear
-   warm-up and cosine decay, 4 crops per step. More steps over-fit: 250 steps measured worse on
-   4 held-out BSD300 images (27.29 -> 27.17 dB), 400 worse on Kodak (28.85 -> 28.65 dB).
+   warm-up and cosine decay, 4 crops per step. Selected on the single-image validation split
+   (McMaster, sigma 25, every 3rd image; ``benchmarks/selection/single-image-zero-shot-steps.json``):
+   0 / 75 / 150 / 300 steps gave 30.53 / 30.81 / 30.87 / 30.80 dB (more steps over-fit).
 3. Denoise the whole image, averaging over the 8 flips/rotations (test-time augmentation).
 4. Refine (``refine`` passes; default "auto": 3 when the noise is white, 0 when it is spatially
    correlated, see ``classical.wiener.resolve_passes``): collaborative Wiener filtering of the noisy image with the
