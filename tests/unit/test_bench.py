@@ -481,7 +481,7 @@ ap.add_argument("--seed"); ap.add_argument("--json"); ap.add_argument("--input2"
 a = ap.parse_args()
 x = np.load(a.input)
 np.save(a.output, uniform_filter(x, size=5).astype(np.float32))
-json.dump({"peer": a.peer, "version": "9.9", "config": {"budget": float(a.budget)}}, open(a.json, "w"))
+json.dump({"peer": a.peer, "versions": {"deepinv": "9.9"}, "config": {"budget": float(a.budget)}}, open(a.json, "w"))
 '''
 
 

@@ -26,6 +26,14 @@ PEERS = {
     "deepinv-ne2ne": ("DeepInverse", "Neighbor2Neighbor loss with its example UNet"),
     "deepinv-r2r": ("DeepInverse", "Recorrupted-to-Recorrupted loss with its example UNet"),
 }
+#: tool -> its package (whose version the peer's report gives)
+PACKAGES = {"CAREamics": "careamics", "DeepInverse": "deepinv"}
+
+
+def peer_label(peer: str, report: dict) -> str:
+    """``CAREamics 0.3.5``: the tool and the version its environment ran."""
+    tool = PEERS[peer][0]
+    return f"{tool} {report.get('versions', {}).get(PACKAGES[tool], '')}".strip()
 #: where the bench looks for the peers' python and runner (from the repository root), unless
 #: ``SELFDENOISE_PEERS_PYTHON`` / ``SELFDENOISE_PEERS_RUNNER`` say otherwise
 DEFAULT_PYTHON = Path(".peers/venv/bin/python")

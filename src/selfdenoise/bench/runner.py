@@ -33,7 +33,7 @@ from ..core.errors import InputError, MissingDependencyError
 from ..methods import registry
 from ..methods.zero_shot import prior_training_files
 from .landmarks_synth import run_landmarks
-from .peers import PEERS, check_peers, run_peer
+from .peers import PEERS, check_peers, peer_label, run_peer
 from .protocols import (
     BASELINES,
     PROTOCOLS,
@@ -471,8 +471,8 @@ def _method_result(plan: RunPlan, m: str, a: _Acc, common: dict) -> dict:
 def _peer_result(plan: RunPlan, peer: str, a: _Acc, common: dict) -> dict:
     """The result of a peer tool: as a method's, plus the tool, its version and the configuration it ran."""
     report = a.per_image[0]["peer_report"] if a.per_image else {}
-    tool, what = PEERS[peer]
-    res = {"method": peer, **common, "peer": f"{tool} {report.get('version', '')}".strip(), "peer_method": what,
+    res = {"method": peer, **common, "peer": peer_label(peer, report), "peer_method": PEERS[peer][1],
+           "peer_versions": report.get("versions", {}),
            **{k: mean(r.get(k) for r in a.per_image) for k in METRIC_KEYS},
            **{f"{k}_sd": sd(r[k] for r in a.per_image) for k in ("psnr", "ssim")},
            "seconds_per_image": mean(r["seconds"] for r in a.per_image), "train_seconds": None,
