@@ -103,3 +103,17 @@ def test_baselines_estimate_correlated_noise_on_pixel_shuffle_sub_images(natural
     assert estimate_sigma(white, stride="auto") == estimate_sigma(white, stride=1)
     np.testing.assert_array_equal(baselines.nlm(correlated), baselines.nlm(correlated, sigma=estimate_sigma(correlated, stride=3)))
     assert api.estimate_sigma(correlated) == estimate_sigma(correlated, stride=3)
+
+
+def test_sigma_estimate_samples_windows_without_copying_them_all():
+    """A 1500x1500 channel has 2.2 M 7x7 windows (860 MB as float64 rows); only the sampled ones are copied."""
+    import tracemalloc
+
+    rng = np.random.default_rng(3)
+    image = (0.5 + rng.normal(0, 10 / 255, (1500, 1500))).astype(np.float32)
+    tracemalloc.start()
+    sigma = estimate_sigma(image)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert abs(sigma - 10) < 0.5
+    assert peak < 80e6, f"peak {peak / 1e6:.0f} MB"
