@@ -36,3 +36,21 @@ def test_the_figure_check_can_fail(tmp_path):
                       "[1.0](benchmarks/results/p/gone.json#psnr)")
     checks = [shown(t, v) for t, _, _, v in readme_figures(readme, tmp_path)]
     assert checks == [True, False, False]
+
+
+def test_the_table_says_what_trained_on_what(tmp_path):
+    """A model trained on a transductive protocol's noisy test images says so; a peer shows its per-image
+    budget; a dirty or exploratory run never reaches the table."""
+    folder = tmp_path / "benchmarks" / "results" / "w2s-widefield"
+    folder.mkdir(parents=True)
+    common = {"protocol": "w2s-widefield", "dataset": "w2s", "n_images": 30, "every": 3, "ssim": 0.9,
+              "per_image": [], "commit": "abc"}
+    rows = {"ne2ne": {"psnr": 32.5, "train_seconds": 600.0}, "careamics-n2v2": {"psnr": 30.5, "peer": "CAREamics 0.3.5",
+                                                                                  "budget_seconds": 40.0},
+            "zero-shot": {"psnr": 29.0, "commit": "abc-dirty"}, "nlm": {"psnr": 26.0, "exploratory": True}}
+    for method, row in rows.items():
+        (folder / f"{method}.json").write_text(json.dumps({**common, "method": method, **row}))
+    table = results_table(tmp_path)
+    assert "30 images (1 in 3)" in table
+    assert "| 10 min, transductive |" in table and "| 40 s on each image |" in table
+    assert "zero-shot" not in table and "nlm" not in table

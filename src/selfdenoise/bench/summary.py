@@ -12,6 +12,8 @@ import json
 import re
 from pathlib import Path
 
+from .protocols import PROTOCOLS
+
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 #: rows first: the input itself, then the classical baselines, then the peers, then ours by PSNR
 _FIRST = {"noisy": 0, "bm3d": 1, "nlm": 2}
@@ -45,7 +47,8 @@ def _image_table(name: str, results: list[dict]) -> list[str]:
     first = results[0]
     bm3d = next((r.get("seconds_per_image") for r in results if r["method"] == "bm3d"), None)
     order = sorted(results, key=lambda r: (_FIRST.get(r["method"], 3 if r.get("peer") else 4), -(r["psnr"] or 0)))
-    lines = [f"**{name}** ({first['dataset']}, {first['n_images']} images, {first.get('split', 'test')} split, "
+    every = f" (1 in {first['every']})" if (first.get("every") or 1) > 1 else ""
+    lines = [f"**{name}** ({first['dataset']}, {first['n_images']} images{every}, {first.get('split', 'test')} split, "
              f"{first.get('metric', 'photo')} metrics, noise {first.get('noise')}; commit "
              f"{str(first.get('commit') or '')[:8]}, {first.get('device', '').split(',')[0]})", "",
              "| method | PSNR (dB) | sd | SSIM | wins vs BM3D | wins vs best peer | s / image | vs BM3D time | training |",
@@ -57,12 +60,24 @@ def _image_table(name: str, results: list[dict]) -> list[str]:
         wins = r.get("wins") or {}
         vs_bm3d = wins.get("bm3d")
         vs_peer = next((v for k, v in wins.items() if k != "bm3d"), None)
-        t = r.get("train_seconds")
         label = r["method"] + (f" ({r['peer']})" if r.get("peer") else "")
         cells = [label, _num(r["psnr"], ".2f"), _num(r.get("psnr_sd"), ".2f"), _num(r["ssim"], ".4f"),
-                 _wins(vs_bm3d), _wins(vs_peer), _num(s, ".2f"), ratio, "" if not t else f"{t / 60:.0f} min"]
+                 _wins(vs_bm3d), _wins(vs_peer), _num(s, ".2f"), ratio, _training(r)]
         lines.append("| " + " | ".join(cells) + " |")
     return lines + [""]
+
+
+def _training(result: dict) -> str:
+    """The training cell: minutes on the protocol's training set ("transductive" when that set holds the
+    noisy test images themselves), or a peer's per-image budget (included in its seconds per image)."""
+    if result.get("peer"):
+        budget = result.get("budget_seconds")
+        return f"{budget:.0f} s on each image" if budget else ""
+    t = result.get("train_seconds")
+    if not t:
+        return ""
+    proto = PROTOCOLS.get(result.get("protocol", ""))
+    return f"{t / 60:.0f} min" + (", transductive" if proto is not None and proto.transductive else "")
 
 
 def _sequence_table(name: str, results: list[dict]) -> list[str]:
