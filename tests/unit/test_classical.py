@@ -117,3 +117,41 @@ def test_sigma_estimate_samples_windows_without_copying_them_all():
     tracemalloc.stop()
     assert abs(sigma - 10) < 0.5
     assert peak < 80e6, f"peak {peak / 1e6:.0f} MB"
+
+
+@pytest.mark.parametrize("photons, read", [(20.0, 25.5), (100.0, 5.0)])
+def test_poisson_gaussian_fit_recovers_the_noise_model(photons, read):
+    from skimage import data
+
+    from selfdenoise.classical.noise_level import SIGNAL_DEPENDENCE, estimate_poisson_gaussian
+
+    clean = data.astronaut()[:256, :256].astype(np.float32) / 255
+    rng = np.random.default_rng(1)
+    noisy = rng.poisson(clean * photons) / photons + rng.normal(0, read / 255, clean.shape)
+    gain, var0, dependence = estimate_poisson_gaussian(noisy)
+    assert gain == pytest.approx(1 / photons, rel=0.15)
+    assert var0 == pytest.approx((read / 255) ** 2, abs=0.2 * (read / 255) ** 2 + 2e-4)
+    assert dependence > SIGNAL_DEPENDENCE
+    white = clean + rng.normal(0, read / 255, clean.shape)
+    gain, var0, dependence = estimate_poisson_gaussian(white)
+    assert dependence < 1.1 and var0 == pytest.approx((read / 255) ** 2, rel=0.3)
+
+
+def test_baselines_without_a_noise_model_fit_one_on_signal_dependent_noise(natural):
+    """White, signal-dependent noise (fluorescence) runs through the VST with the fitted model; the
+    result is close to the one with the true model and well above a single estimated level."""
+    from selfdenoise.classical.noise_level import estimate_poisson_gaussian
+    from selfdenoise.classical.vst import vst_denoise
+    from selfdenoise.core.metrics import psnr
+
+    clean = np.tile(np.linspace(0.05, 0.95, 96, dtype=np.float32)[None, :, None], (96, 1, 1)) * 0.5 + natural[..., :1] * 0.5
+    noisy = (np.random.default_rng(2).poisson(clean * 10) / 10).astype(np.float32)
+    gain, var0, _ = estimate_poisson_gaussian(noisy)
+    auto = baselines.nlm(noisy)
+    white = lambda img, s: baselines.nlm(img, sigma=s)  # noqa: E731
+    np.testing.assert_array_equal(auto, vst_denoise(white, noisy, gain=gain, sigma=np.sqrt(max(var0, 0)),
+                                                    mu=max(-var0, 0) / gain))
+    true_model = baselines.nlm(noisy, noise="poisson:10")
+    one_level = baselines.nlm(noisy, sigma=estimate_sigma(noisy))
+    assert psnr(clean, auto) > psnr(clean, true_model) - 0.5
+    assert psnr(clean, auto) > psnr(clean, one_level)

@@ -74,7 +74,8 @@ def _baseline_sigma_note(ts: TestSet):
         return ts.sigma
     if poisson_noise(ts):
         return f"generalized Anscombe VST with the true noise model {ts.noise}, exact unbiased inverse"
-    return "auto (patch-PCA; on stride-3 sub-images when the noise is spatially correlated)"
+    return ("auto (patch-PCA; on stride-3 sub-images when the noise is spatially correlated; a fitted "
+            "Poisson-Gaussian model through the VST when it is white and signal dependent)")
 
 
 def _default_sigma(method: str, ts: TestSet):

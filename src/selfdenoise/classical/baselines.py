@@ -1,6 +1,6 @@
 """Classical baselines: non-local means (scikit-image) and BM3D (the optional ``bm3d`` extra). Images are
-float arrays in [0, 1], (H, W) or (H, W, C); sigma in 0-255 units, estimated when None (see
-``noise_level.estimate_sigma(stride="auto")``)."""
+float arrays in [0, 1], (H, W) or (H, W, C); sigma in 0-255 units; when neither it nor a noise model is
+given, the noise the image has is estimated from it (``with_estimated_noise``)."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,23 +8,32 @@ from skimage.restoration import denoise_nl_means
 
 from ..core.errors import InputError, MissingDependencyError
 from ..core.noise import NoiseChain, parse_noise
-from .noise_level import estimate_sigma
+from .noise_level import SIGNAL_DEPENDENCE, WHITE_RATIO, estimate_poisson_gaussian, estimate_sigma, whiteness_ratio
 from .vst import vst_denoise
 
 
-def _resolve_sigma(image: np.ndarray, sigma: float | None) -> float:
-    """``sigma``, or the level of the noise the image really has: estimated on pixel-shuffle sub-images
-    when it is spatially correlated (real camera noise), on the image when it is white."""
-    return estimate_sigma(image, stride="auto") if sigma is None else float(sigma)
+def with_estimated_noise(white_denoiser, image: np.ndarray) -> np.ndarray:
+    """Run ``white_denoiser(image, sigma_255)`` for the noise the image really has, estimated from it:
+    spatially correlated (real camera noise) -> one level estimated on stride-3 pixel-shuffle sub-images;
+    white and signal dependent (fluorescence, raw sensor data) -> the fitted Poisson-Gaussian model through
+    the generalized Anscombe VST; white and signal independent -> one level estimated on the image."""
+    if whiteness_ratio(image) >= WHITE_RATIO:
+        return white_denoiser(image, estimate_sigma(image, stride=3))
+    gain, var0, dependence = estimate_poisson_gaussian(image)
+    if gain > 0 and dependence >= SIGNAL_DEPENDENCE:
+        return vst_denoise(white_denoiser, image, gain=gain, sigma=float(np.sqrt(max(var0, 0.0))),
+                           mu=max(-var0, 0.0) / gain)
+    return white_denoiser(image, estimate_sigma(image, stride=1))
 
 
 def with_noise_model(white_denoiser, image: np.ndarray, sigma: float | None, noise: str | None) -> np.ndarray:
     """Run a white-Gaussian ``white_denoiser(image, sigma_255)`` as the field does for the noise the image
-    has: ``noise`` None -> ``sigma`` or its estimate; ``gauss:S`` -> sigma S; Poisson (``poisson:L``) and
+    has: ``noise`` None -> ``sigma``, or when that is None too the noise estimated from the image
+    (``with_estimated_noise``); ``gauss:S`` -> sigma S; Poisson (``poisson:L``) and
     Poisson-Gaussian (``poisson:L+gauss:S``) -> through the generalized Anscombe transform and its exact
     unbiased inverse (``vst.vst_denoise``, Makitalo & Foi), with those parameters."""
     if noise is None:
-        return white_denoiser(image, _resolve_sigma(image, sigma))
+        return with_estimated_noise(white_denoiser, image) if sigma is None else white_denoiser(image, float(sigma))
     model = parse_noise(noise)
     parts = model.parts if isinstance(model, NoiseChain) else (model,)
     kinds = {p.kind: p for p in parts}

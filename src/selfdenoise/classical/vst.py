@@ -101,14 +101,14 @@ def algebraic_inverse(D, gain: float = 1.0, sigma: float = 0.0, mu: float = 0.0)
 
 
 def vst_denoise(denoiser: Callable[[np.ndarray, float], np.ndarray], image, *, photons: float | None = None,
-                gain: float | None = None, sigma: float = 0.0) -> np.ndarray:
+                gain: float | None = None, sigma: float = 0.0, mu: float = 0.0) -> np.ndarray:
     """Run a white-Gaussian ``denoiser(image01, sigma_255)`` (e.g. ``baselines.nlm``, ``baselines.bm3d``)
     on Poisson or Poisson-Gaussian data through the generalized Anscombe transform.
 
     ``image``: float array in [0, 1] units (any shape the denoiser takes, e.g. (H, W) or (H, W, C)).
     Noise: either ``photons=L`` for the ``poisson:L`` convention ``Poisson(L x) / L`` (gain 1 / L), or
     ``gain`` (the Poisson scale in image units); plus an optional Gaussian ``sigma`` in image units
-    (not 0-255). Steps (as in Makitalo & Foi's VST + BM3D experiments): ``f = generalized_anscombe``
+    (not 0-255) and offset ``mu`` (the model of ``generalized_anscombe``). Steps (as in Makitalo & Foi's VST + BM3D experiments): ``f = generalized_anscombe``
     (noise std 1), min-max scaling of ``f`` to [0, 1] so its noise std becomes ``1 / (max f - min f)``,
     ``denoiser(scaled, 255 / (max f - min f))``, the inverse scaling, then
     :func:`exact_unbiased_inverse`. Returns float32 of ``image``'s shape."""
@@ -119,11 +119,11 @@ def vst_denoise(denoiser: Callable[[np.ndarray, float], np.ndarray], image, *, p
     g = 1.0 / float(photons) if photons is not None else float(gain)
     g, s = _check(g, sigma)
     z = np.asarray(image, dtype=np.float64)
-    f = generalized_anscombe(z, g, s)
+    f = generalized_anscombe(z, g, s, mu)
     lo, hi = float(f.min()), float(f.max())
     span = hi - lo if hi > lo else 1.0
     scaled = (f - lo) / span
     den = np.asarray(denoiser(scaled.astype(np.float32), 255.0 / span), dtype=np.float64)
     if den.shape != z.shape:
         raise InputError(f"vst_denoise: the denoiser returned shape {den.shape} for input {z.shape}")
-    return exact_unbiased_inverse(den * span + lo, g, s).astype(np.float32)
+    return exact_unbiased_inverse(den * span + lo, g, s, mu).astype(np.float32)
