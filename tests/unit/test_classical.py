@@ -155,3 +155,9 @@ def test_baselines_without_a_noise_model_fit_one_on_signal_dependent_noise(natur
     one_level = baselines.nlm(noisy, sigma=estimate_sigma(noisy))
     assert psnr(clean, auto) > psnr(clean, true_model) - 0.5
     assert psnr(clean, auto) > psnr(clean, one_level)
+
+
+@pytest.mark.parametrize("shape", [(9, 7), (23, 40, 3), (2, 2)])
+def test_baselines_estimate_the_noise_of_tiny_images(shape):
+    image = np.random.default_rng(4).random(shape).astype(np.float32)
+    assert baselines.nlm(image).shape == image.shape

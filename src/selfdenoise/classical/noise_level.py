@@ -105,6 +105,8 @@ def estimate_poisson_gaussian(image: np.ndarray, bins: int = 12) -> tuple[float,
 
     img = np.asarray(image)
     img = img[..., None] if img.ndim == 2 else img
+    if min(img.shape[:2]) < MIN_SIDE_FOR_WHITENESS:  # too few cells to fit a line: one white level
+        return 0.0, (estimate_sigma(img) / 255.0) ** 2, 1.0
     h, w = img.shape[0] // 2 * 2, img.shape[1] // 2 * 2
     levels, details = [], []
     for c in range(img.shape[-1]):
