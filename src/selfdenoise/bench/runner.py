@@ -352,8 +352,7 @@ def _run_method(plan: RunPlan, run: _RunState, m: str, name: str, clean: np.ndar
     t0 = time.perf_counter()
     if m in BASELINES and sigma == "auto" and poisson_noise(ts):
         opts.setdefault("noise", ts.noise)  # the true noise model: the baseline runs through the Anscombe VST
-    elif m in BASELINES and sigma == "auto":  # the noise the image has, as the CLI and API estimate it
-        sigma = None
+    # else "auto": the baseline estimates the noise the image has, exactly as the CLI and API do
     try:
         out = api.denoise(noisy, m, sigma=sigma, seed=int(plan.seed), progress=False, **opts)
     except MissingDependencyError as e:
@@ -369,7 +368,7 @@ def _run_method(plan: RunPlan, run: _RunState, m: str, name: str, clean: np.ndar
     scores = metrics.evaluate_pair(clean, out, ts.metric)
     a = run.acc[m]
     a.per_image.append({"name": name, **scores, "seconds": seconds, "peak_memory_mb": peak,
-                        **({"sigma": float(sigma)} if isinstance(sigma, (int, float)) else {})})
+                        **({"sigma": float(sigma)} if not isinstance(sigma, str) else {})})
     a.peak_mb = max(a.peak_mb, peak)
     gpu = run.memory.gpu_peak_mb()
     if gpu is not None:

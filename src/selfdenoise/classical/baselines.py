@@ -8,7 +8,7 @@ from skimage.restoration import denoise_nl_means
 
 from ..core.errors import InputError, MissingDependencyError
 from ..core.noise import NoiseChain, parse_noise
-from .noise_level import SIGNAL_DEPENDENCE, WHITE_RATIO, estimate_poisson_gaussian, estimate_sigma, whiteness_ratio
+from .noise_level import SIGNAL_DEPENDENCE, auto_sigma, estimate_poisson_gaussian
 from .vst import vst_denoise
 
 
@@ -17,13 +17,14 @@ def with_estimated_noise(white_denoiser, image: np.ndarray) -> np.ndarray:
     spatially correlated (real camera noise) -> one level estimated on stride-3 pixel-shuffle sub-images;
     white and signal dependent (fluorescence, raw sensor data) -> the fitted Poisson-Gaussian model through
     the generalized Anscombe VST; white and signal independent -> one level estimated on the image."""
-    if whiteness_ratio(image) >= WHITE_RATIO:
-        return white_denoiser(image, estimate_sigma(image, stride=3))
+    sigma, correlated = auto_sigma(image)
+    if correlated:
+        return white_denoiser(image, sigma)
     gain, var0, dependence = estimate_poisson_gaussian(image)
     if gain > 0 and dependence >= SIGNAL_DEPENDENCE:
         return vst_denoise(white_denoiser, image, gain=gain, sigma=float(np.sqrt(max(var0, 0.0))),
                            mu=max(-var0, 0.0) / gain)
-    return white_denoiser(image, estimate_sigma(image, stride=1))
+    return white_denoiser(image, sigma)
 
 
 def with_noise_model(white_denoiser, image: np.ndarray, sigma: float | None, noise: str | None) -> np.ndarray:

@@ -23,6 +23,16 @@ def whiteness_ratio(image: np.ndarray) -> float:
     return estimate_sigma(image, stride=3) / max(estimate_sigma(image, stride=1), 1e-3)
 
 
+def auto_sigma(image: np.ndarray) -> tuple[float, bool]:
+    """``(sigma, correlated)``: the patch-PCA level of ``estimate_sigma(stride="auto")`` and whether the
+    noise counts as spatially correlated (``whiteness_ratio`` >= ``WHITE_RATIO``), each estimate made once."""
+    if min(np.shape(image)[:2]) < MIN_SIDE_FOR_WHITENESS:
+        return estimate_sigma(image, stride=1), False
+    on_subs, on_image = estimate_sigma(image, stride=3), estimate_sigma(image, stride=1)
+    correlated = on_subs / max(on_image, 1e-3) >= WHITE_RATIO
+    return (on_subs if correlated else on_image), correlated
+
+
 def estimate_sigma(image: np.ndarray, method: str = "pca", stride: int | str = 1) -> float:
     """Noise standard deviation in 0-255 units, averaged over channels.
 
@@ -42,6 +52,8 @@ def estimate_sigma(image: np.ndarray, method: str = "pca", stride: int | str = 1
     noisy 31.99).
     """
     if stride == "auto":
+        if method == "pca":
+            return auto_sigma(image)[0]
         return estimate_sigma(image, method, 3 if whiteness_ratio(image) >= WHITE_RATIO else 1)
     img = np.asarray(image)  # windows are converted to float64 once sampled: no full-size float64 copy
     if not np.issubdtype(img.dtype, np.floating):
