@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from selfdenoise import api, bench
+from selfdenoise.bench.provenance import origin
 from selfdenoise.core import metrics
 from selfdenoise.core.io import read_image
 from selfdenoise.training.registration import frame_shift
@@ -68,9 +68,8 @@ def main(argv: list[str] | None = None) -> None:
                      "psnr_offset_removed": metrics.psnr(q(reference), q(single + float((reference - single).mean())))})
         print(rows[-1], flush=True)
     keys = ("psnr", "psnr_five_repeats", "psnr_offset_removed")
-    result = {"command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
-              "model": str(args.model), "commit": bench.git_commit(), "device": bench.device_description(),
-              "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    command = "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
+    result = {**origin(bench.git_commit(), command), "model": str(args.model),
               "mean": {k: float(np.mean([r[k] for r in rows])) for k in keys}, "per_subject": rows}
     args.out.mkdir(parents=True, exist_ok=True)
     bench.write_json(args.out / "oct-reference-check.json", result)

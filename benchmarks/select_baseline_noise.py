@@ -14,13 +14,12 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 from statistics import mean
 
 from selfdenoise.bench import write_json
 from selfdenoise.bench.protocols import PROTOCOLS, find_test_images, test_pair
-from selfdenoise.bench.provenance import git_commit, require_clean_tree
+from selfdenoise.bench.provenance import git_commit, origin, require_clean_tree
 from selfdenoise.classical import baselines
 from selfdenoise.classical.noise_level import estimate_sigma
 from selfdenoise.core.metrics import evaluate_pair
@@ -67,8 +66,7 @@ def main() -> int:
     record = {"setting": "baselines' noise estimate without a given noise model", "split": "validation",
               "curves": curves, "mean_over_protocols_and_filters": totals, "chosen": chosen,
               "rule": "the highest mean validation PSNR over the protocols and both filters",
-              "command": shlex.join(["python3", *sys.argv]), "commit": commit,
-              "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+              **origin(commit, shlex.join(["python3", *sys.argv]))}
     write_json(args.out, record)
     print(f"chosen {chosen} -> {args.out}")
     return 0

@@ -15,11 +15,10 @@ import argparse
 import shlex
 import sys
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 
 from selfdenoise.bench import run_protocol, write_json
-from selfdenoise.bench.provenance import device_description, git_commit, require_clean_tree
+from selfdenoise.bench.provenance import git_commit, origin, require_clean_tree
 from selfdenoise.core.params import parse_params, parse_value
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,8 +59,7 @@ def main() -> int:
     record = {"protocol": args.protocol, "split": "validation", "dataset": curve[0]["dataset"], "method": args.method,
               "setting": args.setting, "fixed": fixed, "curve": curve, "chosen": chosen["value"],
               "rule": f"highest mean validation PSNR; a faster value within {args.tolerance} dB of it wins",
-              "command": shlex.join(["python3", *sys.argv]), "commit": commit, "device": device_description(),
-              "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+              **origin(commit, shlex.join(["python3", *sys.argv]))}
     path = write_json(args.out / f"{args.protocol}-{args.method}-{args.setting}.json", record)
     print(f"chosen {args.setting}={chosen['value']} -> {path}")
     return 0

@@ -17,12 +17,11 @@ import argparse
 import math
 import shlex
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 from selfdenoise.bench import write_json
 from selfdenoise.bench.protocols import PROTOCOLS, find_test_images, test_pair
-from selfdenoise.bench.provenance import git_commit, require_clean_tree
+from selfdenoise.bench.provenance import git_commit, origin, require_clean_tree
 from selfdenoise.classical.noise_level import WHITE_RATIO, whiteness_ratio
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,8 +63,7 @@ def main() -> int:
               "chosen": chosen, "previous": WHITE_RATIO,
               "rule": "geometric mean of the largest white-noise and the smallest camera-noise validation ratio "
                       "(the fewest misclassified images if the groups overlap)",
-              "command": shlex.join(["python3", *sys.argv]), "commit": commit,
-              "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+              **origin(commit, shlex.join(["python3", *sys.argv]))}
     write_json(args.out, record)
     print(f"white {min(white):.2f}-{max(white):.2f}, camera {min(camera):.2f}-{max(camera):.2f}: "
           f"chosen {chosen} (was {WHITE_RATIO}) -> {args.out}")

@@ -372,6 +372,7 @@ def test_results_need_a_clean_tree(kodak, tmp_path, monkeypatch):
                            limit=1, exploratory=True)
     res = r["results"]["nlm"]
     assert res["exploratory"] is True and res["commit"] == "abc123-dirty" and res["split"] == "test"
+    assert res["device"].startswith("cpu: ") and res["python"] and datetime.fromisoformat(res["date"]).tzinfo
 
 
 POLYU_NAMES = ["Canon5D2_5_160_3200_chair_11", "Canon5D2_5_160_6400_circuit_10", "Sony_4-5_125_3200_door_1",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ from .. import api
 from ..core import metrics
 from ..core.errors import MissingDependencyError
 from ..core.io import write_image
-from .provenance import PeakMemory, device_description, git_commit
+from .provenance import PeakMemory, git_commit, origin
 from .report import centre_crop, compose, write_report
 
 NOISE = "gauss:25"
@@ -57,8 +56,7 @@ def run_demo(out_dir: str | os.PathLike = "selfdenoise-demo", seed: int = 0, pro
     noisy_scores = metrics.evaluate_pair(clean, noisy)
     memory = PeakMemory()
     common = {"dataset": "astronaut 384x384 (scikit-image)", "n_images": 1, "noise": NOISE, "seed": seed,
-              "device": device_description(), "commit": git_commit(), "command": "selfdenoise demo",
-              "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "peak_memory_source": memory.source}
+              **origin(git_commit(), "selfdenoise demo"), "peak_memory_source": memory.source}
     results = {"noisy": {"method": "noisy", **common, **noisy_scores, "seconds_per_image": None}}
     outputs: dict[str, np.ndarray] = {}
     skipped: dict[str, str] = {}

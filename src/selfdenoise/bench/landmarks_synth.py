@@ -15,12 +15,9 @@ Writes ``<out>/landmarks-synth/<method>.json``, ``noisy.json``, ``report.md`` an
 from __future__ import annotations
 
 import io
-import platform
-import shlex
 import sys
 import time
 import warnings
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +29,7 @@ from ..methods import registry
 from ..sequences import smoothers
 from ..sequences.landmarks import synth_track
 from .protocols import SPLITS
-from .provenance import device_description, git_commit, require_clean_tree
+from .provenance import git_commit, origin, require_clean_tree
 from .results import write_json
 
 PROTOCOL = "landmarks-synth"
@@ -102,9 +99,7 @@ def run_landmarks(methods=("self2self",), *, out_dir="benchmarks/results", track
               "dataset": "synthetic", "n_tracks": tracks, "frames": frames, "points": points,
               "test_seeds": test_seeds, "tune_seed": tune_seed, "seed": int(seed),
               "units": "normalised coordinates (x: fraction of a 640-pixel frame width); *_px = x 640",
-              "device": device_description(),
-              "command": command if command is not None else shlex.join(sys.argv), "commit": commit,
-              "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "python": platform.python_version()}
+              **origin(commit, command)}
     out_path = Path(out_dir) / (PROTOCOL if split == "test" else f"{PROTOCOL}-validation")
     results, best = _results(rows, common, options, tuned)
     files = [write_json(out_path / f"{m}.json", r) for m, r in results.items()]

@@ -11,8 +11,10 @@ from __future__ import annotations
 import os
 import platform
 import resource
+import shlex
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 from ..core.errors import InputError
@@ -37,6 +39,14 @@ def device_description() -> str:
     if torch is not None and torch.cuda.is_available():
         text += f"; gpu: {torch.cuda.get_device_name(0)}"
     return text
+
+
+def origin(commit: str | None, command: str | None = None) -> dict:
+    """The fields every result and selection file records about where it comes from: the machine, the
+    command (default: this process's own), the commit, the date (UTC) and the Python version."""
+    return {"device": device_description(), "command": command if command is not None else shlex.join(sys.argv),
+            "commit": commit, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "python": platform.python_version()}
 
 
 def git_commit(path: str | os.PathLike | None = None) -> str | None:

@@ -16,13 +16,9 @@ calls: Linux ``VmHWM`` from ``/proc/self/status``, reset before every call throu
 from __future__ import annotations
 
 import os
-import platform
-import shlex
-import sys
 import time
 import warnings
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +41,7 @@ from .protocols import (
     result_dir,
     test_pair,
 )
-from .provenance import PeakMemory, device_description, git_commit, require_clean_tree
+from .provenance import PeakMemory, git_commit, origin, require_clean_tree
 from .report import centre_crop, write_report
 from .results import METRIC_KEYS, add_paired_wins, mean, sd, write_json
 from .trained import say, train_for_protocol
@@ -402,16 +398,12 @@ def _write_results(plan: RunPlan, run: _RunState) -> dict:
         "dataset": ts.name,
         "n_images": n,
         "metric": ts.metric,
-        "device": device_description(),
-        "command": plan.command if plan.command is not None else shlex.join(sys.argv),
-        "commit": plan.commit,
+        **origin(plan.commit, plan.command),
         "seed": plan.base_seed,
         "noise": ts.noise or "real",
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "limit": plan.limit,
         "every": plan.every,
         "peak_memory_source": run.memory.source,
-        "python": platform.python_version(),
         **({"exploratory": True} if plan.exploratory else {}),
     }
     written: list[Path] = []
