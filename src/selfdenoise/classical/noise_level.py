@@ -52,9 +52,8 @@ def estimate_sigma(image: np.ndarray, method: str = "pca", stride: int | str = 1
     noisy 31.99).
     """
     if stride == "auto":
-        if method == "pca":
-            return auto_sigma(image)[0]
-        return estimate_sigma(image, method, 3 if whiteness_ratio(image) >= WHITE_RATIO else 1)
+        sigma, correlated = auto_sigma(image)
+        return sigma if method == "pca" else estimate_sigma(image, method, 3 if correlated else 1)
     img = np.asarray(image)  # windows are converted to float64 once sampled: no full-size float64 copy
     if not np.issubdtype(img.dtype, np.floating):
         img = img.astype(np.float64)
