@@ -2,11 +2,15 @@
 
     PYTHONPATH=src python3 benchmarks/select_setting.py single-image zero-shot steps 0,75,150,300 --data ../shared/data \
         --every 3 [-p refine=auto ...]
+    PYTHONPATH=src python3 benchmarks/select_setting.py real-polyu asym-mask blend_window 3,7,15 --data ../shared/data \
+        --train-minutes 10 --train-once
+
 
 Runs ``selfdenoise bench PROTOCOL --split validation`` once per value (baselines off, the other options
 fixed by ``-p``), then writes ``benchmarks/selection/<protocol>-<method>-<setting>.json``: the validation
 curve (mean PSNR, SSIM and seconds per image for each value), the rule, the chosen value, the command and
-the commit. The rule: the highest mean validation PSNR; a value within ``--tolerance`` dB of it that is
+the commit. A setting used only at inference (a blend window, test-time flips) is compared on one model:
+``--train-once`` trains the method once, with the other options, and gives every value that model. The rule: the highest mean validation PSNR; a value within ``--tolerance`` dB of it that is
 faster wins (a setting is not worth seconds it does not pay for). Nothing here looks at a test image.
 """
 from __future__ import annotations
@@ -36,10 +40,20 @@ def main() -> int:
     ap.add_argument("--tolerance", type=float, default=0.05, help="dB within the best that a faster value may lose")
     ap.add_argument("-p", "--param", dest="params", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--train-minutes", type=float, default=None, help="for methods trained on a data set")
+    ap.add_argument("--train-once", action="store_true",
+                    help="train once and try every value on that model (for settings used only at inference)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "selection")
     args = ap.parse_args()
     commit = require_clean_tree(git_commit(), exploratory=False)
     fixed = parse_params(args.params)
+    train = {"minutes": args.train_minutes} if args.train_minutes else None
+    keep = tempfile.TemporaryDirectory()
+    trained_once = None
+    if args.train_once:  # the model every value is tried on; its training is recorded below
+        r = run_protocol(args.protocol, args.data, [args.method], out_dir=keep.name, split="validation", limit=1,
+                         baselines=False, progress=False, method_options={args.method: dict(fixed)}, train=train)
+        trained_once = {k: v for k, v in r["results"][args.method]["training"].items() if k != "curve"}
+        fixed["model"] = str(Path(r["dir"]) / f"{args.method}.sdm")
     curve = []
     for text in args.values.split(","):
         value = parse_value(text.strip())
@@ -47,17 +61,19 @@ def main() -> int:
             r = run_protocol(args.protocol, args.data, [args.method], out_dir=tmp, split="validation",
                              every=args.every, limit=args.limit, baselines=False, progress=False,
                              method_options={args.method: {**fixed, args.setting: value}},
-                             train={"minutes": args.train_minutes} if args.train_minutes else None)
+                             train=None if trained_once else train)
         res = r["results"][args.method]
         curve.append({"value": value, "psnr": res["psnr"], "ssim": res["ssim"],
                       "seconds_per_image": res["seconds_per_image"], "n_images": res["n_images"],
                       "dataset": res["dataset"]})
         print(f"{args.setting}={value}: {res['psnr']:.3f} dB, {res['seconds_per_image']:.1f} s/image", flush=True)
+    keep.cleanup()
+    fixed.pop("model", None)
     best = max(c["psnr"] for c in curve)
     near = [c for c in curve if c["psnr"] >= best - args.tolerance]
     chosen = min(near, key=lambda c: c["seconds_per_image"])
     record = {"protocol": args.protocol, "split": "validation", "dataset": curve[0]["dataset"], "method": args.method,
-              "setting": args.setting, "fixed": fixed, "curve": curve, "chosen": chosen["value"],
+              "setting": args.setting, "fixed": fixed, "trained_once": trained_once, "curve": curve, "chosen": chosen["value"],
               "rule": f"highest mean validation PSNR; a faster value within {args.tolerance} dB of it wins",
               **origin(commit, shlex.join(["python3", *sys.argv]))}
     path = write_json(args.out / f"{args.protocol}-{args.method}-{args.setting}.json", record)
