@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -42,18 +43,22 @@ def main() -> int:
     ap.add_argument("--train-minutes", type=float, default=None, help="for methods trained on a data set")
     ap.add_argument("--train-once", action="store_true",
                     help="train once and try every value on that model (for settings used only at inference)")
+    ap.add_argument("--keep-model", type=Path, default=None,
+                    help="with --train-once: keep that model here (another selection can take it: -p model=FILE)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "selection")
     args = ap.parse_args()
     commit = require_clean_tree(git_commit(), exploratory=False)
     fixed = parse_params(args.params)
     train = {"minutes": args.train_minutes} if args.train_minutes else None
     keep = tempfile.TemporaryDirectory()
-    trained_once = None
+    model_training = None
     if args.train_once:  # the model every value is tried on; its training is recorded below
         r = run_protocol(args.protocol, args.data, [args.method], out_dir=keep.name, split="validation", limit=1,
                          baselines=False, progress=False, method_options={args.method: dict(fixed)}, train=train)
-        trained_once = {k: v for k, v in r["results"][args.method]["training"].items() if k != "curve"}
         fixed["model"] = str(Path(r["dir"]) / f"{args.method}.sdm")
+        if args.keep_model:
+            args.keep_model.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(fixed["model"], args.keep_model)
     curve = []
     for text in args.values.split(","):
         value = parse_value(text.strip())
@@ -61,19 +66,22 @@ def main() -> int:
             r = run_protocol(args.protocol, args.data, [args.method], out_dir=tmp, split="validation",
                              every=args.every, limit=args.limit, baselines=False, progress=False,
                              method_options={args.method: {**fixed, args.setting: value}},
-                             train=None if trained_once else train)
+                             train=None if "model" in fixed else train)
         res = r["results"][args.method]
+        if "model" in fixed:  # how the one model was trained (from its file), without its curve
+            model_training = {k: v for k, v in res.get("training", {}).items() if k != "curve"}
         curve.append({"value": value, "psnr": res["psnr"], "ssim": res["ssim"],
                       "seconds_per_image": res["seconds_per_image"], "n_images": res["n_images"],
                       "dataset": res["dataset"]})
         print(f"{args.setting}={value}: {res['psnr']:.3f} dB, {res['seconds_per_image']:.1f} s/image", flush=True)
     keep.cleanup()
-    fixed.pop("model", None)
+    if args.train_once:
+        fixed.pop("model")
     best = max(c["psnr"] for c in curve)
     near = [c for c in curve if c["psnr"] >= best - args.tolerance]
     chosen = min(near, key=lambda c: c["seconds_per_image"])
     record = {"protocol": args.protocol, "split": "validation", "dataset": curve[0]["dataset"], "method": args.method,
-              "setting": args.setting, "fixed": fixed, "trained_once": trained_once, "curve": curve, "chosen": chosen["value"],
+              "setting": args.setting, "fixed": fixed, "model_training": model_training, "curve": curve, "chosen": chosen["value"],
               "rule": f"highest mean validation PSNR; a faster value within {args.tolerance} dB of it wins",
               **origin(commit, shlex.join(["python3", *sys.argv]))}
     path = write_json(args.out / f"{args.protocol}-{args.method}-{args.setting}.json", record)
