@@ -28,9 +28,11 @@ its noise. The scheme, built on AP-BSN (Lee et al., CVPR 2022), works with any d
   is independent of the blind prediction ``f(p)``, ``E(f - y)^2 = tau^2 + sigma^2`` with ``tau^2``
   the prediction's own error; with ``sigma`` the estimated noise level, ``tau^2`` is measured in a
   ``blend_window`` window and the output is the minimum-MSE mix
-  ``y + sigma^2 / (sigma^2 + tau^2) * (f - y)``. Measured on every tenth PolyU pair with a model
-  trained 10 minutes: R3 output 36.94 dB, blended 38.91 dB (window 3/7/25: 38.76/38.91/38.88 dB;
-  one global weight per image: 38.29 dB).
+  ``y + sigma^2 / (sigma^2 + tau^2) * (f - y)``. The window 7 was selected on the 18 PolyU
+  validation pairs, one model trained 10 minutes on the noisy photos (window 3/7/15/25:
+  37.41/37.46/37.38/37.28 dB; ``benchmarks/selection/real-polyu-asym-mask-blend_window.json``); on the
+  same model ``tta`` 1/2/4/8 gives 37.46/37.58/37.66/37.70 dB for 1/2/4/8 times the time
+  (``...-tta.json``: 4 chosen for the benchmark; the default stays 1).
 - **Collaborative Wiener refinement** (``refine`` passes; 0, off, by default): the blended output
   is the pilot of ``classical.wiener.refine_estimate`` (BM3D's second step), as in ``zero-shot``.
 - **TV fine-tune** (optional, ``tv`` > 0): during the last ``1 - tv_from`` of training the loss also
