@@ -116,3 +116,19 @@ def test_auto_refinement_runs_on_white_noise_and_not_on_correlated_noise(natural
             wiener.check_passes(bad)
     with pytest.raises(InputError, match="zero-shot: refine"):
         ZeroShot(refine=-2)
+
+
+def test_the_refinement_passes_its_matching_window_and_features_through(natural):
+    clean = torch.from_numpy(natural[:29, :31]).permute(2, 0, 1)[None]
+    noisy = clean + 0.1 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(4))
+    pilot = clean + 0.02
+    std = 0.1
+    for match in ({"window": 1}, {"window": 9, "features": 2}):
+        got = wiener.refine_auto(noisy, pilot, 1, sigma=std, **match)
+        var = wiener.removed_variance(torch.einsum("ij,jhw->ihw", wiener.colour_matrix(3), (noisy - pilot)[0]))
+        want = collaborative_wiener(noisy[0], pilot[0], var.clamp_min(std**2).sqrt(), **match)
+        torch.testing.assert_close(got[0], want)
+    assert not torch.allclose(wiener.refine_auto(noisy, pilot, 1, sigma=std, window=1),
+                              wiener.refine_auto(noisy, pilot, 1, sigma=std, window=9))
+    with pytest.raises(InputError, match="refine_window"):
+        ZeroShot(refine_window=0)

@@ -206,22 +206,23 @@ def resolve_passes(refine: int | str, noisy: Tensor) -> int:
 
 
 def refine_auto(noisy: Tensor, estimate: Tensor, refine: int | str, sigma: float | None = None,
-                tile: int | None = None) -> Tensor:
-    """``estimate`` after the passes ``refine`` resolves to on ``noisy`` (as is when there are none)."""
+                tile: int | None = None, **match) -> Tensor:
+    """``estimate`` after the passes ``refine`` resolves to on ``noisy`` (as is when there are none);
+    ``match``: ``window``/``features`` of ``collaborative_wiener``."""
     passes = resolve_passes(refine, noisy)
-    return refine_estimate(noisy.float(), estimate, passes, sigma, tile) if passes else estimate
+    return refine_estimate(noisy.float(), estimate, passes, sigma, tile, **match) if passes else estimate
 
 
 def refine_estimate(noisy: Tensor, pilot: Tensor, passes: int, sigma: float | None = None,
-                    tile: int | None = None) -> Tensor:
+                    tile: int | None = None, **match) -> Tensor:
     """``passes`` of collaborative Wiener filtering of ``noisy`` (1, C, H, W) with ``pilot`` (a
     denoiser's output) as the first pilot; noise variance per opponent channel = max(``sigma``^2 or
     the patch-PCA estimate^2, variance of ``noisy - pilot``): real, spatially correlated noise is
     under-rated by the white-noise estimate, not by what the denoiser removed. Tiled like inference
-    above 1 Mpixel (or at ``tile`` pixels)."""
+    above 1 Mpixel (or at ``tile`` pixels). ``match``: ``window``/``features`` of ``collaborative_wiener``."""
     c = noisy.shape[1]
     level = float(sigma) if sigma is not None else estimate_sigma(noisy[0].permute(1, 2, 0).cpu().numpy()) / 255.0
     removed = removed_variance(torch.einsum("ij,jhw->ihw", colour_matrix(c), (noisy - pilot)[0].float()))
     std = removed.clamp_min(level**2).sqrt()
-    run = lambda t: collaborative_wiener(t[0, :c], t[0, c:], std, passes=passes)[None]
+    run = lambda t: collaborative_wiener(t[0, :c], t[0, c:], std, passes=passes, **match)[None]
     return apply_tiled(run, torch.cat([noisy, pilot], 1).float(), tile)

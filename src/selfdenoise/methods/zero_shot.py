@@ -135,7 +135,9 @@ class ZeroShot:
       ``tile``: inference tile size in pixels (default: whole image up to 1 Mpixel, then 512);
       ``use_prior``: set False to ignore the shipped prior and train from scratch;
       ``refine``: collaborative Wiener passes after the network (0 = the network's output as is;
-      "auto" = ``classical.wiener.AUTO_PASSES`` on white noise, 0 on spatially correlated noise).
+      "auto" = ``classical.wiener.AUTO_PASSES`` on white noise, 0 on spatially correlated noise);
+      ``refine_window``/``refine_features``: the refinement's search window and the number of
+      lowest DCT frequencies per side compared in matching (``classical.wiener.collaborative_wiener``).
     """
 
     name: ClassVar[str] = "zero-shot"
@@ -155,6 +157,8 @@ class ZeroShot:
     prior_path: str | Path | None = option(None)
     tile: int | None = option(None)
     refine: int | str = option("auto")
+    refine_window: int = option(27)
+    refine_features: int = option(6)
     has_prior: bool = field(init=False, repr=False, compare=False)
     #: what runs (``steps``/``lr`` resolved): at most 150 (prior) / 1500 (scratch) steps and, with the prior
     #: and no ``steps`` given, at most ``passes`` crop-passes over the image (small images overfit the prior)
@@ -175,6 +179,10 @@ class ZeroShot:
         self.auto_steps = self.steps is None and self.has_prior
         self.learning_rate = float(self.lr) if self.lr is not None else (3e-4 if self.has_prior else 1e-3)
         self.refine = check_passes(self.refine, self.name)
+        self.refine_window, self.refine_features = int(self.refine_window), int(self.refine_features)
+        if self.refine_window < 1 or self.refine_features < 1:
+            raise InputError(f"zero-shot: refine_window and refine_features must be >= 1, "
+                             f"got {self.refine_window}, {self.refine_features}")
 
     def config(self) -> dict:
         return method_config(self)
@@ -244,7 +252,8 @@ class ZeroShot:
             steps = 0
         model = fit_single_image(self, x, steps=steps, seconds=self.budget, seed=seed, progress=progress, lr=self.learning_rate)
         out = self.denoise(model, x)
-        out = refine_auto(x, out, self.refine, self.sigma, self.tile)
+        out = refine_auto(x, out, self.refine, self.sigma, self.tile, window=self.refine_window,
+                          features=self.refine_features)
         return out[..., :h, :w].clone()
 
 
