@@ -177,8 +177,10 @@ def _filter(y: Tensor, p: Tensor, var: Tensor, patch: int, step: int, window: in
 #: ``refine="auto"``: passes when the noise looks white; none when it is spatially correlated. Selected on
 #: the single-image validation split after zero-shot (McMaster, sigma 25, every 3rd image;
 #: ``benchmarks/selection/single-image-zero-shot-refine.json``): 0 / 1 / 2 / 3 passes gave 29.04 / 30.23 /
-#: 30.67 / 30.87 dB at 8.9 / 14.7 / 16.4 / 21.0 s per image. (The window 27 and 6x6 matching features
-#: were chosen on Kodak under protocol v1 and are still to be re-selected on validation.)
+#: 30.67 / 30.87 dB at 8.9 / 14.7 / 16.4 / 21.0 s per image (window 27). The zero-shot search window
+#: (``refine_window``), on the same split with 3 passes (``single-image-zero-shot-refine_window.json``):
+#: 19 / 27 / 39 gave 30.77 / 30.87 / 30.96 dB at 20.7 / 21.6 / 28.1 s per image, so zero-shot uses 39.
+#: (The 6x6 matching features were chosen on Kodak under protocol v1, still to be re-selected.)
 AUTO_PASSES = 3
 
 

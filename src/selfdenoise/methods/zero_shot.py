@@ -137,7 +137,8 @@ class ZeroShot:
       ``refine``: collaborative Wiener passes after the network (0 = the network's output as is;
       "auto" = ``classical.wiener.AUTO_PASSES`` on white noise, 0 on spatially correlated noise);
       ``refine_window``/``refine_features``: the refinement's search window and the number of
-      lowest DCT frequencies per side compared in matching (``classical.wiener.collaborative_wiener``).
+      lowest DCT frequencies per side compared in matching (``classical.wiener.collaborative_wiener``;
+      window 39 selected on validation, see ``classical.wiener.AUTO_PASSES``).
     """
 
     name: ClassVar[str] = "zero-shot"
@@ -157,7 +158,7 @@ class ZeroShot:
     prior_path: str | Path | None = option(None)
     tile: int | None = option(None)
     refine: int | str = option("auto")
-    refine_window: int = option(27)
+    refine_window: int = option(39)  # see classical.wiener.AUTO_PASSES
     refine_features: int = option(6)
     has_prior: bool = field(init=False, repr=False, compare=False)
     #: what runs (``steps``/``lr`` resolved): at most 150 (prior) / 1500 (scratch) steps and, with the prior
