@@ -5,13 +5,13 @@
     PYTHONPATH=src python3 benchmarks/select_setting.py real-polyu asym-mask blend_window 3,7,15 --data ../shared/data \
         --train-minutes 10 --train-once
 
-
 Runs ``selfdenoise bench PROTOCOL --split validation`` once per value (baselines off, the other options
 fixed by ``-p``), then writes ``benchmarks/selection/<protocol>-<method>-<setting>.json``: the validation
 curve (mean PSNR, SSIM and seconds per image for each value), the rule, the chosen value, the command and
 the commit. A setting used only at inference (a blend window, test-time flips) is compared on one model:
-``--train-once`` trains the method once, with the other options, and gives every value that model. The rule: the highest mean validation PSNR; a value within ``--tolerance`` dB of it that is
-at least ``FASTER`` times faster wins (a setting is not worth seconds it does not pay for; a smaller
+``--train-once`` trains the method once, with the other options, and gives every value that model.
+The rule: the highest mean validation PSNR; a value within ``--tolerance`` dB of it that is at least
+``FASTER`` times faster wins (a setting is not worth seconds it does not pay for; a smaller
 difference in time is timing noise). Nothing here looks at a test image.
 """
 from __future__ import annotations
@@ -52,41 +52,41 @@ def main() -> int:
     commit = require_clean_tree(git_commit(), exploratory=False)
     fixed = parse_params(args.params)
     train = {"minutes": args.train_minutes} if args.train_minutes else None
-    keep = tempfile.TemporaryDirectory()
-    model_training = None
-    if args.train_once:  # the model every value is tried on; its training is recorded below
-        r = run_protocol(args.protocol, args.data, [args.method], out_dir=keep.name, split="validation", limit=1,
-                         baselines=False, progress=False, method_options={args.method: dict(fixed)}, train=train)
-        fixed["model"] = str(Path(r["dir"]) / f"{args.method}.sdm")
-        if args.keep_model:
-            args.keep_model.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(fixed["model"], args.keep_model)
     curve = []
-    for text in args.values.split(","):
-        value = parse_value(text.strip())
-        with tempfile.TemporaryDirectory() as tmp:
-            r = run_protocol(args.protocol, args.data, [args.method], out_dir=tmp, split="validation",
-                             every=args.every, limit=args.limit, baselines=False, progress=False,
-                             method_options={args.method: {**fixed, args.setting: value}},
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.train_once:  # the model every value is tried on
+            r = run_protocol(args.protocol, args.data, [args.method], out_dir=Path(tmp, "trained"), limit=1,
+                             split="validation", baselines=False, progress=False,
+                             method_options={args.method: dict(fixed)}, train=train)
+            fixed["model"] = str(Path(r["dir"]) / f"{args.method}.sdm")
+            if args.keep_model:
+                args.keep_model.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(fixed["model"], args.keep_model)
+        for i, text in enumerate(args.values.split(",")):
+            value = parse_value(text.strip())
+            r = run_protocol(args.protocol, args.data, [args.method], out_dir=Path(tmp, f"value{i}"),
+                             split="validation", every=args.every, limit=args.limit, baselines=False,
+                             progress=False, method_options={args.method: {**fixed, args.setting: value}},
                              train=None if "model" in fixed else train)
-        res = r["results"][args.method]
-        if "model" in fixed:  # how the one model was trained (from its file), without its curve
-            model_training = {k: v for k, v in res.get("training", {}).items() if k != "curve"}
-        curve.append({"value": value, "psnr": res["psnr"], "ssim": res["ssim"],
-                      "seconds_per_image": res["seconds_per_image"], "n_images": res["n_images"],
-                      "dataset": res["dataset"]})
-        print(f"{args.setting}={value}: {res['psnr']:.3f} dB, {res['seconds_per_image']:.1f} s/image", flush=True)
-    keep.cleanup()
+            res = r["results"][args.method]
+            curve.append({"value": value, "psnr": res["psnr"], "ssim": res["ssim"],
+                          "seconds_per_image": res["seconds_per_image"], "n_images": res["n_images"],
+                          "dataset": res["dataset"]})
+            print(f"{args.setting}={value}: {res['psnr']:.3f} dB, {res['seconds_per_image']:.1f} s/image", flush=True)
+    # how the one model every value ran on was trained (from its file), without its curve
+    model_training = ({k: v for k, v in res.get("training", {}).items() if k != "curve"}
+                      if "model" in fixed else None)
     if args.train_once:
         fixed.pop("model")
-    best = max(c["psnr"] for c in curve)
     top = max(curve, key=lambda c: c["psnr"])
-    near = [c for c in curve if c["psnr"] >= best - args.tolerance
+    near = [c for c in curve if c["psnr"] >= top["psnr"] - args.tolerance
             and c["seconds_per_image"] * FASTER <= top["seconds_per_image"]]
     chosen = min(near, key=lambda c: c["seconds_per_image"]) if near else top
     record = {"protocol": args.protocol, "split": "validation", "dataset": curve[0]["dataset"], "method": args.method,
-              "setting": args.setting, "fixed": fixed, "model_training": model_training, "curve": curve, "chosen": chosen["value"],
-              "rule": f"highest mean validation PSNR; a value within {args.tolerance} dB of it and {FASTER:g}x faster wins",
+              "setting": args.setting, "fixed": fixed, "model_training": model_training, "curve": curve,
+              "chosen": chosen["value"],
+              "rule": f"highest mean validation PSNR; a value within {args.tolerance} dB of it and {FASTER:g}x "
+                      "faster wins",
               **origin(commit, shlex.join(["python3", *sys.argv]))}
     path = write_json(args.out / f"{args.protocol}-{args.method}-{args.setting}.json", record)
     print(f"chosen {args.setting}={chosen['value']} -> {path}")
