@@ -155,6 +155,8 @@ def test_baselines_without_a_noise_model_fit_one_on_signal_dependent_noise(natur
     one_level = baselines.nlm(noisy, sigma=estimate_sigma(noisy))
     assert psnr(clean, auto) > psnr(clean, true_model) - 0.5
     assert psnr(clean, auto) > psnr(clean, one_level)
+    never = baselines.with_estimated_noise(white, noisy, dependence_threshold=np.inf)
+    np.testing.assert_array_equal(never, one_level)  # the threshold is what routes the image to the VST
 
 
 @pytest.mark.parametrize("shape", [(9, 7), (23, 40, 3), (2, 2)])

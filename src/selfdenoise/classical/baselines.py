@@ -12,16 +12,18 @@ from .noise_level import SIGNAL_DEPENDENCE, auto_sigma, estimate_poisson_gaussia
 from .vst import vst_denoise
 
 
-def with_estimated_noise(white_denoiser, image: np.ndarray) -> np.ndarray:
+def with_estimated_noise(white_denoiser, image: np.ndarray, *,
+                         dependence_threshold: float = SIGNAL_DEPENDENCE) -> np.ndarray:
     """Run ``white_denoiser(image, sigma_255)`` for the noise the image really has, estimated from it:
     spatially correlated (real camera noise) -> one level estimated on stride-3 pixel-shuffle sub-images;
-    white and signal dependent (fluorescence, raw sensor data) -> the fitted Poisson-Gaussian model through
-    the generalized Anscombe VST; white and signal independent -> one level estimated on the image."""
+    white and signal dependent (fluorescence, raw sensor data: fitted ``dependence`` at least
+    ``dependence_threshold``) -> the fitted Poisson-Gaussian model through the generalized Anscombe VST;
+    white and signal independent -> one level estimated on the image."""
     sigma, correlated = auto_sigma(image)
     if correlated:
         return white_denoiser(image, sigma)
     gain, var0, dependence = estimate_poisson_gaussian(image)
-    if gain > 0 and dependence >= SIGNAL_DEPENDENCE:
+    if gain > 0 and dependence >= dependence_threshold:
         return vst_denoise(white_denoiser, image, gain=gain, sigma=float(np.sqrt(max(var0, 0.0))),
                            mu=max(-var0, 0.0) / gain)
     return white_denoiser(image, sigma)

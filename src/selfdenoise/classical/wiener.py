@@ -178,10 +178,11 @@ def _filter(y: Tensor, p: Tensor, var: Tensor, patch: int, step: int, window: in
 #: the single-image validation split after zero-shot (McMaster, sigma 25, every 3rd image;
 #: ``benchmarks/selection/single-image-zero-shot-refine.json``): 0 / 1 / 2 / 3 passes gave 29.04 / 30.23 /
 #: 30.67 / 30.87 dB at 8.9 / 14.7 / 16.4 / 21.0 s per image (window 27). The zero-shot search window
-#: (``refine_window``), on the same split with 3 passes (``single-image-zero-shot-refine_window.json``):
-#: 19 / 27 / 39 gave 30.77 / 30.87 / 30.96 dB at 20.7 / 21.6 / 28.1 s per image, so zero-shot uses 39;
-#: then its matching features (``refine_features``, ``...-refine_features.json``): 4 / 6 / 8 per side gave
-#: 30.88 / 30.96 / 31.01 dB at 23.8 / 28.2 / 40.2 s per image, so zero-shot compares all 8x8.
+#: (``refine_window``), on the same split with 3 passes (``...-refine_window-features6.json``): 19 / 27 / 39
+#: gave 30.77 / 30.87 / 30.96 dB at 20.7 / 21.6 / 28.1 s per image; then its matching features
+#: (``refine_features``, ``...-refine_features.json``, window 39): 4 / 6 / 8 per side gave 30.88 / 30.96 /
+#: 31.01 dB at 23.8 / 28.2 / 40.2 s per image, so zero-shot compares all 8x8; then the window again with 8x8
+#: (``...-refine_window.json``): 39 / 51 gave 31.01 / 31.07 dB at 43.5 / 60.6 s per image, so zero-shot uses 51.
 AUTO_PASSES = 3
 
 

@@ -138,7 +138,7 @@ class ZeroShot:
       "auto" = ``classical.wiener.AUTO_PASSES`` on white noise, 0 on spatially correlated noise);
       ``refine_window``/``refine_features``: the refinement's search window and the number of
       lowest DCT frequencies per side compared in matching (``classical.wiener.collaborative_wiener``;
-      window 39 and 8 features selected on validation, see ``classical.wiener.AUTO_PASSES``).
+      window 51 and 8 features selected on validation, see ``classical.wiener.AUTO_PASSES``).
     """
 
     name: ClassVar[str] = "zero-shot"
@@ -158,7 +158,7 @@ class ZeroShot:
     prior_path: str | Path | None = option(None)
     tile: int | None = option(None)
     refine: int | str = option("auto")
-    refine_window: int = option(39)  # see classical.wiener.AUTO_PASSES
+    refine_window: int = option(51)  # see classical.wiener.AUTO_PASSES
     refine_features: int = option(8)
     has_prior: bool = field(init=False, repr=False, compare=False)
     #: what runs (``steps``/``lr`` resolved): at most 150 (prior) / 1500 (scratch) steps and, with the prior
