@@ -31,6 +31,8 @@ def to_channels_last(model: nn.Module) -> nn.Module:
 #: make noisier gradients: with Adam's default beta2 = 0.999 and no clipping, lr 1e-3 diverged after
 #: 5,000 steps (loss 0.011 -> 1785); beta2 = 0.99 (Noise2Noise's own setting) and clipping the gradient
 #: norm at 0.1 (about twice its median) keep it stable. Measured on the 2 cores; on a GPU use ``--preset paper``.
+#: The learning rate, re-selected on validation (n2n, gauss25-gray, Set12, 4-minute trainings on BSD400;
+#: ``benchmarks/selection/gauss25-gray-n2n-lr.json``): 5e-4 / 1e-3 / 2e-3 gave 28.73 / 29.02 / 29.02 dB.
 FAST_RECIPE = {"net": "fast", "crop": 64, "batch": 4, "lr": 1e-3, "schedule": "cosine", "warmup": 0.02,
                "betas": (0.9, 0.99), "clip": 0.1}
 
