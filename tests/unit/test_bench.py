@@ -354,6 +354,7 @@ def test_a_method_is_trained_in_the_run_with_its_training_settings(kodak, tmp_pa
     fit = api.load_model(Path(r["dir"]) / "n2n.sdm").metadata["extra"]["train"]
     assert fit["config"]["crop"] == 24 and fit["config"]["batch"] == 2 and fit["steps"] == 3
     assert res["training"]["steps"] == 3 and [p["step"] for p in res["training"]["curve"]["points"]][-1] == 3
+    assert res["training"]["recipe"]["crop"] == 24 and res["training"]["recipe"]["lr"] == 1e-3  # preset + given
     with pytest.raises(InputError, match="method 'n2n' has no option crops"):  # a misspelt setting fails first
         bench.run_protocol("gauss25-color", kodak, ["n2n"], out_dir=tmp_path / "out2", progress=False,
                            baselines=False, train={"steps": 3}, method_options={"n2n": {"crops": 24}})
@@ -511,3 +512,9 @@ def test_peers_run_in_the_same_run_through_their_own_runner(kodak, tmp_path, mon
     with pytest.raises(InputError, match="make peers"):
         bench.run_protocol("single-image", kodak, ["nlm"], out_dir=tmp_path / "x", progress=False,
                            peers=["careamics-n2v2"])
+
+
+def test_the_learning_settings_of_single_image_methods_stay_their_options():
+    options = {"self2self": {"lr": 1e-3, "crop": 32}, "n2n": {"lr": 2e-3, "tta": 2}}
+    assert runner._check_options(["self2self", "n2n"], options) == {"n2n": {"lr": 2e-3}}
+    assert options == {"self2self": {"lr": 1e-3, "crop": 32}, "n2n": {"tta": 2}}

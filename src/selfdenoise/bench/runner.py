@@ -241,7 +241,7 @@ def _check_options(names: list[str], options: dict[str, dict]) -> dict[str, dict
     for m, opts in options.items():  # a misspelt option fails now, not after hours of training
         if m not in names:
             raise InputError(f"an option was given for {m}, which is not in this run ({', '.join(names)})")
-        if m in registry.LEARNED and "model" not in opts:
+        if _needs_training(m) and "model" not in opts:  # a single-image method's lr/crop/batch are its options
             train_settings[m] = {k: opts.pop(k) for k in list(opts) if k in api.TRAIN_KEYS}
         if m in registry.IMAGE_METHODS:
             registry.check_options(m, {k: v for k, v in opts.items() if k not in ("model", "sigma")})
