@@ -54,3 +54,14 @@ def test_the_table_says_what_trained_on_what(tmp_path):
     assert "30 images (1 in 3)" in table
     assert "| 10 min, transductive |" in table and "| 40 s on each image |" in table
     assert "zero-shot" not in table and "nlm" not in table
+
+
+def test_the_table_names_each_commit_a_protocol_ran_from(tmp_path):
+    folder = tmp_path / "benchmarks" / "results" / "oct-duke"
+    folder.mkdir(parents=True)
+    common = {"protocol": "oct-duke", "dataset": "duke", "n_images": 9, "ssim": 0.7, "per_image": []}
+    for method, commit in (("n2n", "bbbbbbbbbb"), ("bm3d", "bbbbbbbbbb"), ("tcfl", "aaaaaaaaaa")):
+        (folder / f"{method}.json").write_text(json.dumps({**common, "method": method, "psnr": 27.0, "commit": commit}))
+    assert "commits bbbbbbbb (bm3d, n2n), aaaaaaaa (tcfl)" in results_table(tmp_path)
+    (folder / "tcfl.json").unlink()
+    assert "; commit bbbbbbbb," in results_table(tmp_path)

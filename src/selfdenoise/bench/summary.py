@@ -39,6 +39,16 @@ def _num(x, spec: str) -> str:
     return "" if x is None else format(x, spec)
 
 
+def _commits(results: list[dict]) -> str:
+    """The header's "commit C", or, when a protocol's methods ran from different commits, each with its methods."""
+    by_commit: dict[str, list[str]] = {}
+    for r in results:
+        by_commit.setdefault(str(r.get("commit") or "")[:8], []).append(r["method"])
+    if len(by_commit) == 1:
+        return f"commit {next(iter(by_commit))}"
+    return "commits " + ", ".join(f"{c} ({', '.join(m)})" for c, m in by_commit.items())
+
+
 def _wins(w: dict | None) -> str:
     return "" if not w else f"{w['wins']}/{w['of']}"
 
@@ -49,8 +59,8 @@ def _image_table(name: str, results: list[dict]) -> list[str]:
     order = sorted(results, key=lambda r: (_FIRST.get(r["method"], 3 if r.get("peer") else 4), -(r["psnr"] or 0)))
     every = f" (1 in {first['every']})" if (first.get("every") or 1) > 1 else ""
     lines = [f"**{name}** ({first['dataset']}, {first['n_images']} images{every}, {first.get('split', 'test')} split, "
-             f"{first.get('metric', 'photo')} metrics, noise {first.get('noise')}; commit "
-             f"{str(first.get('commit') or '')[:8]}, {first.get('device', '').split(',')[0]})", "",
+             f"{first.get('metric', 'photo')} metrics, noise {first.get('noise')}; {_commits(results)}, "
+             f"{first.get('device', '').split(',')[0]})", "",
              "| method | PSNR (dB) | sd | SSIM | wins vs BM3D | wins vs best peer | s / image | vs BM3D time | training |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in order:

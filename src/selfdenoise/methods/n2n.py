@@ -18,7 +18,7 @@ integer translations (``training.registration.register_group``), since a target 
 
 Paper recipe (``--preset paper``): its UNet, 256x256 crops, batch 4, Adam 3e-4 (beta2 0.99) with the
 last 30% of training ramped down as ``(0.5 + cos(pi t) / 2)^2``. ``--net srresnet`` gives the paper's
-other network. The CPU default (``base.FAST_RECIPE``) uses the compact pixel-unshuffle UNet on 64x64 crops.
+other network. The CPU default (``base.FAST_RECIPE``) uses the compact pixel-unshuffle UNet on 48x48 crops.
 """
 from __future__ import annotations
 

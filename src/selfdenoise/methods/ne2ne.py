@@ -9,7 +9,7 @@ half-pixel offset. Its weight is ramped like the original code: ``gamma * epoch 
 
 Paper recipe (``--preset paper``): its UNet (48 features), 256x256 crops, batch 4, Adam 3e-4
 halved every fifth of training, gamma 2. The CPU default (``base.FAST_RECIPE``) uses the compact
-pixel-unshuffle UNet on 64x64 crops.
+pixel-unshuffle UNet on 48x48 crops.
 """
 from __future__ import annotations
 
