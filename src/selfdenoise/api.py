@@ -366,15 +366,15 @@ def train(data, method: str = "ne2ne", output: str | os.PathLike | None = None, 
                   "device": str(next(result.model.parameters()).device),
                   **({"stopped": result.stopped} if result.stopped else {})}
     result.path, result.data = None, ts.summary()
+    extra = {"noise": ts.noise.spec if ts.noise else "in the data", "data": result.data, "train": meta_train}
     if output is not None and is_rank0():
         result.path = str(save_model(output, result.model, method=m.name, channels=ts.channels, config=m.config(),
-                                     extra={"noise": ts.noise.spec if ts.noise else "in the data", "data": result.data,
-                                            "train": meta_train}))
+                                     extra=extra))
         if checkpoint is not None and Path(checkpoint).is_file():
             Path(checkpoint).unlink()  # finished: the model file supersedes it
     end_process_group()
     result.model = TrainedModel(m, result.model.eval(), {"channels": ts.channels, "method": m.name,
-                                                         "config": m.config()}, result.path or "")
+                                                         "config": m.config(), "extra": extra}, result.path or "")
     return result
 
 

@@ -323,7 +323,7 @@ def test_a_trained_model_file_is_benchmarked_without_training(kodak, tmp_path):
     assert res["model_file"] == str(model) and res["options"] == {"tta": 2}
     fit = api.load_model(model).metadata["extra"]["train"]  # how it was trained, from the file
     assert res["train_seconds"] == fit["seconds"] and res["training"]["steps"] == 2 == fit["steps"]
-    assert res["training"]["device"] == "cpu"
+    assert res["training"]["device"] == "cpu" and res["training"]["recipe"]["crop"] == 24
     with pytest.raises(InputError, match="not METHOD.KEY=VALUE"):
         per_method_params(["tta=2"])
     on_tests = tmp_path / "on_tests.sdm"  # a model trained on the test images themselves is refused

@@ -44,7 +44,7 @@ from .protocols import (
 from .provenance import PeakMemory, git_commit, origin, require_clean_tree
 from .report import centre_crop, write_report
 from .results import METRIC_KEYS, add_paired_wins, mean, sd, write_json
-from .trained import say, train_for_protocol
+from .trained import recipe, say, train_for_protocol
 
 #: seed offset of the second noisy realisation that a Noise2Noise peer gets (no test input uses it)
 SECOND_REALISATION = 500_000
@@ -276,7 +276,7 @@ def _load_model_files(options: dict[str, dict]) -> tuple[dict[str, str], dict[st
             fit = opts["model"].metadata.get("extra", {}).get("train")
             if fit:  # how the model was trained, from its file
                 trained[m] = {"seconds": fit.get("seconds"), "steps": fit.get("steps"), "preset": fit.get("preset"),
-                              "device": fit.get("device", "cpu"), "model_file": model_files[m]}
+                              "recipe": recipe(fit), "device": fit.get("device", "cpu"), "model_file": model_files[m]}
     return model_files, trained
 
 

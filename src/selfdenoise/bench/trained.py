@@ -18,6 +18,11 @@ from .protocols import (
 )
 
 
+def recipe(train_metadata: dict) -> dict:
+    """The training settings (crop, batch, lr, ...) a model was trained with, from its ``train`` metadata."""
+    return {k: v for k, v in train_metadata.get("config", {}).items() if k in api.TRAIN_KEYS}
+
+
 def say(progress: bool, text: str) -> None:
     if progress:
         print(text, file=sys.stderr, flush=True)
@@ -65,8 +70,7 @@ def train_for_protocol(proto: Protocol, data_dir: Path, method: str, out_path: P
     trained.network.load_state_dict(keep)
     return {"trained_model": trained, "seconds": round(r.seconds, 1), "steps": r.steps,
             "gflops_per_s": r.gflops_per_s, "flops_per_step": r.flops_per_step, "preset": preset,
-            "recipe": {k: v for k, v in {**registry.method_class(method).presets[preset], **options}.items()
-                       if k in api.TRAIN_KEYS},
+            "recipe": recipe(r.model.metadata["extra"]["train"]),
             "device": str(next(trained.network.parameters()).device), "minutes": minutes,
             "data": r.data, "model_file": f"{method}.sdm",
             "method_config": trained.method.config(),
