@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from .classical.noise_level import estimate_sigma as _estimate_sigma
 from .core import io
+from .core.compare_page import ComparePage
 from .core.errors import InputError
 from .core.metrics import evaluate_pair
 from .core.noise import add_noise as _add_noise
@@ -175,9 +176,12 @@ def output_paths(inputs: list[str | os.PathLike], output: str | os.PathLike) -> 
 
 
 def denoise_file(src: str | os.PathLike, dst: str | os.PathLike, method: str = "zero-shot", *,
-                 progress: bool = False, **kwargs) -> dict:
+                 progress: bool = False, report: bool | ComparePage = False, **kwargs) -> dict:
     """Read ``src``, denoise it (a multi-page stack slice by slice) and write ``dst`` atomically in the
-    input's dtype, channels and range. Returns {"input", "output", "seconds", "slices"}."""
+    input's dtype, channels and range. Returns {"input", "output", "seconds", "slices"}.
+
+    ``report=True`` also writes a before/after page for this image next to ``dst`` (``denoise_report``);
+    a ``ComparePage`` gets this image added instead (call its ``write()`` once all images are in)."""
     t0 = time.perf_counter()
     img, info = io.read_image(src)
     try:
@@ -194,8 +198,36 @@ def denoise_file(src: str | os.PathLike, dst: str | os.PathLike, method: str = "
         raise InputError(f"{src}: {e}") from None
     io.ensure_parent(dst)
     io.write_image(dst, out, info)
-    return {"input": str(src), "output": str(dst), "seconds": time.perf_counter() - t0,
-            "slices": len(img) if info.stack else 1}
+    result = {"input": str(src), "output": str(dst), "seconds": time.perf_counter() - t0,
+              "slices": len(img) if info.stack else 1}
+    if report is True or isinstance(report, ComparePage):
+        page = denoise_report(dst) if report is True else report
+        name, versions = _report_versions(src, img, out, info, method, kwargs.get("model"))
+        page.add(name, versions)
+        if report is True:
+            result["report"] = str(page.write())
+    return result
+
+
+def denoise_report(output: str | os.PathLike) -> ComparePage:
+    """The before/after page for a ``denoise`` run into ``output`` (read as ``output_paths`` does):
+    ``OUTPUT/report.html`` for an output folder, ``<stem>.report.html`` next to a single output file. Its
+    JPEG previews (long side at most 2048 px) go to ``report_files/`` (``<stem>.report_files/``)."""
+    out = Path(output)
+    single = out.suffix.lower() in io.IMAGE_SUFFIXES
+    path = out.with_name(out.stem + ".report.html") if single else out / "report.html"
+    return ComparePage(path, title="selfdenoise: noisy input / denoised output")
+
+
+def _report_versions(src, img: np.ndarray, out: np.ndarray, info: io.ImageInfo, method: str, model):
+    """The viewer of one denoised file: its name and (label, image) versions; a stack shows its middle slice."""
+    name = Path(src).name
+    if info.stack:
+        k = len(img) // 2
+        name, img, out = f"{name} (slice {k + 1} of {len(img)})", img[k], out[k]
+    if model is not None:
+        method = model.metadata["method"] if isinstance(model, TrainedModel) else Path(model).name
+    return name, [("noisy input", img), (f"denoised ({method})", out)]
 
 
 def run_sequence_method(seq, method: str = "self2self", *, seed: int = 0, progress: bool = False,

@@ -83,14 +83,18 @@ def method_params(params, *fns) -> dict:
 @click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE",
               help="A method option, e.g. -p window=15 (savgol), -p steps=300 (self2self), -p r3=false "
               "(asym-mask, also with --model); `selfdenoise methods` lists them.")
+@click.option("--report", is_flag=True, help="Also write a before/after page (slider, synced zoom): "
+              "OUTPUT/report.html, or OUTPUT_STEM.report.html next to a single output file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-def denoise(inputs, output, method, model_file, sigma, tile, tta, seed, budget, sequence, params, quiet):
+def denoise(inputs, output, method, model_file, sigma, tile, tta, seed, budget, sequence, params, report, quiet):
     """Denoise images (PNG, JPEG, TIFF incl. 16-bit and stacks, NPY); the output keeps the input's form.
 
     Sequences (face-landmark tracks; .json, .csv, or .npy with --sequence) are denoised with
     --method self2self (the default for them), savgol, gaussian or one-euro."""
     jobs = selfdenoise.api.sequence_jobs(list(inputs), output, method, sequence)
     if jobs is not None:
+        if report:
+            raise InputError("--report compares images; sequences have no before/after page")
         source = click.get_current_context().get_parameter_source("method")
         seq_method = "self2self" if source == click.core.ParameterSource.DEFAULT else method
         seq_options = {**parse_params(params), **({"budget": budget} if budget is not None else {})}
@@ -110,9 +114,13 @@ def denoise(inputs, output, method, model_file, sigma, tile, tta, seed, budget, 
             options["tta"] = tta
     pairs = selfdenoise.api.output_paths(list(inputs), output)
     many = len(pairs) > 1
+    page = selfdenoise.api.denoise_report(output) if report else False
     for src, dst in tqdm(pairs, desc="images", unit="img", disable=quiet or not many):
-        r = selfdenoise.api.denoise_file(src, dst, method, sigma=sigma, seed=seed, tile=tile, progress=not quiet, **options)
+        r = selfdenoise.api.denoise_file(src, dst, method, sigma=sigma, seed=seed, tile=tile, progress=not quiet,
+                                         report=page, **options)
         click.echo(f"{r['output']}  ({r['seconds']:.1f} s)")
+    if report:
+        click.echo(f"{page.write()}  (before/after page)")
 
 
 @main.command()

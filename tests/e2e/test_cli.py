@@ -94,6 +94,25 @@ def test_methods_and_help():
     assert_clean_failure(run("methods", "bm4d"), "unknown method 'bm4d'")
 
 
+def test_denoise_report_writes_a_before_after_page(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    rng = np.random.default_rng(3)
+    Image.fromarray(rng.integers(0, 65536, (17, 23), dtype=np.uint16)).save(src / "a16.png")
+    Image.fromarray(rng.integers(0, 256, (21, 19, 3), dtype=np.uint8)).save(src / "b&c.png")
+    r = run("denoise", src, "-o", tmp_path / "out", "-m", "nlm", "--sigma", "20", "--report", "-q")
+    assert r.returncode == 0, r.stderr
+    page = tmp_path / "out" / "report.html"
+    assert f"{page}  (before/after page)" in r.stdout
+    text = page.read_text()
+    assert text.count('class="sd-viewer"') == 2 and text.count('type="range"') == 2 and "b&amp;c.png" in text
+    previews = sorted((tmp_path / "out" / "report_files").iterdir())
+    assert len(previews) == 4 and all(f'src="report_files/{p.name}"' in text for p in previews)
+    with Image.open(previews[0]) as im:  # the 16-bit gray input, shown as 8-bit gray
+        assert im.mode == "L" and im.size == (23, 17)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a16.png", "b&c.png", "report.html", "report_files"]
+
+
 def test_tiff_stack_denoised_slice_by_slice_keeps_16_bits(tmp_path):
     import tifffile
 

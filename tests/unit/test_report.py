@@ -52,7 +52,12 @@ def test_html_is_self_contained_with_crops(tmp_path, results):
     assert [a for a, _ in imgs] == ["noisy", "zero-shot", "clean"]
     decoded = np.asarray(Image.open(io.BytesIO(base64.b64decode(imgs[1][1]))))
     assert decoded.shape == (21, 23, 3) and decoded[0, 0, 0] == 100
-    assert 'src="http' not in page and "<script" not in page
+    assert 'src="http' not in page and "<script src" not in page and "<link" not in page
+    viewer = re.search(r'<section class="sd-viewer".*?</section>', page, flags=re.S).group(0)  # before / after
+    assert viewer.count("<select") == 2 and viewer.count("<option") == 6 and 'type="range"' in viewer
+    assert re.search(r'<img class="sd-img-left" alt="noisy" src="data:image/png;base64,', viewer)
+    assert re.search(r'<img class="sd-img-right" alt="zero-shot" src="data:image/png;base64,', viewer)
+    assert page.count('class="sd-viewer"') == 1 and page.count("<script>") == 1
     montage = np.asarray(Image.open(paths["crop:kodim01"]))
     assert montage.shape[1] == 3 * 23 + 2 * 4 and montage.shape[0] > 21
     assert "(crop-kodim01.png)" in paths["md"].read_text()
@@ -70,6 +75,7 @@ def test_per_camera_table_and_plot(tmp_path, results):
     assert "| Sony | 1 | – | 36.00 / 0.9600 |" in md
     assert paths["plot"].exists() and Image.open(paths["plot"]).size[0] > 100
     assert paths["html"].read_text().count("data:image/png;base64,") == 1
+    assert "<script" not in paths["html"].read_text()  # no crops: no viewer
 
 
 def test_compose_places_panels_side_by_side():

@@ -101,3 +101,55 @@ def test_tiled_inference_close_to_whole_image():
     tiled = selfdenoise.denoise(img, steps=0, tta=1, tile=32)
     assert tiled.shape == whole.shape
     assert np.abs(tiled - whole).mean() < 0.01
+
+
+def _correlated_noise(shape, sigma, seed=0):
+    """White noise smoothed by a 3x3 box: spatially correlated like demosaiced camera noise."""
+    g = torch.Generator().manual_seed(seed)
+    n = torch.randn(shape, generator=g)
+    n = torch.nn.functional.avg_pool2d(torch.nn.functional.pad(n, (1, 1, 1, 1), mode="reflect"), 3, stride=1)
+    return n / n.std() * sigma
+
+
+def test_auto_shuffles_correlated_noise_only():
+    from selfdenoise.methods.zero_shot import AUTO_PASSES, CORRELATED_SHUFFLE, SHUFFLED_PASSES
+
+    g = torch.Generator().manual_seed(0)
+    flat = torch.full((1, 3, 96, 96), 0.5)
+    white = flat + 0.05 * torch.randn(flat.shape, generator=g)
+    correlated = flat + _correlated_noise(flat.shape, 0.05)
+    assert ZeroShot().resolve(white) == (1, AUTO_PASSES)
+    assert ZeroShot().resolve(correlated) == (CORRELATED_SHUFFLE, SHUFFLED_PASSES)
+    assert ZeroShot(shuffle=1).resolve(correlated) == (1, 0)  # correlated noise unshuffled: no Wiener step
+    assert ZeroShot(shuffle=2, refine=1).resolve(white) == (2, 1)
+    assert ZeroShot(shuffle=4).resolve(torch.rand(1, 3, 40, 50))[0] == 2  # sub-images keep >= 16 pixels a side
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "three", True])
+def test_shuffle_rejects_bad_values(bad):
+    from selfdenoise.core.errors import InputError
+
+    with pytest.raises(InputError, match="shuffle"):
+        ZeroShot(shuffle=bad)
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 37, 41), (1, 1, 50, 35)])
+def test_shuffled_fit_keeps_shape_and_is_deterministic(shape):
+    x = torch.rand(shape, generator=torch.Generator().manual_seed(2))
+    a = ZeroShot(steps=3, tta=2, shuffle=2, refine=1).fit_denoise(x, seed=1)
+    b = ZeroShot(steps=3, tta=2, shuffle=2, refine=1).fit_denoise(x, seed=1)
+    assert a.shape == x.shape and torch.isfinite(a).all()
+    assert torch.equal(a, b)
+
+
+def test_shuffle_beats_plain_fit_on_correlated_noise():
+    """Neighbor2Neighbor assumes neighbouring pixels have independent noise: on correlated noise the plain
+    fit keeps it, the pixel-shuffled fit (neighbours 3 pixels apart) removes it."""
+    from skimage import data
+
+    clean = torch.from_numpy(data.astronaut()[100:244, 150:294].astype(np.float32) / 255).permute(2, 0, 1)[None]
+    noisy = clean + _correlated_noise(clean.shape, 12 / 255)
+    plain = ZeroShot(shuffle=1, refine=0, tta=2).fit_denoise(noisy, seed=0)
+    shuffled = ZeroShot(shuffle=3, refine=0, tta=2).fit_denoise(noisy, seed=0)
+    score = lambda t: _psnr(t[0].permute(1, 2, 0).numpy(), clean[0].permute(1, 2, 0).numpy())
+    assert score(shuffled) > score(plain) + 0.5, (score(noisy), score(plain), score(shuffled))

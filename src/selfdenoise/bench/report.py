@@ -1,5 +1,6 @@
-"""Benchmark reports: a Markdown table and a self-contained HTML page (tables, side-by-side crops
-embedded as base64 PNGs, an optional PSNR-vs-seconds plot).
+"""Benchmark reports: a Markdown table and a self-contained HTML page (tables, for each crop a before/after
+viewer with every panel selectable on either side plus the side-by-side panels, all embedded as base64
+PNGs, an optional PSNR-vs-seconds plot).
 
 ``results`` maps a method name to a result dict as written by ``bench.run_protocol`` (``psnr``,
 ``ssim``, ``seconds_per_image``, ...). A method whose ``seconds_per_image`` is None (the noisy input)
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core import compare_page
 from ..core.io import atomic_write
 
 
@@ -208,7 +210,9 @@ def write_report(out_dir: str | os.PathLike, protocol: str, results: dict[str, d
                 f"<figure><img alt=\"{html.escape(label)}\" src=\"data:image/png;base64,"
                 f"{base64.b64encode(png_bytes(a)).decode()}\"><figcaption>{html.escape(label)}</figcaption></figure>"
                 for label, a in c["panels"])
-            html_crops.append(f"<h3>{html.escape(c['name'])}</h3><div>{figs}</div>")
+            viewer = (compare_page.embedded_viewer(c["name"], c["panels"], left=0, right=1) if len(c["panels"]) > 1
+                      else f"<h3>{html.escape(c['name'])}</h3>")
+            html_crops.append(f"{viewer}<div>{figs}</div>")
     plot_html = ""
     if curves:
         png = _plot_png(results, curves)
@@ -222,11 +226,13 @@ def write_report(out_dir: str | os.PathLike, protocol: str, results: dict[str, d
     if command:
         fact_html += f"<li>command: <code>{html.escape(command)}</code></li>"
     page = (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-            f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1><ul>{fact_html}</ul>"
+            f"<style>{_CSS}{compare_page.STYLE if html_crops else ''}</style></head>"
+            f"<body><h1>{html.escape(title)}</h1><ul>{fact_html}</ul>"
             "<p>Speed-up vs BM3D = BM3D seconds / method seconds, both measured in this run.</p>"
             + _html_table(header, rows)
             + (f"<h2>Per camera</h2>{_html_table(*cam)}" if cam else "")
-            + (f"<h2>Crops (centre of the image)</h2>{''.join(html_crops)}" if html_crops else "")
+            + (f"<h2>Crops (centre of the image)</h2><p class=\"sd-help\">{html.escape(compare_page.HELP)}</p>"
+               f"{''.join(html_crops)}<script>{compare_page.SCRIPT}</script>" if html_crops else "")
             + plot_html + "</body></html>\n")
     _atomic_write(out / "report.md", ("\n".join(md) + "\n").encode())
     _atomic_write(out / "report.html", page.encode())

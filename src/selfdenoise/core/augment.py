@@ -29,15 +29,17 @@ def flip_rotate(x: Tensor, k: int) -> Tensor:
 
 def random_crops(image: Tensor, count: int, height: int, width: int, generator: torch.Generator,
                  flips: bool = True) -> Tensor:
-    """``count`` random ``height`` x ``width`` crops of one image (1, C, H, W), stacked channels_last;
-    with ``flips`` each is also flipped/rotated (``flip_rotate``; rotated non-square crops are turned back
-    to one orientation). Draws per crop: row, column, then the flip mode."""
-    _, _, h, w = image.shape
+    """``count`` random ``height`` x ``width`` crops of one image (1, C, H, W), or of images drawn at random
+    from a stack (N, C, H, W), stacked channels_last; with ``flips`` each is also flipped/rotated
+    (``flip_rotate``; rotated non-square crops are turned back to one orientation). Draws per crop: the
+    image (only when N > 1), row, column, then the flip mode."""
+    n, _, h, w = image.shape
     crops = []
     for _ in range(count):
+        k = int(torch.randint(0, n, (1,), generator=generator)) if n > 1 else 0
         i = int(torch.randint(0, h - height + 1, (1,), generator=generator))
         j = int(torch.randint(0, w - width + 1, (1,), generator=generator))
-        crop = image[0, :, i : i + height, j : j + width]
+        crop = image[k, :, i : i + height, j : j + width]
         if flips:
             crop = flip_rotate(crop, int(torch.randint(0, 8, (1,), generator=generator)))
             crop = crop if crop.shape[-2] == height else crop.transpose(-2, -1)

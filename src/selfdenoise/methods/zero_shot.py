@@ -27,6 +27,13 @@ Recipe (the library default for one noisy photo, no training data, no clean imag
    one pass 28.79, two passes 29.3-29.4 (CBM3D 29.88; window 19, see ``classical.wiener.AUTO_PASSES`` for the
    third pass and the wider window). On real camera noise (every 10th PolyU pair)
    two passes lost 0.5 dB on average (38.33 -> 37.79), hence "auto".
+5. Spatially correlated noise (real camera photos: demosaicing and JPEG spread each pixel's noise over
+   its neighbours) breaks step 2, whose two sub-images must have independent noise, and step 4, which
+   assumes white noise: the network learns to keep the noise. With ``shuffle`` "auto", such an image
+   (``classical.wiener.whiteness_ratio`` >= ``WHITE_RATIO``) is split into ``CORRELATED_SHUFFLE``^2
+   pixel-shuffled sub-images (pixel-shuffle down-sampling, Zhou et al., AAAI 2020), whose noise is close to
+   white; steps 2-4 run on them (one network adapted to all of them, ``SHUFFLED_PASSES`` Wiener passes on
+   each) and they are put back together.
 
 Gray images are run as three equal channels (the prior saw such images in training). If the prior
 file is missing the same network is trained from scratch on the image (much weaker in the same time).
@@ -47,9 +54,11 @@ import torch.nn.functional as F
 from safetensors import safe_open
 from torch import Tensor, nn
 
-from ..classical.wiener import check_passes, refine_auto
+from ..classical.noise_level import WHITE_RATIO
+from ..classical.wiener import AUTO_PASSES, check_passes, refine_estimate, whiteness_ratio
 from ..core.augment import random_crops
 from ..core.errors import InputError
+from ..core.pixel_shuffle import pd_down, pd_up
 from ..core.tiling import apply_tiled, tta_apply
 from ..nets.unet_small import UNetSmall
 from .base import to_channels_last
@@ -58,6 +67,16 @@ from .fitting import fit_single_image
 from .ne2ne import neighbor_loss, neighbor_pair_index
 
 PRIOR_PATH = Path(__file__).resolve().parent.parent / "weights" / "zero_shot_prior.safetensors"
+
+#: ``shuffle="auto"``: the pixel-shuffle factor on spatially correlated noise (1, none, on white noise).
+#: Sub-image ``(i, j)`` holds every ``f``-th pixel from ``(i, j)``, so the noise of real photos
+#: (demosaiced, compressed) is close to white inside it, which the blind Neighbor2Neighbor loss and the
+#: Wiener step assume (the pixel-shuffle down-sampling of Zhou et al., AAAI 2020).
+CORRELATED_SHUFFLE = 3
+#: ``refine="auto"`` on pixel-shuffled sub-images (their noise is close to white).
+SHUFFLED_PASSES = 1
+#: a pixel-shuffled sub-image is at least this many pixels a side (a smaller factor is used otherwise)
+MIN_SUB_IMAGE = 16
 
 class GrayAsColour(nn.Module):
     """Run a 3-channel network on a 1-channel image (three equal channels, outputs averaged)."""
@@ -138,7 +157,10 @@ class ZeroShot:
       "auto" = ``classical.wiener.AUTO_PASSES`` on white noise, 0 on spatially correlated noise);
       ``refine_window``/``refine_features``: the refinement's search window and the number of
       lowest DCT frequencies per side compared in matching (``classical.wiener.collaborative_wiener``;
-      window 51 and 8 features selected on validation, see ``classical.wiener.AUTO_PASSES``).
+      window 51 and 8 features selected on validation, see ``classical.wiener.AUTO_PASSES``);
+      ``shuffle``: pixel-shuffle factor ``f``: the network adapts to, denoises and refines the ``f * f``
+      sub-images ``x[i::f, j::f]`` (``core.pixel_shuffle``), which are put back together at the end
+      ("auto": ``CORRELATED_SHUFFLE`` on spatially correlated noise, 1 on white noise).
     """
 
     name: ClassVar[str] = "zero-shot"
@@ -160,6 +182,7 @@ class ZeroShot:
     refine: int | str = option("auto")
     refine_window: int = option(51)  # see classical.wiener.AUTO_PASSES
     refine_features: int = option(8)
+    shuffle: int | str = option("auto")
     has_prior: bool = field(init=False, repr=False, compare=False)
     #: what runs (``steps``/``lr`` resolved): at most 150 (prior) / 1500 (scratch) steps and, with the prior
     #: and no ``steps`` given, at most ``passes`` crop-passes over the image (small images overfit the prior)
@@ -181,6 +204,10 @@ class ZeroShot:
         self.learning_rate = float(self.lr) if self.lr is not None else (3e-4 if self.has_prior else 1e-3)
         self.refine = check_passes(self.refine, self.name)
         self.refine_window, self.refine_features = int(self.refine_window), int(self.refine_features)
+        if self.shuffle != "auto" and (isinstance(self.shuffle, bool) or not isinstance(self.shuffle, (int, float))
+                                       or self.shuffle < 1 or self.shuffle != int(self.shuffle)):
+            raise InputError(f"zero-shot: shuffle is a pixel-shuffle factor >= 1 or 'auto', got {self.shuffle!r}")
+        self.shuffle = self.shuffle if self.shuffle == "auto" else int(self.shuffle)
         if self.refine_window < 1 or self.refine_features < 1:
             raise InputError(f"zero-shot: refine_window and refine_features must be >= 1, "
                              f"got {self.refine_window}, {self.refine_features}")
@@ -197,7 +224,8 @@ class ZeroShot:
         return net if channels == 3 else GrayAsColour(net) if channels == 1 else _PerChannel(net)
 
     def sample_batch(self, noisy: Tensor, generator: torch.Generator) -> Batch:
-        """Random crops (even size, at most ``crop``) plus the neighbour sub-sampler's indices."""
+        """Random crops (even size, at most ``crop``) of the image, or of its pixel-shuffled sub-images
+        (N, C, H, W), plus the neighbour sub-sampler's indices."""
         _, c, h, w = noisy.shape
         ch = min(self.crop, h - h % 2)
         cw = min(self.crop, w - w % 2)
@@ -245,17 +273,36 @@ class ZeroShot:
             ph, pw = max(0, 8 - h), max(0, 8 - w)
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
         self._sigma_now = self.sigma if self.sigma is not None else estimate_sigma(x)
+        factor, wiener_passes = self.resolve(x)
+        subs = pd_down(x, factor)
         steps = self.max_steps
         if self.auto_steps:
-            ch, cw = min(self.crop, x.shape[-2] - x.shape[-2] % 2), min(self.crop, x.shape[-1] - x.shape[-1] % 2)
+            ch, cw = min(self.crop, subs.shape[-2] - subs.shape[-2] % 2), min(self.crop, subs.shape[-1] - subs.shape[-1] % 2)
             steps = min(steps, max(10, math.ceil(self.passes * x.shape[-2] * x.shape[-1] / (self.batch * ch * cw))))
         if self.budget is not None and self.budget <= 0:
             steps = 0
-        model = fit_single_image(self, x, steps=steps, seconds=self.budget, seed=seed, progress=progress, lr=self.learning_rate)
-        out = self.denoise(model, x)
-        out = refine_auto(x, out, self.refine, self.sigma, self.tile, window=self.refine_window,
-                          features=self.refine_features)
+        model = fit_single_image(self, subs, steps=steps, seconds=self.budget, seed=seed, progress=progress,
+                                 lr=self.learning_rate)
+        out = self.denoise(model, subs)
+        if wiener_passes:
+            out = torch.cat([refine_estimate(subs[k:k + 1], out[k:k + 1], wiener_passes, self.sigma, self.tile,
+                                             window=self.refine_window, features=self.refine_features)
+                             for k in range(len(subs))])
+        out = pd_up(out, factor, x.shape[-2:])
         return out[..., :h, :w].clone()
+
+    def resolve(self, x: Tensor) -> tuple[int, int]:
+        """``(shuffle factor, refinement passes)`` for the image ``x`` (1, C, H, W): "auto" looks at whether its
+        noise is spatially correlated (``classical.wiener.whiteness_ratio``, measured once). Correlated noise
+        is pixel-shuffled by ``CORRELATED_SHUFFLE`` and refined by ``SHUFFLED_PASSES``; white noise is
+        refined by ``classical.wiener.AUTO_PASSES`` without shuffling."""
+        auto = "auto" in (self.shuffle, self.refine)
+        correlated = auto and whiteness_ratio(x) >= WHITE_RATIO
+        factor = self.shuffle if self.shuffle != "auto" else (CORRELATED_SHUFFLE if correlated else 1)
+        factor = max(1, min(factor, min(x.shape[-2:]) // MIN_SUB_IMAGE))
+        if self.refine != "auto":
+            return factor, self.refine
+        return factor, (SHUFFLED_PASSES if factor > 1 else 0) if correlated else AUTO_PASSES
 
 
 class _PerChannel(nn.Module):
