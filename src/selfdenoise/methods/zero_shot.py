@@ -71,10 +71,14 @@ PRIOR_PATH = Path(__file__).resolve().parent.parent / "weights" / "zero_shot_pri
 #: ``shuffle="auto"``: the pixel-shuffle factor on spatially correlated noise (1, none, on white noise).
 #: Sub-image ``(i, j)`` holds every ``f``-th pixel from ``(i, j)``, so the noise of real photos
 #: (demosaiced, compressed) is close to white inside it, which the blind Neighbor2Neighbor loss and the
-#: Wiener step assume (the pixel-shuffle down-sampling of Zhou et al., AAAI 2020).
+#: Wiener step assume (the pixel-shuffle down-sampling of Zhou et al., AAAI 2020). Selected on the PolyU
+#: validation pairs (``benchmarks/selection/real-polyu-zero-shot-shuffle.json``): 1 / 2 / 3 gave 36.45 /
+#: 37.16 / 37.46 dB at 9.1 / 21.3 / 20.5 s per 512x512 photo.
 CORRELATED_SHUFFLE = 3
-#: ``refine="auto"`` on pixel-shuffled sub-images (their noise is close to white).
-SHUFFLED_PASSES = 1
+#: ``refine="auto"`` on pixel-shuffled sub-images (their noise is close to white). Selected on every 2nd PolyU
+#: validation pair with factor 3 (``benchmarks/selection/real-polyu-zero-shot-refine.json``): 0 / 1 / 2 passes
+#: gave 37.11 / 37.75 / 37.88 dB at 8.9 / 22.4 / 34.4 s per 512x512 photo.
+SHUFFLED_PASSES = 2
 #: a pixel-shuffled sub-image is at least this many pixels a side (a smaller factor is used otherwise)
 MIN_SUB_IMAGE = 16
 
