@@ -43,12 +43,17 @@ def test_noise_then_denoise_nlm_and_eval(tmp_path, natural):
     assert "PSNR" in r.stdout and (tmp_path / "e.json").exists()
 
 
-def test_many_files_into_a_folder_keep_dtype(tmp_path):
-    src = tmp_path / "in"
+def _gray16_and_rgb_inputs(src, seed: int, gray_shape: tuple[int, int], rgb_name: str):
+    """A folder ``src`` holding a 16-bit gray PNG (a16.png) and an 8-bit RGB one (21x19), both of noise."""
     src.mkdir()
-    rng = np.random.default_rng(1)
-    Image.fromarray(rng.integers(0, 65536, (20, 23), dtype=np.uint16)).save(src / "a16.png")
-    Image.fromarray(rng.integers(0, 256, (21, 19, 3), dtype=np.uint8)).save(src / "b.png")
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 65536, gray_shape, dtype=np.uint16)).save(src / "a16.png")
+    Image.fromarray(rng.integers(0, 256, (21, 19, 3), dtype=np.uint8)).save(src / rgb_name)
+    return src
+
+
+def test_many_files_into_a_folder_keep_dtype(tmp_path):
+    src = _gray16_and_rgb_inputs(tmp_path / "in", 1, (20, 23), "b.png")
     r = run("denoise", src, "-o", tmp_path / "out", "-m", "nlm", "--sigma", "20", "-q")
     assert r.returncode == 0, r.stderr
     a = np.asarray(Image.open(tmp_path / "out" / "a16.png"))
@@ -95,11 +100,7 @@ def test_methods_and_help():
 
 
 def test_denoise_report_writes_a_before_after_page(tmp_path):
-    src = tmp_path / "in"
-    src.mkdir()
-    rng = np.random.default_rng(3)
-    Image.fromarray(rng.integers(0, 65536, (17, 23), dtype=np.uint16)).save(src / "a16.png")
-    Image.fromarray(rng.integers(0, 256, (21, 19, 3), dtype=np.uint8)).save(src / "b&c.png")
+    src = _gray16_and_rgb_inputs(tmp_path / "in", 3, (17, 23), "b&c.png")
     r = run("denoise", src, "-o", tmp_path / "out", "-m", "nlm", "--sigma", "20", "--report", "-q")
     assert r.returncode == 0, r.stderr
     page = tmp_path / "out" / "report.html"
