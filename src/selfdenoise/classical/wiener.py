@@ -29,7 +29,7 @@ import math
 import torch
 from torch import Tensor
 
-from ..core.errors import InputError
+from ..core.params import whole_or_auto
 from ..core.tiling import apply_tiled
 from .noise_level import WHITE_RATIO, estimate_sigma
 from .noise_level import whiteness_ratio as noise_ratio
@@ -188,11 +188,7 @@ AUTO_PASSES = 3
 
 def check_passes(refine, owner: str = "refine") -> int | str:
     """A number of passes >= 0, or "auto"; anything else is an ``InputError`` naming ``owner``."""
-    if refine == "auto":
-        return refine
-    if isinstance(refine, bool) or not isinstance(refine, (int, float)) or refine < 0 or refine != int(refine):
-        raise InputError(f"{owner}: refine is a number of passes >= 0 or 'auto', got {refine!r}")
-    return int(refine)
+    return whole_or_auto(refine, 0, f"{owner}: refine is a number of passes >= 0 or 'auto'")
 
 
 def whiteness_ratio(noisy: Tensor) -> float:
@@ -201,12 +197,18 @@ def whiteness_ratio(noisy: Tensor) -> float:
     return noise_ratio(noisy[0].permute(1, 2, 0).float().cpu().numpy())
 
 
+def correlated(noisy: Tensor) -> bool:
+    """Whether the noise of ``noisy`` (1, C, H, W) counts as spatially correlated: ``whiteness_ratio`` >=
+    ``noise_level.WHITE_RATIO`` (the decision every "auto" setting of the refinement takes)."""
+    return whiteness_ratio(noisy) >= WHITE_RATIO
+
+
 def resolve_passes(refine: int | str, noisy: Tensor) -> int:
     """``refine`` passes, with "auto" = ``AUTO_PASSES`` on white noise, 0 on correlated noise (measured
     on every 10th PolyU pair, two passes lost 0.5 dB after both zero-shot and asym-mask)."""
     if refine != "auto":
         return int(refine)
-    return AUTO_PASSES if whiteness_ratio(noisy) < WHITE_RATIO else 0
+    return 0 if correlated(noisy) else AUTO_PASSES
 
 
 def refine_auto(noisy: Tensor, estimate: Tensor, refine: int | str, sigma: float | None = None,

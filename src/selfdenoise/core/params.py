@@ -43,3 +43,13 @@ def per_method_params(params) -> dict[str, dict]:
             raise InputError(f"option '{item}' is not METHOD.KEY=VALUE (e.g. n2n.tta=2)")
         options.setdefault(method.strip().lower(), {}).update(parse_params([rest]))
     return options
+
+
+def whole_or_auto(value, minimum: int, what: str) -> int | str:
+    """``value`` as an int >= ``minimum``, or "auto"; anything else is an ``InputError`` saying ``what``
+    it should be (e.g. "zero-shot: shuffle is a pixel-shuffle factor >= 1 or 'auto'")."""
+    if value == "auto":
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum or value != int(value):
+        raise InputError(f"{what}, got {value!r}")
+    return int(value)

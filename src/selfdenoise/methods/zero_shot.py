@@ -30,7 +30,7 @@ Recipe (the library default for one noisy photo, no training data, no clean imag
 5. Spatially correlated noise (real camera photos: demosaicing and JPEG spread each pixel's noise over
    its neighbours) breaks step 2, whose two sub-images must have independent noise, and step 4, which
    assumes white noise: the network learns to keep the noise. With ``shuffle`` "auto", such an image
-   (``classical.wiener.whiteness_ratio`` >= ``WHITE_RATIO``) is split into ``CORRELATED_SHUFFLE``^2
+   (``classical.wiener.correlated``) is split into ``CORRELATED_SHUFFLE``^2
    pixel-shuffled sub-images (pixel-shuffle down-sampling, Zhou et al., AAAI 2020), whose noise is close to
    white; steps 2-4 run on them (one network adapted to all of them, ``SHUFFLED_PASSES`` Wiener passes on
    each) and they are put back together.
@@ -54,10 +54,10 @@ import torch.nn.functional as F
 from safetensors import safe_open
 from torch import Tensor, nn
 
-from ..classical.noise_level import WHITE_RATIO
-from ..classical.wiener import AUTO_PASSES, check_passes, refine_estimate, whiteness_ratio
+from ..classical.wiener import AUTO_PASSES, check_passes, correlated, refine_estimate
 from ..core.augment import random_crops
 from ..core.errors import InputError
+from ..core.params import whole_or_auto
 from ..core.pixel_shuffle import pd_down, pd_up
 from ..core.tiling import apply_tiled, tta_apply
 from ..nets.unet_small import UNetSmall
@@ -208,10 +208,7 @@ class ZeroShot:
         self.learning_rate = float(self.lr) if self.lr is not None else (3e-4 if self.has_prior else 1e-3)
         self.refine = check_passes(self.refine, self.name)
         self.refine_window, self.refine_features = int(self.refine_window), int(self.refine_features)
-        if self.shuffle != "auto" and (isinstance(self.shuffle, bool) or not isinstance(self.shuffle, (int, float))
-                                       or self.shuffle < 1 or self.shuffle != int(self.shuffle)):
-            raise InputError(f"zero-shot: shuffle is a pixel-shuffle factor >= 1 or 'auto', got {self.shuffle!r}")
-        self.shuffle = self.shuffle if self.shuffle == "auto" else int(self.shuffle)
+        self.shuffle = whole_or_auto(self.shuffle, 1, "zero-shot: shuffle is a pixel-shuffle factor >= 1 or 'auto'")
         if self.refine_window < 1 or self.refine_features < 1:
             raise InputError(f"zero-shot: refine_window and refine_features must be >= 1, "
                              f"got {self.refine_window}, {self.refine_features}")
@@ -297,16 +294,15 @@ class ZeroShot:
 
     def resolve(self, x: Tensor) -> tuple[int, int]:
         """``(shuffle factor, refinement passes)`` for the image ``x`` (1, C, H, W): "auto" looks at whether its
-        noise is spatially correlated (``classical.wiener.whiteness_ratio``, measured once). Correlated noise
+        noise is spatially correlated (``classical.wiener.correlated``, measured once). Correlated noise
         is pixel-shuffled by ``CORRELATED_SHUFFLE`` and refined by ``SHUFFLED_PASSES``; white noise is
         refined by ``classical.wiener.AUTO_PASSES`` without shuffling."""
-        auto = "auto" in (self.shuffle, self.refine)
-        correlated = auto and whiteness_ratio(x) >= WHITE_RATIO
-        factor = self.shuffle if self.shuffle != "auto" else (CORRELATED_SHUFFLE if correlated else 1)
+        is_correlated = "auto" in (self.shuffle, self.refine) and correlated(x)
+        factor = self.shuffle if self.shuffle != "auto" else (CORRELATED_SHUFFLE if is_correlated else 1)
         factor = max(1, min(factor, min(x.shape[-2:]) // MIN_SUB_IMAGE))
         if self.refine != "auto":
             return factor, self.refine
-        return factor, (SHUFFLED_PASSES if factor > 1 else 0) if correlated else AUTO_PASSES
+        return factor, (SHUFFLED_PASSES if factor > 1 else 0) if is_correlated else AUTO_PASSES
 
 
 class _PerChannel(nn.Module):
