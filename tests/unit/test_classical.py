@@ -163,3 +163,34 @@ def test_baselines_without_a_noise_model_fit_one_on_signal_dependent_noise(natur
 def test_baselines_estimate_the_noise_of_tiny_images(shape):
     image = np.random.default_rng(4).random(shape).astype(np.float32)
     assert baselines.nlm(image).shape == image.shape
+
+
+def test_whiteness_ratio_tells_low_white_noise_on_texture_from_correlated_noise():
+    """Sigma 5 on a textured photo: the patch-PCA levels at stride 3 and 1 differ by 2x (texture aliases
+    into the sub-images), the flattest blocks' ratio stays near 1; box-filtered noise of the same level
+    stays far above."""
+    from skimage import data
+
+    from selfdenoise.classical.noise_level import WHITE_RATIO, whiteness_ratio
+
+    clean = data.coffee()[:240, :300].astype(np.float32) / 255
+    rng = np.random.default_rng(0)
+    white = clean + rng.normal(0, 5 / 255, clean.shape).astype(np.float32)
+    noise = rng.normal(0, 1, (clean.shape[0] + 2, clean.shape[1] + 2, 3))
+    box = sum(noise[i:i + clean.shape[0], j:j + clean.shape[1]] for i in range(3) for j in range(3)) / 3
+    correlated = clean + (5 / 255 * box).astype(np.float32)
+    assert estimate_sigma(white, stride=3) > 1.5 * estimate_sigma(white, stride=1)
+    assert whiteness_ratio(white) < 1.3 < 2.5 < whiteness_ratio(correlated)
+    assert whiteness_ratio(white) < WHITE_RATIO < whiteness_ratio(correlated)
+    assert whiteness_ratio(correlated[:23]) == 1.0  # too small to tell: counted white
+
+
+def test_lag_3_noise_operator_is_the_operator_on_the_stride_3_sub_images():
+    from selfdenoise.classical.noise_level import _laplacian_magnitude
+
+    a = np.random.default_rng(2).random((31, 29)).astype(np.float32)
+    far = _laplacian_magnitude(a, 3)
+    for i in range(3):
+        for j in range(3):
+            sub = _laplacian_magnitude(a[i::3, j::3], 1)
+            np.testing.assert_allclose(far[i::3, j::3][: sub.shape[0], : sub.shape[1]], sub, rtol=1e-5, atol=1e-6)
