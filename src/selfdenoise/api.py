@@ -108,9 +108,15 @@ def denoise(image, method: str = "zero-shot", *, model=None, sigma: float | str 
         if "single-image" not in registry.kinds(method):  # zero-shot, or a dataset method that can also fit one image
             raise InputError(f"method '{method}' is trained on a data set first: `selfdenoise train --method "
                              f"{method} ...`, then denoise with --model FILE")
+        shape = img.shape
         x = torch.from_numpy(img).permute(2, 0, 1)[None].contiguous()
+        del img  # a 24-MP photo: one float32 copy (288 MB) fewer while the method runs
         y = m.fit_denoise(x, seed=seed, progress=progress)
-        out = y[0].permute(1, 2, 0).detach().cpu().numpy()
+        del x
+        out = np.ascontiguousarray(y[0].permute(1, 2, 0).detach().cpu().numpy(), dtype=np.float32).reshape(shape)
+        del y
+        np.clip(out, 0.0, 1.0, out=out)
+        return out[..., 0] if gray_2d else out
     out = np.clip(np.asarray(out, dtype=np.float32).reshape(img.shape), 0.0, 1.0)
     return out[..., 0] if gray_2d else out
 

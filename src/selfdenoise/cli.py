@@ -79,6 +79,8 @@ def method_params(params, *fns) -> dict:
 @click.option("--tta", type=click.IntRange(1, 8), default=None, help="Trained models: flips/rotations averaged.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--budget", type=float, default=None, help="Zero-shot, asym-mask, self2self: seconds per image.")
+@click.option("--quality", type=click.Choice(["fast", "balanced", "best"]), default=None,
+              help="Zero-shot: how much of its recipe the photo's size allows (default balanced; best: all of it).")
 @click.option("--sequence", is_flag=True, help="Read .npy inputs as sequences (frames x points x coords).")
 @click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE",
               help="A method option, e.g. -p window=15 (savgol), -p steps=300 (self2self), -p r3=false "
@@ -86,7 +88,8 @@ def method_params(params, *fns) -> dict:
 @click.option("--report", is_flag=True, help="Also write a before/after page (slider, synced zoom): "
               "OUTPUT/report.html, or OUTPUT_STEM.report.html next to a single output file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-def denoise(inputs, output, method, model_file, sigma, tile, tta, seed, budget, sequence, params, report, quiet):
+def denoise(inputs, output, method, model_file, sigma, tile, tta, seed, budget, quality, sequence, params, report,
+            quiet):
     """Denoise images (PNG, JPEG, TIFF incl. 16-bit and stacks, NPY); the output keeps the input's form.
 
     Sequences (face-landmark tracks; .json, .csv, or .npy with --sequence) are denoised with
@@ -103,10 +106,12 @@ def denoise(inputs, output, method, model_file, sigma, tile, tta, seed, budget, 
             click.echo(f"{r['output']}  ({r['seconds']:.1f} s, {r['gaps']['missing_values']} missing values filled)")
         return
     extra = method_params(params, selfdenoise.api.denoise_file, selfdenoise.api.denoise)
-    options = {**extra, **({"budget": budget} if budget is not None else {})}
+    options = {**extra, **({"budget": budget} if budget is not None else {}),
+               **({"quality": quality} if quality is not None else {})}
     if model_file is not None:
-        if budget is not None:
-            raise InputError("--budget is for zero-shot fitting; a trained model (--model) needs none")
+        if budget is not None or quality is not None:
+            raise InputError(f"--{'budget' if budget is not None else 'quality'} is for methods that fit the photo; "
+                             "a trained model (--model) needs none")
         options = {"model": selfdenoise.api.load_model(model_file), **extra, **({"tta": tta} if tta else {})}
     else:
         registry.check_name(method)

@@ -1,6 +1,8 @@
-"""The CLI end to end, as a user runs it (a real subprocess: exit codes, stderr, files)."""
+"""The CLI end to end, as a user runs it (a real subprocess: exit codes, stderr, files). Most error paths
+run in this process through click's runner (``run_here``), which goes through the same entry point."""
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -10,6 +12,20 @@ from PIL import Image
 def run(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "selfdenoise", *map(str, args)], capture_output=True,
                           text=True, cwd=cwd, timeout=300)
+
+
+def run_here(*args):
+    """``run(*args)`` in this process (no Python start-up): exit code, stdout and stderr as a subprocess gives."""
+    from click.testing import CliRunner
+
+    from selfdenoise.cli import main
+
+    saved = warnings.showwarning  # the CLI's entry point prints warnings its own way
+    try:
+        r = CliRunner().invoke(main, [str(a) for a in args])
+    finally:
+        warnings.showwarning = saved
+    return subprocess.CompletedProcess(args, r.exit_code, r.stdout, r.stderr)
 
 
 @pytest.fixture
@@ -65,23 +81,23 @@ def test_bad_inputs_fail_cleanly(tmp_path, noisy_png):
     out = tmp_path / "o.png"
     assert_clean_failure(run("denoise", tmp_path / "missing.png", "-o", out, "-m", "nlm"), "missing.png", "no such")
     (tmp_path / "text.png").write_text("hello")
-    assert_clean_failure(run("denoise", tmp_path / "text.png", "-o", out, "-m", "nlm"), "text.png", "not an image")
+    assert_clean_failure(run_here("denoise", tmp_path / "text.png", "-o", out, "-m", "nlm"), "text.png", "not an image")
     data = noisy_png.read_bytes()
     (tmp_path / "cut.png").write_bytes(data[: len(data) // 3])
-    assert_clean_failure(run("denoise", tmp_path / "cut.png", "-o", out, "-m", "nlm"), "cut.png")
+    assert_clean_failure(run_here("denoise", tmp_path / "cut.png", "-o", out, "-m", "nlm"), "cut.png")
     (tmp_path / "zero.png").write_bytes(b"")
-    assert_clean_failure(run("denoise", tmp_path / "zero.png", "-o", out, "-m", "nlm"), "zero.png", "empty")
+    assert_clean_failure(run_here("denoise", tmp_path / "zero.png", "-o", out, "-m", "nlm"), "zero.png", "empty")
     Image.fromarray(np.zeros((1, 1), np.uint8)).save(tmp_path / "one.png")
-    assert_clean_failure(run("denoise", tmp_path / "one.png", "-o", out, "-m", "nlm"), "one.png", "1x1")
+    assert_clean_failure(run_here("denoise", tmp_path / "one.png", "-o", out, "-m", "nlm"), "one.png", "1x1")
     arr = np.ones((9, 9), np.float32)
     arr[0, 0] = np.inf
     np.save(tmp_path / "inf.npy", arr)
-    assert_clean_failure(run("denoise", tmp_path / "inf.npy", "-o", tmp_path / "o.npy", "-m", "nlm"), "inf.npy", "NaN/Inf")
-    assert_clean_failure(run("denoise", noisy_png, "-o", out, "-m", "nosuch"), "nosuch")
-    assert_clean_failure(run("noise", noisy_png, "-o", out, "--noise", "gauss:abc"), "gauss:abc")
+    assert_clean_failure(run_here("denoise", tmp_path / "inf.npy", "-o", tmp_path / "o.npy", "-m", "nlm"), "inf.npy", "NaN/Inf")
+    assert_clean_failure(run_here("denoise", noisy_png, "-o", out, "-m", "nosuch"), "nosuch")
+    assert_clean_failure(run_here("noise", noisy_png, "-o", out, "--noise", "gauss:abc"), "gauss:abc")
     blocker = tmp_path / "file.txt"
     blocker.write_text("x")
-    assert_clean_failure(run("denoise", noisy_png, "-o", blocker / "o.png", "-m", "nlm"), "o.png")
+    assert_clean_failure(run_here("denoise", noisy_png, "-o", blocker / "o.png", "-m", "nlm"), "o.png")
     assert not out.exists()
     leftovers = [p.name for p in tmp_path.iterdir() if ".part" in p.name]
     assert leftovers == []
@@ -96,7 +112,7 @@ def test_methods_and_help():
     assert r.returncode == 0 and "blend_window" in r.stdout and "r3_p" in r.stdout and "0.16" in r.stdout
     r = run("methods", "self2self")  # an image method and a sequence method of the same name
     assert r.returncode == 0 and "(images)" in r.stdout and "(sequences)" in r.stdout
-    assert_clean_failure(run("methods", "bm4d"), "unknown method 'bm4d'")
+    assert_clean_failure(run_here("methods", "bm4d"), "unknown method 'bm4d'")
 
 
 def test_denoise_report_writes_a_before_after_page(tmp_path):
@@ -139,7 +155,7 @@ def test_info_shows_a_model_and_rejects_other_files(tmp_path, noisy_png):
     r = run("info", tmp_path / "m.sdm")
     assert r.returncode == 0, r.stderr
     assert "zero-shot" in r.stdout and "channels" in r.stdout and "use_prior" in r.stdout
-    assert_clean_failure(run("info", noisy_png), "noisy.png", "not a selfdenoise model file")
+    assert_clean_failure(run_here("info", noisy_png), "noisy.png", "not a selfdenoise model file")
 
 
 @pytest.fixture
@@ -175,18 +191,18 @@ def test_train_info_denoise_export(tmp_path, train_folder, noisy_png):
 def test_train_and_model_errors(tmp_path, train_folder, noisy_png, natural):
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert_clean_failure(run("train", "-m", "ne2ne", "--data", empty, "-o", tmp_path / "m.sdm", "--steps", "2"),
+    assert_clean_failure(run_here("train", "-m", "ne2ne", "--data", empty, "-o", tmp_path / "m.sdm", "--steps", "2"),
                          "no images")
-    assert_clean_failure(run("train", "-m", "ne2ne", "--data", train_folder, "-o", tmp_path / "m.sdm",
+    assert_clean_failure(run_here("train", "-m", "ne2ne", "--data", train_folder, "-o", tmp_path / "m.sdm",
                              "--steps", "2", "--crop", "128"), "smaller than the 128x128 crop")
-    assert_clean_failure(run("train", "-m", "n2n", "--data", train_folder, "-o", tmp_path / "m.sdm",
+    assert_clean_failure(run_here("train", "-m", "n2n", "--data", train_folder, "-o", tmp_path / "m.sdm",
                              "--steps", "2", "--crop", "32"), "two noisy realisations")
-    assert_clean_failure(run("train", "-m", "zero-shot", "--data", train_folder, "-o", tmp_path / "m.sdm",
+    assert_clean_failure(run_here("train", "-m", "zero-shot", "--data", train_folder, "-o", tmp_path / "m.sdm",
                              "--steps", "2"), "not trained on a data set")
-    assert_clean_failure(run("train", "-m", "n2n", "--data", train_folder, "--noise", "gauss:25", "-o",
+    assert_clean_failure(run_here("train", "-m", "n2n", "--data", train_folder, "--noise", "gauss:25", "-o",
                              tmp_path / "m.sdm", "--steps", "2", "-p", "augment=spin"), "unknown augment 'spin'")
     (train_folder / "n1.png").write_bytes(b"junk")
-    assert_clean_failure(run("train", "-m", "ne2ne", "--data", train_folder, "-o", tmp_path / "m.sdm",
+    assert_clean_failure(run_here("train", "-m", "ne2ne", "--data", train_folder, "-o", tmp_path / "m.sdm",
                              "--steps", "2", "--crop", "32"), "cannot be read", "n1.png")
     assert not (tmp_path / "m.sdm").exists()
     # a gray model applied to an RGB image
@@ -196,10 +212,10 @@ def test_train_and_model_errors(tmp_path, train_folder, noisy_png, natural):
     r = run("train", "-m", "n2n", "--data", gray, "--noise", "gauss:25", "-o", tmp_path / "g.sdm", "--steps", "2",
             "--crop", "32", "--batch", "2", "-q")
     assert r.returncode == 0, r.stderr
-    assert_clean_failure(run("denoise", noisy_png, "-o", tmp_path / "x.png", "--model", tmp_path / "g.sdm"),
+    assert_clean_failure(run_here("denoise", noisy_png, "-o", tmp_path / "x.png", "--model", tmp_path / "g.sdm"),
                          "trained on gray images")
     assert not (tmp_path / "x.png").exists()
-    assert_clean_failure(run("denoise", noisy_png, "-o", tmp_path / "x.png", "--model", noisy_png),
+    assert_clean_failure(run_here("denoise", noisy_png, "-o", tmp_path / "x.png", "--model", noisy_png),
                          "not a selfdenoise model")
 
 
@@ -271,7 +287,7 @@ def test_tcfl_trains_with_clean_images_and_denoises_16_bit(tmp_path, oct_like_ti
     assert r.returncode == 0, r.stderr
     out = tifffile.imread(tmp_path / "d.tif")
     assert out.dtype == np.uint16 and out.shape == (37, 45)
-    assert_clean_failure(run("train", "-m", "tcfl", "--data", noisy, "-o", tmp_path / "m.sdm", "--steps", "2",
+    assert_clean_failure(run_here("train", "-m", "tcfl", "--data", noisy, "-o", tmp_path / "m.sdm", "--steps", "2",
                              "--crop", "32"), "--clean")
     assert not (tmp_path / "m.sdm").exists()
 
@@ -303,19 +319,26 @@ def test_asym_mask_train_then_denoise_and_zero_shot(tmp_path, train_folder, nois
     r = run("denoise", noisy_png, "-o", tmp_path / "plain.png", "--model", model, "-p", "r3=false", "-p", "blend=no", "-q")
     assert r.returncode == 0, r.stderr
     assert not np.array_equal(np.asarray(Image.open(tmp_path / "plain.png")), np.asarray(Image.open(tmp_path / "d.png")))
-    assert_clean_failure(run("denoise", noisy_png, "-o", tmp_path / "x.png", "--model", model, "-p", "colour=1"),
+    assert_clean_failure(run_here("denoise", noisy_png, "-o", tmp_path / "x.png", "--model", model, "-p", "colour=1"),
                          "no option colour")
-    assert_clean_failure(run("train", "-m", "asym-mask", "--data", train_folder, "-o", tmp_path / "x.sdm",
+    assert_clean_failure(run_here("train", "-m", "asym-mask", "--data", train_folder, "-o", tmp_path / "x.sdm",
                              "-p", "steps=3"), "--steps")
-    assert_clean_failure(run("export", model), "cannot be exported")
+    assert_clean_failure(run_here("export", model), "cannot be exported")
     r = run("denoise", noisy_png, "-o", tmp_path / "z.png", "--method", "asym-mask", "--budget", "1", "-q")
     assert r.returncode == 0, r.stderr
     assert np.asarray(Image.open(tmp_path / "z.png")).shape == (96, 96, 3)
     tiny = tmp_path / "tiny.png"
     Image.fromarray(np.zeros((6, 40, 3), np.uint8)).save(tiny)
-    assert_clean_failure(run("denoise", tiny, "-o", tmp_path / "t.png", "--method", "asym-mask", "--budget", "1"),
+    assert_clean_failure(run_here("denoise", tiny, "-o", tmp_path / "t.png", "--method", "asym-mask", "--budget", "1"),
                          "tiny.png", "at least 10x10")
     assert not (tmp_path / "t.png").exists()
+    r = run_here("denoise", noisy_png, "-o", tmp_path / "f.png", "--quality", "fast", "--budget", "2", "-q")
+    assert r.returncode == 0, r.stderr
+    assert np.asarray(Image.open(tmp_path / "f.png")).shape == (96, 96, 3)
+    assert_clean_failure(run_here("denoise", noisy_png, "-o", tmp_path / "x.png", "--model", model, "--quality", "best"),
+                         "--quality")
+    assert_clean_failure(run_here("denoise", noisy_png, "-o", tmp_path / "x.png", "-m", "nlm", "--quality", "best"),
+                         "quality")
 
 
 def test_landmark_tracks_generate_denoise_and_fail_cleanly(tmp_path):
@@ -337,9 +360,9 @@ def test_landmark_tracks_generate_denoise_and_fail_cleanly(tmp_path):
     assert r.returncode == 0, r.stderr
     assert np.load(tmp_path / "d.npy").shape == (40, 8, 3)
     (tmp_path / "bad.json").write_text("[[[0, 1, 2], [3, 4]]]")
-    assert_clean_failure(run("denoise", tmp_path / "bad.json", "-o", tmp_path / "o.json", "-m", "gaussian"),
+    assert_clean_failure(run_here("denoise", tmp_path / "bad.json", "-o", tmp_path / "o.json", "-m", "gaussian"),
                          "bad.json", "ragged")
-    assert_clean_failure(run("denoise", track, "-o", tmp_path / "o.json", "-m", "savgol", "-p", "size=3"),
+    assert_clean_failure(run_here("denoise", track, "-o", tmp_path / "o.json", "-m", "savgol", "-p", "size=3"),
                          "has no option size")
     assert not (tmp_path / "o.json").exists()
-    assert_clean_failure(run("bench", "single-image", "--out", tmp_path), "needs --data")
+    assert_clean_failure(run_here("bench", "single-image", "--out", tmp_path), "needs --data")

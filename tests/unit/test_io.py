@@ -155,3 +155,19 @@ def test_written_files_get_the_usual_permissions(tmp_path):
     finally:
         os.umask(old)
     assert (os.stat(tmp_path / "p.png").st_mode & 0o777) == 0o644
+
+
+@pytest.mark.parametrize("dtype, scale, offset", [("uint8", 1.0, 0.0), ("uint16", 1.0, 0.0), ("int16", 300.0, -20.0),
+                                                   ("float32", 2.5, -1.0)])
+def test_writing_back_converts_in_chunks_exactly_as_at_once(monkeypatch, dtype, scale, offset):
+    from selfdenoise.core import io
+
+    arr = np.random.default_rng(4).uniform(-0.1, 1.1, (2, 13, 11, 3)).astype(np.float32)
+    info = io.ImageInfo(dtype=dtype, scale=scale, offset=offset, stack=True, channels=3)
+    whole = io._convert_back(arr, info)
+    monkeypatch.setattr(io, "CONVERT_CHUNK", 40)  # a few rows at a time
+    chunked = io.from_unit_range(arr, info)
+    assert chunked.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(chunked, whole)
+    gray = io.ImageInfo(dtype=dtype, scale=scale, offset=offset, gray_2d=True, channels=1)
+    np.testing.assert_array_equal(io.from_unit_range(arr[0, ..., :1], gray), whole[0, ..., 0])

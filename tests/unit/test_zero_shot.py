@@ -97,8 +97,8 @@ def test_tiled_inference_close_to_whole_image():
 
     rng = np.random.default_rng(3)
     img = np.clip(0.5 + 0.1 * rng.standard_normal((70, 90, 3)), 0, 1).astype(np.float32)
-    whole = selfdenoise.denoise(img, steps=0, tta=1)
-    tiled = selfdenoise.denoise(img, steps=0, tta=1, tile=32)
+    whole = selfdenoise.denoise(img, steps=0, tta=1, refine=0)
+    tiled = selfdenoise.denoise(img, steps=0, tta=1, refine=0, tile=32)
     assert tiled.shape == whole.shape
     assert np.abs(tiled - whole).mean() < 0.01
 
@@ -153,3 +153,43 @@ def test_shuffle_beats_plain_fit_on_correlated_noise():
     shuffled = ZeroShot(shuffle=3, refine=0, tta=2).fit_denoise(noisy, seed=0)
     score = lambda t: _psnr(t[0].permute(1, 2, 0).numpy(), clean[0].permute(1, 2, 0).numpy())
     assert score(shuffled) > score(plain) + 0.5, (score(noisy), score(plain), score(shuffled))
+
+
+def test_plan_takes_the_full_recipe_on_small_photos_and_less_on_large_ones():
+    from selfdenoise.methods.zero_shot import LADDER, QUALITY
+
+    m = ZeroShot()
+    balanced = lambda mp, passes=3: m.plan(mp, passes, sum(x * y for x, y in zip(QUALITY["balanced"][0], (1, mp))), 150)
+    fast = ZeroShot(quality="fast")
+    assert balanced(0.26) == balanced(0.26, 2) == LADDER[0]  # a 512x512 photo: everything
+    ranks = [LADDER.index(balanced(mp)) for mp in (0.26, 2, 12, 24)]
+    assert ranks == sorted(ranks) and ranks[-1] > 0  # larger photos, cheaper rungs
+    assert LADDER.index(fast.plan(12, 3, 5 + 2 * 12, 40)) >= ranks[2]
+    assert m.plan(1000, 3, 1.0, 150) == LADDER[-1]  # nothing fits: the cheapest
+    given = ZeroShot(tta=3, refine_window=9)
+    assert all(r.tta == 3 and r.window == 9 for r in (given.rung, given.plan(24, 3, 10, 150)))
+    assert ZeroShot(refine=1).passes_of(LADDER[0], 3) == 1 and m.passes_of(LADDER[-1], 3) == 0
+
+
+def test_quality_presets_and_budget_shape_the_run():
+    from selfdenoise.core.errors import InputError
+    from selfdenoise.methods.zero_shot import LADDER
+
+    x = torch.rand(1, 3, 40, 44, generator=torch.Generator().manual_seed(5))
+    best = ZeroShot(quality="best", steps=2)
+    best.fit_denoise(x)
+    assert best.rung == LADDER[0]
+    tight = ZeroShot(budget=0.0)
+    out = tight.fit_denoise(x)
+    assert tight.rung == LADDER[-1] and out.shape == x.shape  # no time: the prior alone, one view
+    with pytest.raises(InputError, match="quality"):
+        ZeroShot(quality="medium")
+
+
+def test_budget_is_kept_for_the_whole_image():
+    import time
+
+    x = torch.rand(1, 3, 160, 200, generator=torch.Generator().manual_seed(6))
+    t = time.perf_counter()
+    ZeroShot(budget=3.0).fit_denoise(x)
+    assert time.perf_counter() - t < 3.0 * 1.5 + 1.0

@@ -115,31 +115,42 @@ def collaborative_wiener(noisy: Tensor, pilot: Tensor, sigma: Tensor | float | N
     return torch.einsum("ij,jhw->ihw", m.T, p) if colour else p
 
 
+#: ``_match`` compares at most this many (reference, candidate) pairs at once: 64 MB of distances
+MATCH_PAIRS = 1 << 24
+
+
 def _match(pdct: Tensor, hp: int, wp: int, rows: Tensor, cols: Tensor, radius: int, group: int,
            features: int, patch: int) -> Tensor:
     """Positions (refs, group) of the patches most similar to each reference (rows x cols grid), the
-    reference first; distances on the low-frequency DCT coefficients of the pilot's luminance."""
+    reference first; distances on the low-frequency DCT coefficients of the pilot's luminance. References
+    are matched in chunks (``MATCH_PAIRS``), so memory does not grow with the window."""
     k = min(features, patch)
     low = (torch.arange(k)[:, None] * patch + torch.arange(k)[None, :]).reshape(-1)
     feats = pdct[0, low].T.contiguous()  # (positions, k^2)
     ri = rows[:, None].expand(len(rows), len(cols)).reshape(-1)
     ci = cols[None, :].expand(len(rows), len(cols)).reshape(-1)
-    ref = feats[ri * wp + ci]
-    offsets = [(dy, dx) for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1)]
-    dist = torch.empty(len(offsets), len(ri))  # offset-major: each offset writes one contiguous row
-    cand = torch.empty(len(offsets), len(ri), dtype=torch.long)
-    for j, (dy, dx) in enumerate(offsets):
-        r, q = ri + dy, ci + dx
-        valid = (r >= 0) & (r < hp) & (q >= 0) & (q < wp)
-        pos = r.clamp(0, hp - 1) * wp + q.clamp(0, wp - 1)
-        torch.sum((feats[pos] - ref).square_(), dim=1, out=dist[j])
-        dist[j].masked_fill_(~valid, math.inf)
-        if dy == 0 and dx == 0:
-            dist[j].fill_(-1.0)  # the reference itself comes first
-        cand[j] = pos
-    group = max(1, min(int(group), len(offsets)))
-    best = dist.topk(group, dim=0, largest=False).indices  # (group, refs)
-    return cand.gather(0, best).T.contiguous()
+    span = torch.arange(-radius, radius + 1)
+    dys, dxs = span.repeat_interleave(len(span)), span.repeat(len(span))  # offsets, row-major
+    group = max(1, min(int(group), len(dys)))
+    chunk = max(1, MATCH_PAIRS // len(dys))
+    members = []
+    for s in range(0, len(ri), chunk):
+        r0, c0 = ri[s:s + chunk], ci[s:s + chunk]
+        ref = feats[r0 * wp + c0]
+        dist = torch.empty(len(dys), len(r0))  # offset-major: each offset writes one contiguous row
+        for j, (dy, dx) in enumerate(zip(dys.tolist(), dxs.tolist())):
+            r, q = r0 + dy, c0 + dx
+            valid = (r >= 0) & (r < hp) & (q >= 0) & (q < wp)
+            pos = r.clamp(0, hp - 1) * wp + q.clamp(0, wp - 1)
+            torch.sum((feats[pos] - ref).square_(), dim=1, out=dist[j])
+            dist[j].masked_fill_(~valid, math.inf)
+            if dy == 0 and dx == 0:
+                dist[j].fill_(-1.0)  # the reference itself comes first
+        best = dist.topk(group, dim=0, largest=False).indices  # (group, refs)
+        r = (r0[None] + dys[best]).clamp(0, hp - 1)
+        q = (c0[None] + dxs[best]).clamp(0, wp - 1)
+        members.append((r * wp + q).T)
+    return torch.cat(members).contiguous()
 
 
 def _filter(y: Tensor, p: Tensor, var: Tensor, patch: int, step: int, window: int, group: int, features: int,

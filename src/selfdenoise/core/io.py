@@ -58,10 +58,9 @@ def _to_unit_range(arr: np.ndarray, path) -> tuple[np.ndarray, ImageInfo]:
     if arr.dtype == np.bool_:
         arr = arr.astype(np.uint8) * 255
         info.dtype = "uint8"
-    if arr.dtype == np.uint8:
-        out = arr.astype(np.float32) / 255.0
-    elif arr.dtype == np.uint16:
-        out = arr.astype(np.float32) / 65535.0
+    if arr.dtype in (np.uint8, np.uint16):  # in place: one float32 copy of a 24-MP photo, not two
+        out = arr.astype(np.float32)
+        out /= 255.0 if arr.dtype == np.uint8 else 65535.0
     elif np.issubdtype(arr.dtype, np.integer):
         lo, hi = float(arr.min()), float(arr.max())
         info.dtype, info.offset, info.scale = str(arr.dtype), lo, max(hi - lo, 1.0)
@@ -190,11 +189,27 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo]:
     return np.ascontiguousarray(arr, dtype=np.float32), info
 
 
+#: ``from_unit_range`` converts this many values at a time (a 24-MP photo as float64 would be 576 MB)
+CONVERT_CHUNK = 1 << 22
+
+
 def from_unit_range(arr: np.ndarray, info: ImageInfo) -> np.ndarray:
-    """Inverse of the read-side scaling: back to the input's dtype, range and channel layout."""
-    out = np.asarray(arr, dtype=np.float64)
-    if info.gray_2d and out.shape[-1] == 1:
-        out = out[..., 0]
+    """Inverse of the read-side scaling: back to the input's dtype, range and channel layout (converted
+    in chunks of rows, so that no full-size float64 copy is made)."""
+    arr = np.asarray(arr)
+    if info.gray_2d and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    out = np.empty(arr.shape, dtype=np.dtype(info.dtype))
+    rows = arr.reshape(-1, *arr.shape[-2:]) if arr.ndim >= 3 else arr
+    target = out.reshape(rows.shape)
+    step = max(1, CONVERT_CHUNK // max(1, rows[0].size))
+    for i in range(0, len(rows), step):
+        target[i:i + step] = _convert_back(rows[i:i + step], info)
+    return out
+
+
+def _convert_back(chunk: np.ndarray, info: ImageInfo) -> np.ndarray:
+    out = np.asarray(chunk, dtype=np.float64)
     if info.dtype in ("uint8", "uint16") and info.scale == 1.0 and info.offset == 0.0:
         top = 255.0 if info.dtype == "uint8" else 65535.0
         return np.round(np.clip(out, 0.0, 1.0) * top).astype(info.dtype)

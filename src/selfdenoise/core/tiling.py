@@ -58,7 +58,7 @@ def apply_tiled(fn: Callable[[Tensor], Tensor], x: Tensor, tile: int | None = No
             wgt = (wy[:, None] * wx[None, :])[None, None]
             out[:, :, y:y + th, x0:x0 + tw] += piece * wgt
             weight[:, :, y:y + th, x0:x0 + tw] += wgt
-    return out / weight
+    return out.div_(weight)
 
 
 def tta_apply(model: nn.Module, x: Tensor, n: int = 8, modes: tuple[int, ...] = tuple(range(8))) -> Tensor:

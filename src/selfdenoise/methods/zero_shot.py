@@ -35,6 +35,15 @@ Recipe (the library default for one noisy photo, no training data, no clean imag
    white; steps 2-4 run on them (one network adapted to all of them, ``SHUFFLED_PASSES`` Wiener passes on
    each) and they are put back together.
 
+6. How much of steps 2-4 runs is planned from the image's size (``quality``: "fast", "balanced" by default,
+   "best"): the settings above form the top of a ladder (``LADDER``: fewer flips/rotations averaged, a
+   smaller Wiener window, fewer passes further down), each rung priced by a cost model measured on 2 CPU
+   cores (``STEP_SECONDS``, ``VIEW_SECONDS``, ``PASS_SECONDS``); a preset takes the highest rung whose
+   predicted time fits its allowance (``QUALITY``: seconds plus seconds per megapixel), so a 512x512 photo
+   gets the full recipe and a 24-MP photo a cheaper one, the same on every machine. ``budget`` (seconds)
+   replaces the allowance by a wall-clock limit for the whole image: the plan is priced again at the
+   speed the adaptation steps ran at.
+
 Gray images are run as three equal channels (the prior saw such images in training). If the prior
 file is missing the same network is trained from scratch on the image (much weaker in the same time).
 The network is blind (no noise level); the refinement and the optional "r2r" adaptation objective
@@ -44,6 +53,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -81,6 +91,30 @@ CORRELATED_SHUFFLE = 3
 SHUFFLED_PASSES = 2
 #: a pixel-shuffled sub-image is at least this many pixels a side (a smaller factor is used otherwise)
 MIN_SUB_IMAGE = 16
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One setting of steps 3-4: flips/rotations averaged, Wiener passes ("auto": ``AUTO_PASSES`` on white
+    noise, ``SHUFFLED_PASSES`` on pixel-shuffled correlated noise) and the Wiener search window."""
+
+    tta: int
+    passes: int | str
+    window: int
+
+
+#: the settings a plan chooses from, best first (the top rung is the validated recipe of steps 3-5)
+LADDER = (Rung(8, "auto", 51), Rung(8, "auto", 27), Rung(4, 1, 19), Rung(2, 0, 19), Rung(1, 0, 19))
+#: cost model, reference seconds on 2 CPU cores (``benchmarks/zero_shot_costs.py``): one adaptation step
+#: (4 crops of 128x128), one flip/rotation of the network over a megapixel, one Wiener pass over a
+#: megapixel by search window, and what every megapixel costs besides (estimates, shuffling, copies)
+STEP_SECONDS = 0.1
+VIEW_SECONDS = 1.0
+PASS_SECONDS = {51: 60.0, 27: 20.0, 19: 10.0}
+BASE_SECONDS = 1.0
+#: ``quality`` presets: (seconds, seconds per megapixel) allowed on the reference machine, None = no limit;
+#: and the most adaptation steps
+QUALITY = {"fast": ((5.0, 2.0), 40), "balanced": ((40.0, 8.0), 150), "best": (None, 150)}
 
 class GrayAsColour(nn.Module):
     """Run a 3-channel network on a 1-channel image (three equal channels, outputs averaged)."""
@@ -146,22 +180,25 @@ class ZeroShot:
     Options:
       ``steps``: adaptation steps (default with the prior: 150, fewer for small images so that the
       crops cover each pixel at most ~64 times; 1500 from scratch);
-      ``budget``: optional wall-clock cap in seconds for the adaptation (stops early; results are
-      then no longer bit-deterministic);
+      ``budget``: optional wall-clock limit in seconds for the whole image (adaptation, network and
+      refinement are planned to fit it; results are then no longer bit-deterministic);
       ``lr``: adaptation learning rate (Adam, cosine decay; default 3e-4 with the prior, 1e-3
       from scratch);
       ``objective``: "n2n" (Neighbor2Neighbor, blind; default) or "r2r" (Recorrupted-to-Recorrupted
       with the noise level ``sigma`` given or estimated, recorruption strength ``alpha``);
       ``crop``/``batch``: training crop size and crops per step;
       ``gamma``: weight of the Neighbor2Neighbor regulariser;
-      ``tta``: number of flips/rotations averaged at inference (1..8);
+      ``quality``: "fast", "balanced" (default) or "best": how much of the ``LADDER`` the image's size
+      allows (``QUALITY``);
+      ``tta``: number of flips/rotations averaged at inference (1..8; default: the plan's);
       ``tile``: inference tile size in pixels (default: whole image up to 1 Mpixel, then 512);
       ``use_prior``: set False to ignore the shipped prior and train from scratch;
       ``refine``: collaborative Wiener passes after the network (0 = the network's output as is;
       "auto" = ``classical.wiener.AUTO_PASSES`` on white noise, 0 on spatially correlated noise);
       ``refine_window``/``refine_features``: the refinement's search window and the number of
       lowest DCT frequencies per side compared in matching (``classical.wiener.collaborative_wiener``;
-      window 51 and 8 features selected on validation, see ``classical.wiener.AUTO_PASSES``);
+      window 51 and 8 features selected on validation, see ``classical.wiener.AUTO_PASSES``; default:
+      the plan's);
       ``shuffle``: pixel-shuffle factor ``f``: the network adapts to, denoises and refines the ``f * f``
       sub-images ``x[i::f, j::f]`` (``core.pixel_shuffle``), which are put back together at the end
       ("auto": ``CORRELATED_SHUFFLE`` on spatially correlated noise, 1 on white noise).
@@ -176,7 +213,8 @@ class ZeroShot:
     crop: int = option(128)
     batch: int = option(4)
     gamma: float = option(2.0)
-    tta: int = option(8)
+    quality: str = option("balanced", saved=False)
+    tta: int | None = option(None)
     objective: str = option("n2n")
     alpha: float = option(0.5)
     sigma: float | None = option(None)  # noise std in [0, 1] units; estimated from the image when None
@@ -184,7 +222,7 @@ class ZeroShot:
     prior_path: str | Path | None = option(None)
     tile: int | None = option(None)
     refine: int | str = option("auto")
-    refine_window: int = option(51)  # see classical.wiener.AUTO_PASSES
+    refine_window: int | None = option(None)  # the top rung's 51: see classical.wiener.AUTO_PASSES
     refine_features: int = option(8)
     shuffle: int | str = option("auto")
     has_prior: bool = field(init=False, repr=False, compare=False)
@@ -195,10 +233,15 @@ class ZeroShot:
     learning_rate: float = field(init=False, repr=False, compare=False)
     passes: ClassVar[int] = 64
     _sigma_now: float | None = field(default=None, init=False, repr=False, compare=False)
+    #: the rung steps 3-4 run with (the plan's, with ``tta``/``refine_window`` given replacing its own)
+    rung: Rung = field(init=False, repr=False, compare=False)
+    _steps_done: int = field(default=0, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         self.crop, self.batch, self.gamma = int(self.crop), int(self.batch), float(self.gamma)
-        self.tta = max(1, min(8, int(self.tta)))
+        if self.quality not in QUALITY:
+            raise InputError(f"zero-shot: quality must be one of {', '.join(QUALITY)}, got {self.quality!r}")
+        self.tta = None if self.tta is None else max(1, min(8, int(self.tta)))
         if self.objective not in ("r2r", "n2n"):
             raise InputError(f"zero-shot: objective must be 'r2r' or 'n2n', got {self.objective!r}")
         self.alpha = float(self.alpha)
@@ -207,9 +250,11 @@ class ZeroShot:
         self.auto_steps = self.steps is None and self.has_prior
         self.learning_rate = float(self.lr) if self.lr is not None else (3e-4 if self.has_prior else 1e-3)
         self.refine = check_passes(self.refine, self.name)
-        self.refine_window, self.refine_features = int(self.refine_window), int(self.refine_features)
+        self.refine_window = None if self.refine_window is None else int(self.refine_window)
+        self.refine_features = int(self.refine_features)
         self.shuffle = whole_or_auto(self.shuffle, 1, "zero-shot: shuffle is a pixel-shuffle factor >= 1 or 'auto'")
-        if self.refine_window < 1 or self.refine_features < 1:
+        self.rung = self._given(LADDER[0])
+        if (self.refine_window or 1) < 1 or self.refine_features < 1:
             raise InputError(f"zero-shot: refine_window and refine_features must be >= 1, "
                              f"got {self.refine_window}, {self.refine_features}")
 
@@ -238,6 +283,7 @@ class ZeroShot:
         return Batch(noisy=y, extra={"idx": idx})
 
     def training_step(self, batch: Batch, model: nn.Module, step: int, total: int) -> dict[str, Tensor]:
+        self._steps_done = step + 1
         z = batch.extra.get("z")
         if z is not None:  # Recorrupted-to-Recorrupted with the (estimated) noise level
             a = self.alpha
@@ -261,36 +307,82 @@ class ZeroShot:
     def denoise(self, model: nn.Module, noisy: Tensor) -> Tensor:
         """Tiled (above a memory budget, or ``tile`` pixels) and averaged over ``tta`` flips/rotations."""
         model.eval()
-        return apply_tiled(lambda t: tta_apply(model, t, self.tta), noisy.float(), self.tile, multiple=8)
+        return apply_tiled(lambda t: tta_apply(model, t, self.rung.tta), noisy.float(), self.tile, multiple=8)
 
     # -- single-image entry point -------------------------------------------------------------
     def fit_denoise(self, noisy: Tensor, seed: int = 0, progress: bool = False) -> Tensor:
         """Denoise one image (1, C, H, W) float32 -> (1, C, H, W) (not clipped)."""
         if noisy.ndim != 4 or noisy.shape[0] != 1:
             raise ValueError(f"expected a (1, C, H, W) tensor, got {tuple(noisy.shape)}")
+        start = time.perf_counter()
         x = noisy.detach().float().contiguous()
         h, w = x.shape[-2:]
         if min(h, w) < 8:  # too small for the 2x2 sub-sampler and crops: replicate-pad first
             ph, pw = max(0, 8 - h), max(0, 8 - w)
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-        self._sigma_now = self.sigma if self.sigma is not None else estimate_sigma(x)
-        factor, wiener_passes = self.resolve(x)
+        if self.objective == "r2r":
+            self._sigma_now = self.sigma if self.sigma is not None else estimate_sigma(x)
+        factor, auto_passes = self.resolve(x)
         subs = pd_down(x, factor)
-        steps = self.max_steps
+        steps = min(self.max_steps, QUALITY[self.quality][1]) if self.steps is None else self.max_steps
         if self.auto_steps:
             ch, cw = min(self.crop, subs.shape[-2] - subs.shape[-2] % 2), min(self.crop, subs.shape[-1] - subs.shape[-1] % 2)
             steps = min(steps, max(10, math.ceil(self.passes * x.shape[-2] * x.shape[-1] / (self.batch * ch * cw))))
-        if self.budget is not None and self.budget <= 0:
-            steps = 0
-        model = fit_single_image(self, subs, steps=steps, seconds=self.budget, seed=seed, progress=progress,
+        megapixels = x.shape[-2] * x.shape[-1] / 1e6
+        seconds = None
+        if self.budget is not None:  # a wall-clock limit: the fitting gets what the plan leaves of it
+            self.rung = self.plan(megapixels, auto_passes, self.budget, steps=0)
+            seconds = max(0.0, self.budget - self.rest_seconds(self.rung, megapixels, auto_passes)
+                          - (time.perf_counter() - start))
+            steps = 0 if self.budget <= 0 or seconds <= 0 else steps
+        else:
+            allowance = QUALITY[self.quality][0]
+            self.rung = LADDER[0] if allowance is None else self.plan(
+                megapixels, auto_passes, allowance[0] + allowance[1] * megapixels, steps)
+        fit_start, self._steps_done = time.perf_counter(), 0
+        model = fit_single_image(self, subs, steps=steps, seconds=seconds, seed=seed, progress=progress,
                                  lr=self.learning_rate)
+        if self.budget is not None and self._steps_done >= 5:  # price the rest at the speed measured here
+            speed = (time.perf_counter() - fit_start) / (self._steps_done * STEP_SECONDS)
+            left = self.budget - (time.perf_counter() - start)
+            self.rung = self.plan(megapixels, auto_passes, left / max(speed, 1e-3), steps=0, best=self.rung)
         out = self.denoise(model, subs)
-        if wiener_passes:
-            out = torch.cat([refine_estimate(subs[k:k + 1], out[k:k + 1], wiener_passes, self.sigma, self.tile,
-                                             window=self.refine_window, features=self.refine_features)
-                             for k in range(len(subs))])
+        passes = self.passes_of(self.rung, auto_passes)
+        if passes:
+            with torch.inference_mode():  # in place (``out`` is an inference tensor), one sub-image at a time
+                for k in range(len(subs)):
+                    out[k:k + 1] = refine_estimate(subs[k:k + 1], out[k:k + 1], passes, self.sigma, self.tile,
+                                                   window=self.rung.window, features=self.refine_features)
+        del subs
         out = pd_up(out, factor, x.shape[-2:])
-        return out[..., :h, :w].clone()
+        return out[..., :h, :w] if out.shape[-2:] == (h, w) and out.is_contiguous() else out[..., :h, :w].clone()
+
+    # -- the plan --------------------------------------------------------------------------------
+    def _given(self, rung: Rung) -> Rung:
+        """``rung`` with the options the user gave (``tta``, ``refine_window``) in place of its own."""
+        return Rung(self.tta or rung.tta, rung.passes, self.refine_window or rung.window)
+
+    def passes_of(self, rung: Rung, auto_passes: int) -> int:
+        """Wiener passes that run: ``refine`` if given, else the rung's ("auto": ``auto_passes``)."""
+        if self.refine != "auto":
+            return self.refine
+        return auto_passes if rung.passes == "auto" else min(int(rung.passes), auto_passes or int(rung.passes))
+
+    def rest_seconds(self, rung: Rung, megapixels: float, auto_passes: int) -> float:
+        """Predicted reference seconds of steps 3-4 and the per-pixel overheads with ``rung``."""
+        passes = self.passes_of(rung, auto_passes)
+        window = PASS_SECONDS.get(rung.window, PASS_SECONDS[51] * (rung.window / 51) ** 2)
+        return megapixels * (BASE_SECONDS + rung.tta * VIEW_SECONDS + passes * window)
+
+    def plan(self, megapixels: float, auto_passes: int, seconds: float, steps: int, best: Rung | None = None) -> Rung:
+        """The highest rung of the ``LADDER`` (at most ``best``) whose predicted time with ``steps``
+        adaptation steps fits ``seconds``; the lowest when none does."""
+        ladder = [self._given(r) for r in LADDER]
+        ladder = ladder[ladder.index(best):] if best in ladder else ladder
+        for rung in ladder:
+            if steps * STEP_SECONDS + self.rest_seconds(rung, megapixels, auto_passes) <= seconds:
+                return rung
+        return ladder[-1]
 
     def resolve(self, x: Tensor) -> tuple[int, int]:
         """``(shuffle factor, refinement passes)`` for the image ``x`` (1, C, H, W): "auto" looks at whether its
