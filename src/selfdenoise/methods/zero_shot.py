@@ -69,7 +69,7 @@ from ..core.augment import random_crops
 from ..core.errors import InputError
 from ..core.params import whole_or_auto
 from ..core.pixel_shuffle import pd_down, pd_up
-from ..core.tiling import apply_tiled, tta_apply
+from ..core.tiling import DEFAULT_TILE_PIXELS, apply_tiled, tta_apply
 from ..nets.unet_small import UNetSmall
 from .base import to_channels_last
 from .contract import Batch, method_config, option
@@ -103,18 +103,34 @@ class Rung:
     window: int
 
 
-#: the settings a plan chooses from, best first (the top rung is the validated recipe of steps 3-5)
-LADDER = (Rung(8, "auto", 51), Rung(8, "auto", 27), Rung(4, 1, 19), Rung(2, 0, 19), Rung(1, 0, 19))
-#: cost model, reference seconds on 2 CPU cores (``benchmarks/zero_shot_costs.py``): one adaptation step
-#: (4 crops of 128x128), one flip/rotation of the network over a megapixel, one Wiener pass over a
-#: megapixel by search window, and what every megapixel costs besides (estimates, shuffling, copies)
-STEP_SECONDS = 0.1
-VIEW_SECONDS = 1.0
-PASS_SECONDS = {51: 60.0, 27: 20.0, 19: 10.0}
-BASE_SECONDS = 1.0
+#: the settings a plan chooses from, best first (the top rung is the validated recipe of steps 3-5). Each
+#: rung is below the one before it on the validation measurements: 3 Wiener passes over 1 (white noise,
+#: McMaster: 30.87 / 30.23 dB), 1 over none (29.04; PolyU, shuffled: 37.75 / 37.11), window 51 over 27.
+LADDER = (Rung(8, "auto", 51), Rung(8, "auto", 27), Rung(8, 1, 27), Rung(8, 0, 27), Rung(4, 0, 27),
+          Rung(2, 0, 27), Rung(1, 0, 27))
+#: cost model, reference seconds on 2 CPU cores (``benchmarks/zero_shot_costs.py``,
+#: ``benchmarks/selection/zero-shot-costs.json``): one adaptation step (4 crops of 128x128), one
+#: flip/rotation of the network over a megapixel (in 1024-pixel tiles), one Wiener pass over a megapixel by
+#: search window (on a 512x512 image), and what every megapixel costs besides (noise test, copies)
+STEP_SECONDS = 0.05
+VIEW_SECONDS = 0.4
+PASS_SECONDS = {27: 24.0, 51: 42.0}
+BASE_SECONDS = 0.05
+#: above a megapixel the refinement runs on 512-pixel tiles with 32 pixels of overlap
+WIENER_TILE_OVERHEAD = (512 / (512 - 64)) ** 2
+#: the network runs on tiles of this side (32 pixels of overlap: 14% more work than the whole image)
+NETWORK_TILE = 1024
 #: ``quality`` presets: (seconds, seconds per megapixel) allowed on the reference machine, None = no limit;
-#: and the most adaptation steps
-QUALITY = {"fast": ((5.0, 2.0), 40), "balanced": ((40.0, 8.0), 150), "best": (None, 150)}
+#: and the most adaptation steps. "balanced" leaves the full recipe to a 512x512 photo (about 41 s with
+#: white noise) and keeps a 12-MP photo within 4x the time of scikit-image's fast NLM.
+QUALITY = {"fast": ((5.0, 2.0), 40), "balanced": ((40.0, 7.5), 150), "best": (None, 150)}
+
+
+def pass_seconds(window: int) -> float:
+    """``PASS_SECONDS`` for any search window: linear in the window's area (19: 20.9 s measured, 20.5 s so)."""
+    (w0, s0), (w1, s1) = sorted(PASS_SECONDS.items())
+    return s0 + (s1 - s0) * (window**2 - w0**2) / (w1**2 - w0**2)
+
 
 class GrayAsColour(nn.Module):
     """Run a 3-channel network on a 1-channel image (three equal channels, outputs averaged)."""
@@ -191,7 +207,7 @@ class ZeroShot:
       ``quality``: "fast", "balanced" (default) or "best": how much of the ``LADDER`` the image's size
       allows (``QUALITY``);
       ``tta``: number of flips/rotations averaged at inference (1..8; default: the plan's);
-      ``tile``: inference tile size in pixels (default: whole image up to 1 Mpixel, then 512);
+      ``tile``: inference tile size in pixels (default ``NETWORK_TILE``);
       ``use_prior``: set False to ignore the shipped prior and train from scratch;
       ``refine``: collaborative Wiener passes after the network (0 = the network's output as is;
       "auto" = ``classical.wiener.AUTO_PASSES`` on white noise, 0 on spatially correlated noise);
@@ -307,7 +323,8 @@ class ZeroShot:
     def denoise(self, model: nn.Module, noisy: Tensor) -> Tensor:
         """Tiled (above a memory budget, or ``tile`` pixels) and averaged over ``tta`` flips/rotations."""
         model.eval()
-        return apply_tiled(lambda t: tta_apply(model, t, self.rung.tta), noisy.float(), self.tile, multiple=8)
+        return apply_tiled(lambda t: tta_apply(model, t, self.rung.tta), noisy.float(), self.tile or NETWORK_TILE,
+                           multiple=8)
 
     # -- single-image entry point -------------------------------------------------------------
     def fit_denoise(self, noisy: Tensor, seed: int = 0, progress: bool = False) -> Tensor:
@@ -371,8 +388,8 @@ class ZeroShot:
     def rest_seconds(self, rung: Rung, megapixels: float, auto_passes: int) -> float:
         """Predicted reference seconds of steps 3-4 and the per-pixel overheads with ``rung``."""
         passes = self.passes_of(rung, auto_passes)
-        window = PASS_SECONDS.get(rung.window, PASS_SECONDS[51] * (rung.window / 51) ** 2)
-        return megapixels * (BASE_SECONDS + rung.tta * VIEW_SECONDS + passes * window)
+        tiled = 1.0 if megapixels * 1e6 <= DEFAULT_TILE_PIXELS else WIENER_TILE_OVERHEAD
+        return megapixels * (BASE_SECONDS + rung.tta * VIEW_SECONDS + passes * pass_seconds(rung.window) * tiled)
 
     def plan(self, megapixels: float, auto_passes: int, seconds: float, steps: int, best: Rung | None = None) -> Rung:
         """The highest rung of the ``LADDER`` (at most ``best``) whose predicted time with ``steps``
