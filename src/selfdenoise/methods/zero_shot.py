@@ -113,17 +113,18 @@ LADDER = (Rung(8, "auto", 51), Rung(8, "auto", 27), Rung(8, 1, 27), Rung(8, 0, 2
 #: flip/rotation of the network over a megapixel (in 1024-pixel tiles), one Wiener pass over a megapixel by
 #: search window (on a 512x512 image), and what every megapixel costs besides (noise test, copies)
 STEP_SECONDS = 0.05
-VIEW_SECONDS = 0.4
-PASS_SECONDS = {27: 24.0, 51: 42.0}
-BASE_SECONDS = 0.05
+VIEW_SECONDS = 0.49
+PASS_SECONDS = {27: 24.9, 51: 44.5}
+BASE_SECONDS = 0.01
 #: above a megapixel the refinement runs on 512-pixel tiles with 32 pixels of overlap
 WIENER_TILE_OVERHEAD = (512 / (512 - 64)) ** 2
 #: the network runs on tiles of this side (32 pixels of overlap: 14% more work than the whole image)
 NETWORK_TILE = 1024
 #: ``quality`` presets: (seconds, seconds per megapixel) allowed on the reference machine, None = no limit;
-#: and the most adaptation steps. "balanced" leaves the full recipe to a 512x512 photo (about 41 s with
-#: white noise) and keeps a 12-MP photo within 4x the time of scikit-image's fast NLM.
-QUALITY = {"fast": ((5.0, 2.0), 40), "balanced": ((40.0, 7.5), 150), "best": (None, 150)}
+#: and the most adaptation steps. "balanced" leaves the full recipe to a 512x512 photo (43 s predicted with
+#: white noise, 44 s measured on McMaster 1; 31 s with camera noise) and keeps a 12-MP photo within 4x the
+#: time of scikit-image's fast NLM.
+QUALITY = {"fast": ((5.0, 2.0), 40), "balanced": ((45.0, 7.5), 150), "best": (None, 150)}
 
 
 def pass_seconds(window: int) -> float:
