@@ -124,7 +124,7 @@ NETWORK_TILE = 1024
 #: and the most adaptation steps. "balanced" leaves the full recipe to a 512x512 photo (43 s predicted with
 #: white noise, 44 s measured on McMaster 1; 31 s with camera noise) and keeps a 12-MP photo within 4x the
 #: time of scikit-image's fast NLM.
-QUALITY = {"fast": ((5.0, 2.0), 40), "balanced": ((45.0, 7.5), 150), "best": (None, 150)}
+QUALITY = {"fast": ((5.0, 1.5), 40), "balanced": ((45.0, 7.5), 150), "best": (None, 150)}
 
 
 def pass_seconds(window: int) -> float:
@@ -271,7 +271,7 @@ class ZeroShot:
         self.refine_features = int(self.refine_features)
         self.shuffle = whole_or_auto(self.shuffle, 1, "zero-shot: shuffle is a pixel-shuffle factor >= 1 or 'auto'")
         self.rung = self._given(LADDER[0])
-        if (self.refine_window or 1) < 1 or self.refine_features < 1:
+        if (self.refine_window is not None and self.refine_window < 1) or self.refine_features < 1:
             raise InputError(f"zero-shot: refine_window and refine_features must be >= 1, "
                              f"got {self.refine_window}, {self.refine_features}")
 
@@ -322,10 +322,17 @@ class ZeroShot:
 
     @torch.inference_mode()
     def denoise(self, model: nn.Module, noisy: Tensor) -> Tensor:
-        """Tiled (above a memory budget, or ``tile`` pixels) and averaged over ``tta`` flips/rotations."""
+        """Tiled (``tile`` or ``NETWORK_TILE`` pixels) and averaged over ``tta`` flips/rotations, one image of
+        the batch (e.g. one pixel-shuffled sub-image) at a time."""
         model.eval()
-        return apply_tiled(lambda t: tta_apply(model, t, self.rung.tta), noisy.float(), self.tile or NETWORK_TILE,
-                           multiple=8)
+        run = lambda t: apply_tiled(lambda u: tta_apply(model, u, self.rung.tta), t.float(), self.tile or NETWORK_TILE,
+                                    multiple=8)
+        if len(noisy) == 1:
+            return run(noisy)
+        out = torch.empty_like(noisy, dtype=torch.float32)
+        for k in range(len(noisy)):
+            out[k:k + 1] = run(noisy[k:k + 1])
+        return out
 
     # -- single-image entry point -------------------------------------------------------------
     def fit_denoise(self, noisy: Tensor, seed: int = 0, progress: bool = False) -> Tensor:
