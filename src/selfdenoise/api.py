@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from .classical.noise_level import estimate_sigma as _estimate_sigma
 from .core import io
@@ -18,6 +17,7 @@ from .core.errors import InputError
 from .core.metrics import evaluate_pair
 from .core.noise import add_noise as _add_noise
 from .core.noise import parse_noise
+from .core.progress import tqdm
 from .methods import registry
 from .modelfile import load_model as _load_model
 from .modelfile import save_model
@@ -34,25 +34,51 @@ from .training import (
     from_arrays,
     load_clean_folder,
     load_folder,
+    previous_checkpoint,
+    read_checkpoint,
 )
 from .training import train as _train
 from .training.distributed import end_process_group, is_rank0
+
+#: float arrays given without ``data_range`` must lie in [0, 1] up to noise: values beyond these are refused
+FLOAT_SLACK = (-0.5, 1.5)
+
+
+def _range_pair(data_range) -> tuple[float, float]:
+    """``data_range`` as (low, high): a number is (0, number)."""
+    try:
+        lo, hi = (0.0, float(data_range)) if np.isscalar(data_range) else (float(v) for v in data_range)
+    except (TypeError, ValueError):
+        raise InputError(f"data_range must be a number or a (low, high) pair, got {data_range!r}") from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
+        raise InputError(f"data_range must have low < high, got {data_range!r}")
+    return lo, hi
 
 
 def as_float_image(image, name: str = "image") -> tuple[np.ndarray, bool]:
     """Validate a user array and give float32 (H, W, C) in [0, 1] plus whether it was 2-D.
 
-    uint8 and uint16 arrays are scaled by their full range; float arrays are taken as they are
-    (nominally [0, 1]; noisy values slightly outside are fine)."""
+    The contract: uint8 and uint16 arrays are scaled by their full range; float arrays are in [0, 1] (noisy
+    values a little outside are fine, within ``FLOAT_SLACK``); anything else (floats in 0-255, 12-bit data in
+    int32, ...) is refused: ``denoise(..., data_range=)`` maps such data to [0, 1] and back. Axes are (H, W) or
+    (H, W, C) with C = 1, 3 or 4, never guessed."""
     arr = np.asarray(image)
+    if arr.dtype == np.bool_:
+        arr = arr.astype(np.uint8) * 255
     if arr.dtype == np.uint8:
         arr = arr.astype(np.float32) / 255.0
     elif arr.dtype == np.uint16:
         arr = arr.astype(np.float32) / 65535.0
-    elif arr.dtype == np.bool_ or np.issubdtype(arr.dtype, np.integer):
-        arr = arr.astype(np.float32)
+    elif np.issubdtype(arr.dtype, np.integer):
+        raise InputError(f"{name}: {arr.dtype} values have no standard range; scale the array to [0, 1] or call "
+                         "denoise(..., data_range=...) (e.g. 4095 for 12-bit data)")
     elif not np.issubdtype(arr.dtype, np.floating):
         raise InputError(f"{name}: unsupported data type {arr.dtype}")
+    elif arr.size and np.all(np.isfinite(arr)):
+        lo, hi = float(arr.min()), float(arr.max())
+        if lo < FLOAT_SLACK[0] or hi > FLOAT_SLACK[1]:
+            raise InputError(f"{name}: float values span {lo:.4g}..{hi:.4g}, not [0, 1]; scale the array or call "
+                             "denoise(..., data_range=...) (e.g. 255)")
     if arr.ndim not in (2, 3):
         raise InputError(f"{name}: expected an HxW or HxWxC array, got shape {arr.shape}")
     gray_2d = arr.ndim == 2
@@ -84,8 +110,9 @@ def _parse_sigma(sigma) -> float | None:
 
 
 def denoise(image, method: str = "zero-shot", *, model=None, sigma: float | str | None = "auto", seed: int = 0,
-            tile: int | None = None, progress: bool = False, **options) -> np.ndarray:
-    """Denoise one image (H, W) or (H, W, C) in [0, 1] (uint8/uint16 arrays are scaled).
+            tile: int | None = None, progress: bool = False, data_range=None, **options) -> np.ndarray:
+    """Denoise one image (H, W) or (H, W, C) in [0, 1] (uint8/uint16 arrays are scaled; any other range
+    needs ``data_range``, see ``as_float_image``).
 
     ``method``: ``zero-shot`` (default; fits a small network to this image alone), ``nlm``, ``bm3d``,
     or a dataset method that can also fit the one image (``asym-mask``).
@@ -93,8 +120,13 @@ def denoise(image, method: str = "zero-shot", *, model=None, sigma: float | str 
     ``options`` may set ``tta`` (flips/rotations averaged).
     ``sigma`` (0-255 units) is used by the classical methods; ``"auto"`` estimates it.
     ``options`` go to the method (e.g. ``budget=30`` seconds for zero-shot).
-    Returns float32 in [0, 1], the same shape as the input.
+    Returns float32 in [0, 1], the same shape as the input (in ``data_range`` when one is given).
     """
+    if data_range is not None:  # map to [0, 1] and back
+        lo, hi = _range_pair(data_range)
+        scaled = ((np.asarray(image, dtype=np.float64) - lo) / (hi - lo)).astype(np.float32)
+        out = denoise(scaled, method, model=model, sigma=sigma, seed=seed, tile=tile, progress=progress, **options)
+        return out * np.float32(hi - lo) + np.float32(lo)
     img, gray_2d = as_float_image(image)
     s = _parse_sigma(sigma)
     if model is not None:
@@ -182,14 +214,16 @@ def output_paths(inputs: list[str | os.PathLike], output: str | os.PathLike) -> 
 
 
 def denoise_file(src: str | os.PathLike, dst: str | os.PathLike, method: str = "zero-shot", *,
-                 progress: bool = False, report: bool | ComparePage = False, **kwargs) -> dict:
+                 progress: bool = False, report: bool | ComparePage = False, max_pixels: int | None = None,
+                 **kwargs) -> dict:
     """Read ``src``, denoise it (a multi-page stack slice by slice) and write ``dst`` atomically in the
     input's dtype, channels and range. Returns {"input", "output", "seconds", "slices"}.
 
     ``report=True`` also writes a before/after page for this image next to ``dst`` (``denoise_report``);
-    a ``ComparePage`` gets this image added instead (call its ``write()`` once all images are in)."""
+    a ``ComparePage`` gets this image added instead (call its ``write()`` once all images are in).
+    ``max_pixels``: larger images are refused before decoding (default ``io.MAX_PIXELS``)."""
     t0 = time.perf_counter()
-    img, info = io.read_image(src)
+    img, info = io.read_image(src, max_pixels)
     try:
         if info.stack:
             slices = [denoise(s, method, progress=False, **kwargs)
@@ -363,8 +397,9 @@ TRAIN_KEYS = ("batch", "crop", "lr", "schedule", "warmup", "betas", "optimizer",
 def train(data, method: str = "ne2ne", output: str | os.PathLike | None = None, *, noise: str | None = None,
           val=None, val_noise: str | None = None, steps: int | None = None, minutes: float | None = None,
           preset: str = "fast", seed: int = 0, device: str = "auto", checkpoint: str | os.PathLike | None = None,
-          checkpoint_every: int = 0, resume: str | os.PathLike | None = None, log: str | os.PathLike | None = None,
-          val_every: int = 0, progress: bool = False, on_step=None, clean=None, **options):
+          checkpoint_every: int = 0, checkpoint_minutes: float = 5.0, resume: str | os.PathLike | None = None,
+          log: str | os.PathLike | None = None, val_every: int = 0, progress: bool = False, on_step=None, clean=None,
+          **options):
     """Train a dataset method (``n2n``, ``ne2ne``) on noisy data and save it to ``output``.
 
     ``data``: a folder (see ``selfdenoise.training.data``), a ``TrainingSet``, or a list of noisy arrays.
@@ -374,6 +409,10 @@ def train(data, method: str = "ne2ne", output: str | os.PathLike | None = None, 
     schedule). ``clean``: unpaired clean images of other scenes (a folder, or a list of arrays) for
     methods that also learn from them (``tcfl``). ``options``: training settings (batch, crop, lr,
     schedule, warmup, optimizer, weight_decay, clip, betas) or method options (net, widths, loss, gamma, ...).
+    A checkpoint (``output``.checkpoint unless ``checkpoint`` is given) is written every
+    ``checkpoint_minutes`` (and ``checkpoint_every`` steps), the one before it kept as ``.previous``; when one
+    is there from an interrupted run and no ``resume`` is given, training continues from it (the same
+    schedule: with ``steps`` the result equals an uninterrupted run).
     Returns the ``TrainResult`` (``.model`` is a ``TrainedModel``; ``.path`` the file written).
     """
     if "dataset" not in registry.kinds(method):
@@ -385,7 +424,7 @@ def train(data, method: str = "ne2ne", output: str | os.PathLike | None = None, 
     train_opts = {k: recipe.pop(k) for k in list(recipe) if k in TRAIN_KEYS}
     m = registry.get_method(method, **recipe)
     cfg = TrainConfig(steps=steps, minutes=minutes, seed=seed, val_every=val_every,
-                      checkpoint_every=checkpoint_every, **train_opts)
+                      checkpoint_every=checkpoint_every, checkpoint_minutes=checkpoint_minutes, **train_opts)
     cfg.check()
     ts = _training_set(data, noise, clean, register=m.data_needs().register)
     val_pairs = _validation_pairs(val, val_noise or noise, seed) if val is not None else None
@@ -395,6 +434,8 @@ def train(data, method: str = "ne2ne", output: str | os.PathLike | None = None, 
         io.ensure_parent(output)
         if checkpoint is None:
             checkpoint = Path(str(output) + ".checkpoint")
+    if resume is None and checkpoint is not None:
+        resume = interrupted_run(checkpoint)
     t0 = time.perf_counter()
     result = _train(m, ts, cfg, val=val_pairs, checkpoint=checkpoint, resume=resume, log=log, device=device,
                     progress=progress, on_step=on_step)
@@ -408,12 +449,29 @@ def train(data, method: str = "ne2ne", output: str | os.PathLike | None = None, 
     if output is not None and is_rank0():
         result.path = str(save_model(output, result.model, method=m.name, channels=ts.channels, config=m.config(),
                                      extra=extra))
-        if checkpoint is not None and Path(checkpoint).is_file():
-            Path(checkpoint).unlink()  # finished: the model file supersedes it
+        for done in (Path(checkpoint), Path(previous_checkpoint(checkpoint))) if checkpoint is not None else ():
+            done.unlink(missing_ok=True)  # finished: the model file supersedes them
     end_process_group()
     result.model = TrainedModel(m, result.model.eval(), {"channels": ts.channels, "method": m.name,
                                                          "config": m.config(), "extra": extra}, result.path or "")
     return result
+
+
+def interrupted_run(checkpoint: str | os.PathLike) -> Path | None:
+    """The checkpoint an interrupted run left at ``checkpoint`` (or the one before it when that one cannot
+    be read), announced with a warning; None when there is none."""
+    for path in (Path(checkpoint), Path(previous_checkpoint(checkpoint))):
+        if not path.is_file():
+            continue
+        try:
+            step = read_checkpoint(path)["step"]
+        except InputError as e:
+            warnings.warn(f"{e}; trying the one before it", stacklevel=2)
+            continue
+        warnings.warn(f"{path}: continuing the interrupted run from step {step} (delete the file to start over)",
+                      stacklevel=2)
+        return path
+    return None
 
 
 def trainable_methods() -> list[str]:

@@ -9,18 +9,19 @@ from __future__ import annotations
 import inspect
 import json
 import shlex
+import signal
 import sys
 import warnings
 from pathlib import Path
 
 import click
-from tqdm import tqdm
 
 import selfdenoise  # the API modules load on first use (``selfdenoise/__init__.py``), not with the CLI
 
 from . import sequences
 from .core.errors import InputError, SelfdenoiseError
 from .core.params import parse_params, per_method_params
+from .core.progress import tqdm
 from .core.version import __version__
 from .methods import registry
 
@@ -30,6 +31,8 @@ class _Group(click.Group):
 
     def main(self, *args, **kwargs):
         warnings.showwarning = lambda message, category, *a, **k: click.echo(f"warning: {message}", err=True)
+        on_term = signal.getsignal(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, _interrupt)  # `kill`: the same clean stop as Ctrl-C (no .part files left)
         try:
             return super().main(*args, standalone_mode=False, **kwargs)
         except click.exceptions.Abort:
@@ -44,6 +47,12 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+        finally:
+            signal.signal(signal.SIGTERM, on_term)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _command_line() -> str:
@@ -81,6 +90,8 @@ def method_params(params, *fns) -> dict:
 @click.option("--budget", type=float, default=None, help="Zero-shot, asym-mask, self2self: seconds per image.")
 @click.option("--quality", type=click.Choice(["fast", "balanced", "best"]), default=None,
               help="Zero-shot: how much of its recipe the photo's size allows (default balanced; best: all of it).")
+@click.option("--max-pixels", type=click.IntRange(1), default=None,
+              help="Refuse images with more pixels than this (per slice) before decoding them (default 250 million).")
 @click.option("--sequence", is_flag=True, help="Read .npy inputs as sequences (frames x points x coords).")
 @click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE",
               help="A method option, e.g. -p window=15 (savgol), -p steps=300 (self2self), -p r3=false "
@@ -88,8 +99,8 @@ def method_params(params, *fns) -> dict:
 @click.option("--report", is_flag=True, help="Also write a before/after page (slider, synced zoom): "
               "OUTPUT/report.html, or OUTPUT_STEM.report.html next to a single output file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-def denoise(inputs, output, method, model_file, sigma, tile, tta, seed, budget, quality, sequence, params, report,
-            quiet):
+def denoise(inputs, output, method, model_file, sigma, tile, tta, seed, budget, quality, max_pixels, sequence, params,
+            report, quiet):
     """Denoise images (PNG, JPEG, TIFF incl. 16-bit and stacks, NPY); the output keeps the input's form.
 
     Sequences (face-landmark tracks; .json, .csv, or .npy with --sequence) are denoised with
@@ -120,12 +131,22 @@ def denoise(inputs, output, method, model_file, sigma, tile, tta, seed, budget, 
     pairs = selfdenoise.api.output_paths(list(inputs), output)
     many = len(pairs) > 1
     page = selfdenoise.api.denoise_report(output) if report else False
+    failed = []
     for src, dst in tqdm(pairs, desc="images", unit="img", disable=quiet or not many):
-        r = selfdenoise.api.denoise_file(src, dst, method, sigma=sigma, seed=seed, tile=tile, progress=not quiet,
-                                         report=page, **options)
+        try:
+            r = selfdenoise.api.denoise_file(src, dst, method, sigma=sigma, seed=seed, tile=tile, progress=not quiet,
+                                             report=page, max_pixels=max_pixels, **options)
+        except InputError as e:  # one bad file in a folder: say so, keep going, fail at the end
+            if not many:
+                raise
+            failed.append(str(src))
+            click.echo(f"error: {e}", err=True)
+            continue
         click.echo(f"{r['output']}  ({r['seconds']:.1f} s)")
-    if report:
+    if report and len(failed) < len(pairs):
         click.echo(f"{page.write()}  (before/after page)")
+    if failed:
+        raise InputError(f"{len(failed)} of {len(pairs)} inputs failed (each named above); the others were written")
 
 
 @main.command()
@@ -156,19 +177,22 @@ def denoise(inputs, output, method, model_file, sigma, tile, tta, seed, budget, 
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--val-every", type=int, default=0, help="Validate every N steps.")
-@click.option("--checkpoint-every", type=int, default=0, help="Checkpoint every N steps (always on Ctrl-C).")
-@click.option("--resume", type=click.Path(), default=None, help="Checkpoint to continue from.")
+@click.option("--checkpoint-every", type=int, default=0, help="Also checkpoint every N steps.")
+@click.option("--checkpoint-minutes", type=float, default=5.0, show_default=True,
+              help="Checkpoint every N minutes (0: only on Ctrl-C or kill).")
+@click.option("--resume", type=click.Path(), default=None,
+              help="Checkpoint to continue from (default: MODEL.checkpoint when an interrupted run left one).")
 @click.option("--log", type=click.Path(), default=None, help="CSV log (default: MODEL.log.csv).")
 @click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE",
               help="A method option, e.g. -p masks=3 -p fill=zero -p tv=0.1 (asym-mask), -p widths=32,64,96.")
 @click.option("-q", "--quiet", is_flag=True)
 def train(method, data, output, noise, clean, gan, val, val_noise, steps, minutes, preset, net, loss, gamma, batch,
-          crop, lr, optimizer, weight_decay, schedule, warmup, clip, device, seed, val_every, checkpoint_every, resume,
-          log, params, quiet):
+          crop, lr, optimizer, weight_decay, schedule, warmup, clip, device, seed, val_every, checkpoint_every,
+          checkpoint_minutes, resume, log, params, quiet):
     """Train Noise2Noise or Neighbor2Neighbor on noisy images; writes a reusable model file.
 
-    The checkpoint MODEL.checkpoint is written every --checkpoint-every steps and on Ctrl-C;
-    continue with --resume MODEL.checkpoint. Run under `torchrun --nproc_per_node N -m selfdenoise
+    The checkpoint MODEL.checkpoint is written every 5 minutes and on Ctrl-C or kill; running the same
+    command again continues from it (with --steps, to the same result). Run under `torchrun --nproc_per_node N -m selfdenoise
     train ...` for multi-process training."""
     options = dict(net=net, loss=loss, gamma=gamma, batch=batch, crop=crop, lr=lr, optimizer=optimizer,
                    weight_decay=weight_decay, schedule=schedule, warmup=warmup, clip=clip, gan=gan)
@@ -176,12 +200,13 @@ def train(method, data, output, noise, clean, gan, val, val_noise, steps, minute
     try:
         r = selfdenoise.api.train(data, method, output, noise=noise, clean=clean, val=val, val_noise=val_noise, steps=steps,
                       minutes=minutes, preset=preset, seed=seed, device=device, checkpoint=checkpoint,
-                      checkpoint_every=checkpoint_every, resume=resume, log=log or str(output) + ".log.csv",
+                      checkpoint_every=checkpoint_every, checkpoint_minutes=checkpoint_minutes, resume=resume,
+                      log=log or str(output) + ".log.csv",
                       val_every=val_every, progress=not quiet,
                       **{**{k: v for k, v in options.items() if v is not None}, **method_params(params, selfdenoise.api.train)})
     except KeyboardInterrupt:
         if Path(checkpoint).is_file():
-            click.echo(f"checkpoint saved: {checkpoint} (continue with --resume {checkpoint})", err=True)
+            click.echo(f"checkpoint saved: {checkpoint} (run the same command again to continue)", err=True)
         raise
     if r.path:
         gf = f", {r.gflops_per_s:.0f} GFLOP/s" if r.gflops_per_s else ""
@@ -285,6 +310,10 @@ def bench(protocol, data, methods, dataset, split, exploratory, limit, every, se
                           command=_command_line(), progress=not quiet,
                           train={"minutes": train_minutes, "steps": train_steps, "preset": preset, "device": device})
     click.echo(json.dumps(result.get("summary", result), indent=1, default=str)[:4000])
+    failed = [f"{m} on {r['name']} ({r['error']})" for m, rows in (result.get("failed") or {}).items() for r in rows]
+    if failed:
+        raise SelfdenoiseError(f"{len(failed)} failed: {'; '.join(failed)[:1500]}; the other results are written; "
+                               "run the same command again to retry only these")
 
 
 @main.command()

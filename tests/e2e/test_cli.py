@@ -77,6 +77,35 @@ def test_many_files_into_a_folder_keep_dtype(tmp_path):
     assert np.asarray(Image.open(tmp_path / "out" / "b.png")).shape == (21, 19, 3)
 
 
+def test_a_bad_file_in_a_folder_is_named_and_the_others_are_written(tmp_path):
+    src = _gray16_and_rgb_inputs(tmp_path / "in", 2, (20, 23), "c.png")
+    (src / "b.png").write_bytes(b"not a png")
+    r = run_here("denoise", src, "-o", tmp_path / "out", "-m", "nlm", "--sigma", "20", "-q")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 2 and "b.png" in lines[0] and "1 of 3 inputs failed" in lines[1], r.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a16.png", "c.png"]
+
+
+def test_too_large_an_image_is_refused_before_decoding(tmp_path, noisy_png):
+    assert_clean_failure(run_here("denoise", noisy_png, "-o", tmp_path / "o.png", "-m", "nlm", "--max-pixels", "9000"),
+                         "noisy.png", "96x96", "above the limit", "--max-pixels")
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_sigterm_stops_cleanly_and_leaves_no_file(tmp_path, noisy_png):
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "selfdenoise", "denoise", noisy_png, "-o", tmp_path / "o.png",
+                             "-p", "steps=100000", "-q"], stderr=subprocess.PIPE, text=True)
+    time.sleep(4)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 130
+    assert "interrupted" in proc.stderr.read()
+    assert [p.name for p in tmp_path.iterdir() if p.name != noisy_png.name] == []
+
+
 def test_bad_inputs_fail_cleanly(tmp_path, noisy_png):
     out = tmp_path / "o.png"
     assert_clean_failure(run("denoise", tmp_path / "missing.png", "-o", out, "-m", "nlm"), "missing.png", "no such")

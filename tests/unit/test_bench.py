@@ -518,3 +518,48 @@ def test_the_learning_settings_of_single_image_methods_stay_their_options():
     options = {"self2self": {"lr": 1e-3, "crop": 32}, "n2n": {"lr": 2e-3, "tta": 2}}
     assert runner._check_options(["self2self", "n2n"], options) == {"n2n": {"lr": 2e-3}}
     assert options == {"self2self": {"lr": 1e-3, "crop": 32}, "n2n": {"tta": 2}}
+
+
+def test_a_failing_image_loses_nothing_and_a_rerun_does_only_what_is_missing(kodak, calls, tmp_path, monkeypatch):
+    """zero-shot fails on the second image (a NaN output): the others are scored and written, the result
+    says what failed and stays out of the README; the same run again runs only that pair. A run stopped
+    half-way (Ctrl-C, kill) resumes from its journal the same way."""
+    out = tmp_path / "r"
+    fake = api.denoise
+
+    def nan_on_second(image, method="zero-shot", **kw):
+        if method == "zero-shot" and image.shape[:2] == SIZES[1]:
+            return np.full(image.shape, np.nan, np.float32)
+        return fake(image, method, **kw)
+
+    monkeypatch.setattr(api, "denoise", nan_on_second)
+    r = bench.run_protocol("single-image", kodak, ["zero-shot"], out_dir=out, progress=False)
+    assert [f["name"] for f in r["failed"]["zero-shot"]] == ["kodim02"] and "NaN" in r["failed"]["zero-shot"][0]["error"]
+    folder = Path(r["dir"])
+    partial = load(folder / "zero-shot.json")
+    assert partial["n_images"] == 3 and len(partial["per_image"]) == 2 and partial["failed"]
+    assert load(folder / "nlm.json")["per_image"][1]["name"] == "kodim02"
+    assert list((folder / ".journal").glob("*.jsonl"))  # kept for the retry
+    monkeypatch.setattr(api, "denoise", fake)
+    calls.clear()
+    r = bench.run_protocol("single-image", kodak, ["zero-shot"], out_dir=out, progress=False)
+    assert [(m, image.shape[:2]) for m, image, _ in calls if m != "bm3d"] == [("zero-shot", SIZES[1])]
+    assert not r["failed"] and "failed" not in load(folder / "zero-shot.json")
+    assert len(load(folder / "zero-shot.json")["per_image"]) == 3 and not (folder / ".journal").exists()
+
+    def stop_at_third(image, method="zero-shot", **kw):
+        if image.shape[:2] == SIZES[2]:
+            raise KeyboardInterrupt
+        return fake(image, method, **kw)
+
+    monkeypatch.setattr(api, "denoise", stop_at_third)
+    with pytest.raises(KeyboardInterrupt):
+        bench.run_protocol("single-image", kodak, ["zero-shot"], out_dir=tmp_path / "k", progress=False)
+    monkeypatch.setattr(api, "denoise", fake)
+    calls.clear()
+    r = bench.run_protocol("single-image", kodak, ["zero-shot"], out_dir=tmp_path / "k", progress=False)
+    assert {image.shape[:2] for m, image, _ in calls if m != "bm3d"} == {SIZES[2]}
+    assert len(r["results"]["nlm"]["per_image"]) == 3
+    again = load(Path(r["dir"]) / "zero-shot.json")
+    first = load(folder / "zero-shot.json")
+    assert [p["psnr"] for p in again["per_image"]] == [p["psnr"] for p in first["per_image"]]

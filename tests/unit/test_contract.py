@@ -211,6 +211,18 @@ def test_zero_shot_defaults_denoise_a_natural_image(name, natural):
     assert out_db > noisy_db + ZERO_SHOT_GAIN.get(name, 5.0), (noisy_db, out_db)
 
 
+@pytest.mark.parametrize("name", [n for n in LEARNED if "budget" in registry.method_options(n)])
+def test_a_budget_covers_the_whole_image(name):
+    """Fitting, inference and any refinement together keep to ``budget`` seconds (a tolerance for the
+    prediction of what inference will cost)."""
+    import time
+
+    x = torch.rand(1, 3, 150, 170, generator=torch.Generator().manual_seed(6))
+    start = time.perf_counter()
+    out = registry.get_method(name, budget=2.0).fit_denoise(x, seed=0)
+    assert out.shape == x.shape and time.perf_counter() - start < 2.0 * 1.5 + 0.5
+
+
 def test_key_value_options_parse_numbers_bools_tuples_and_refuse_malformed_items():
     from selfdenoise.core.params import parse_params
 

@@ -171,3 +171,47 @@ def test_writing_back_converts_in_chunks_exactly_as_at_once(monkeypatch, dtype, 
     np.testing.assert_array_equal(chunked, whole)
     gray = io.ImageInfo(dtype=dtype, scale=scale, offset=offset, gray_2d=True, channels=1)
     np.testing.assert_array_equal(io.from_unit_range(arr[0, ..., :1], gray), whole[0, ..., 0])
+
+
+def test_an_npy_with_a_short_last_axis_is_refused_not_read_as_a_stack(tmp_path):
+    np.save(tmp_path / "hwc.npy", np.zeros((40, 40, 5), np.float32))
+    with pytest.raises(InputError, match=r"hwc.npy: shape \(40, 40, 5\): the last axis looks like 5 channels"):
+        io.read_image(tmp_path / "hwc.npy")
+    np.save(tmp_path / "stack.npy", np.zeros((5, 40, 40), np.float32))
+    img, info = io.read_image(tmp_path / "stack.npy")
+    assert info.stack and img.shape == (5, 40, 40, 1)
+
+
+def test_arrays_follow_the_api_contract():
+    import selfdenoise
+
+    rng = np.random.default_rng(5)
+    unit = rng.uniform(0, 1, (24, 26, 3)).astype(np.float32)
+    with pytest.raises(InputError, match=r"float values span .*not \[0, 1\]"):
+        selfdenoise.denoise(unit * 255, "nlm", sigma=20)
+    with pytest.raises(InputError, match="int32 values have no standard range"):
+        selfdenoise.denoise((unit * 4095).astype(np.int32), "nlm", sigma=20)
+    in_255 = selfdenoise.denoise(unit * 255, "nlm", sigma=20, data_range=255)
+    np.testing.assert_allclose(in_255, selfdenoise.denoise(unit, "nlm", sigma=20) * 255, rtol=1e-5, atol=1e-3)
+    twelve_bit = selfdenoise.denoise((unit[..., 0] * 4000 - 100).astype(np.int16), "nlm", sigma=20, data_range=(-100, 3900))
+    assert twelve_bit.shape == (24, 26) and -100 <= twelve_bit.min() and twelve_bit.max() <= 3900
+    for bad in ((5, 1), "wide", (0, np.inf)):
+        with pytest.raises(InputError, match="data_range"):
+            selfdenoise.denoise(unit, "nlm", data_range=bad)
+    noisy = unit + rng.normal(0, 0.1, unit.shape).astype(np.float32)  # a little outside [0, 1]: fine
+    assert selfdenoise.denoise(noisy, "nlm", sigma=20).shape == unit.shape
+
+
+def test_progress_in_a_log_is_plain_lines(monkeypatch):
+    import io as stdio
+    import sys
+
+    from selfdenoise.core.progress import tqdm
+
+    log = stdio.StringIO()  # not a terminal
+    monkeypatch.setattr(sys, "stderr", log)
+    for _ in tqdm(range(4), desc="images", mininterval=0):
+        pass
+    text = log.getvalue()
+    assert "\r" not in text and "images" in text and text.endswith("\n")
+    assert all(line.startswith("images") for line in text.splitlines())

@@ -47,13 +47,14 @@ def test_the_table_says_what_trained_on_what(tmp_path):
               "per_image": [], "commit": "abc"}
     rows = {"ne2ne": {"psnr": 32.5, "train_seconds": 600.0}, "careamics-n2v2": {"psnr": 30.5, "peer": "CAREamics 0.3.5",
                                                                                   "budget_seconds": 40.0},
-            "zero-shot": {"psnr": 29.0, "commit": "abc-dirty"}, "nlm": {"psnr": 26.0, "exploratory": True}}
+            "zero-shot": {"psnr": 29.0, "commit": "abc-dirty"}, "nlm": {"psnr": 26.0, "exploratory": True},
+            "bm3d": {"psnr": 31.0, "failed": [{"name": "001_1", "error": "FloatingPointError"}]}}
     for method, row in rows.items():
         (folder / f"{method}.json").write_text(json.dumps({**common, "method": method, **row}))
     table = results_table(tmp_path)
     assert "30 images (1 in 3)" in table
     assert "| 10 min, transductive |" in table and "| 40 s on each image |" in table
-    assert "zero-shot" not in table and "nlm" not in table
+    assert "zero-shot" not in table and "nlm" not in table and "bm3d" not in table
 
 
 def test_the_table_names_each_commit_a_protocol_ran_from(tmp_path):

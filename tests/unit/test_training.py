@@ -70,6 +70,32 @@ def test_interrupt_then_resume_equals_uninterrupted(tmp_path, natural, name, rea
     assert max_diff(straight, weights(half)) > 1e-4
 
 
+def test_a_killed_training_continues_from_its_timed_checkpoint_when_the_command_runs_again(tmp_path, natural):
+    """A crash (no chance to save: like kill -9) after a timed checkpoint: the same call again continues from
+    it and ends where an uninterrupted run ends; the two newest checkpoints exist while it runs."""
+    import selfdenoise
+
+    noisy = [natural[:40, :44] + np.random.default_rng(1).normal(0, 0.1, (40, 44, 3)).astype(np.float32)]
+    common = dict(method="ne2ne", steps=12, batch=2, crop=16, widths=(8, 8, 8), checkpoint_minutes=1e-6)
+    straight = weights(selfdenoise.train(noisy, output=tmp_path / "a.sdm", **common).model.network)
+    assert not list(tmp_path.glob("a.sdm.*checkpoint*"))  # finished: checkpoints removed
+
+    def crash_at_7(step, info):
+        if step == 7:
+            assert (tmp_path / "b.sdm.checkpoint").is_file() and (tmp_path / "b.sdm.checkpoint.previous").is_file()
+            raise MemoryError("killed")
+
+    with pytest.raises(MemoryError):
+        selfdenoise.train(noisy, output=tmp_path / "b.sdm", on_step=crash_at_7, **common)
+    assert read_checkpoint(tmp_path / "b.sdm.checkpoint")["step"] == 6  # written after step 6, before 7 ended
+    with pytest.warns(UserWarning, match="continuing the interrupted run from step 6"):
+        resumed = selfdenoise.train(noisy, output=tmp_path / "b.sdm", **common)
+    assert resumed.steps == 12 and max_diff(straight, weights(resumed.model.network)) < 1e-6
+    (tmp_path / "c.sdm.checkpoint").write_bytes(b"torn")  # an unreadable checkpoint: a warning, a fresh start
+    with pytest.warns(UserWarning, match="c.sdm.checkpoint"):
+        assert selfdenoise.train(noisy, output=tmp_path / "c.sdm", **common).steps == 12
+
+
 @pytest.mark.parametrize("gan", ["lsgan", "wgan"])
 def test_gan_interrupt_then_resume_equals_uninterrupted(tmp_path, natural, gan):
     """Two optimisers (generator and critic), both checkpointed in one file and both resumed exactly."""
@@ -110,6 +136,29 @@ def test_a_method_can_stop_training_early_with_a_reason(natural):
     with pytest.warns(UserWarning, match="stopped at step 3: enough"):
         r = train(method, tiny_set(natural), TrainConfig(steps=10, batch=2, crop=16))
     assert r.stopped == "enough" and r.steps == 3 and r.model is not None
+
+
+def test_a_nan_loss_is_one_line_naming_step_and_learning_rate_and_keeps_the_last_checkpoint(tmp_path, natural):
+    from selfdenoise.core.errors import SelfdenoiseError
+    from selfdenoise.methods.fitting import fit_single_image
+    from selfdenoise.methods.zero_shot import ZeroShot
+
+    class NanAtFour(type(registry.get_method("ne2ne"))):
+        def training_step(self, batch, model, step, total):
+            out = super().training_step(batch, model, step, total)
+            return {**out, "loss": out["loss"] * float("nan")} if step == 4 else out
+
+    cfg = TrainConfig(steps=8, batch=2, crop=16, checkpoint_every=2, lr=1e-3)
+    with pytest.raises(SelfdenoiseError, match=r"ne2ne: loss is nan at step 4 \(learning rate \d"):
+        train(NanAtFour(**TINY), tiny_set(natural), cfg, checkpoint=tmp_path / "c.ckpt")
+    assert read_checkpoint(tmp_path / "c.ckpt")["step"] == 4  # the steps before it are kept
+
+    class NanZeroShot(ZeroShot):
+        def training_step(self, batch, model, step, total):
+            return {"loss": super().training_step(batch, model, step, total)["loss"] * float("inf")}
+
+    with pytest.raises(SelfdenoiseError, match="zero-shot: loss is inf at step 0"):
+        fit_single_image(NanZeroShot(), torch.rand(1, 3, 32, 32), steps=3, lr=1e-3)
 
 
 def test_periodic_checkpoints_log_and_validation(tmp_path, natural):

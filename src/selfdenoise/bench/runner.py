@@ -28,6 +28,7 @@ from ..core import metrics
 from ..core.errors import InputError, MissingDependencyError
 from ..methods import registry
 from ..methods.zero_shot import prior_training_files
+from .journal import Journal
 from .landmarks_synth import run_landmarks
 from .peers import PEERS, check_peers, peer_label, run_peer
 from .protocols import (
@@ -129,14 +130,17 @@ class RunPlan:
 
 @dataclass
 class _RunState:
-    """What ``_run_images`` gathers: per-method scores, the noisy input's own, skipped methods, crops."""
+    """What ``_run_images`` gathers: per-method scores, the noisy input's own, skipped methods, crops, and
+    the (method, image) pairs that failed."""
 
     acc: dict[str, _Acc]
     memory: PeakMemory
     start: float
+    journal: Journal
     noisy: _Acc = field(default_factory=_Acc)
     skipped: dict[str, str] = field(default_factory=dict)
     crops: list[dict] = field(default_factory=list)
+    failed: dict[str, list[dict]] = field(default_factory=dict)
 
 
 def run_protocol(protocol: str, data_dir: str | os.PathLike | None, methods: list[str] | None, *,
@@ -158,7 +162,9 @@ def run_protocol(protocol: str, data_dir: str | os.PathLike | None, methods: lis
     here on the protocol's training set with ``train`` = {minutes|steps, preset, device, ...} and the
     method's own options (e.g. ``target_frames`` of n2n), see ``train_for_protocol``). BM3D is skipped with a
     warning when its optional package is missing. Returns ``{"protocol", "dataset", "dir",
-    "results": {method: result}, "noisy": result, "skipped": {method: reason}, "files": [...]}``.
+    "results": {method: result}, "noisy": result, "skipped": {method: reason}, "failed": {method: [{name, error}]},
+    "files": [...]}``. Each result is journaled as it is made (``bench.journal``): the same command after a kill
+    or a failure runs only what is missing.
     """
     if protocol not in PROTOCOLS:
         raise InputError(f"unknown protocol '{protocol}' (known: {', '.join(PROTOCOLS)})")
@@ -305,12 +311,26 @@ def _train_methods(plan: RunPlan) -> None:
             plan.trained[m] = info
 
 
+def journal_key(plan: RunPlan) -> dict:
+    """Everything that decides a run's results: a journal is resumed only by the same run."""
+    options = {m: {k: (v.path if isinstance(v, api.TrainedModel) else v) for k, v in o.items()}
+               for m, o in plan.options.items()}
+    return {"protocol": plan.protocol, "split": plan.split, "dataset": plan.ts.name, "commit": plan.commit,
+            "seed": plan.base_seed, "every": plan.every, "limit": plan.limit, "methods": plan.names,
+            "peers": plan.peers, "peer_budget": plan.peer_budget, "options": options,
+            "train": plan.train, "train_settings": plan.train_settings}
+
+
 def _run_images(plan: RunPlan) -> _RunState:
-    """Denoise every test image with every method, scoring each output; keep centre crops of a few images."""
+    """Denoise every test image with every method, scoring each output; keep centre crops of a few images.
+    Each result goes to the run's journal as it is made; what the journal already holds is not run again;
+    a method that fails on an image is recorded (``run.failed``) and the run goes on."""
     ts, n = plan.ts, plan.n_images
     crop_at = sorted({0, n // 2}) if n > 1 else [0]
-    memory = PeakMemory()
-    run = _RunState(acc={m: _Acc() for m in [*plan.names, *plan.peers]}, memory=memory, start=time.perf_counter())
+    run = _RunState(acc={m: _Acc() for m in [*plan.names, *plan.peers]}, memory=PeakMemory(),
+                    start=time.perf_counter(), journal=Journal(plan.out_path, journal_key(plan)))
+    if len(run.journal):
+        say(plan.progress, f"continuing an interrupted run: {len(run.journal)} results from {run.journal.path}")
     for i, item in enumerate(plan.indexed):
         name = item.name
         clean, noisy = test_pair(ts, item, plan.base_seed)
@@ -321,14 +341,34 @@ def _run_images(plan: RunPlan) -> _RunState:
         for m in [*plan.names, *plan.peers]:
             if m in run.skipped:
                 continue
-            done = _run_peer(plan, run, m, item, clean, noisy) if m in plan.peers else \
-                _run_method(plan, run, m, name, clean, noisy)
-            if done is None:
-                continue
-            out, scores, seconds = done
-            line.append(f"{m} {_db(scores['psnr'])} {seconds:.1f} s")
-            if i in crop_at:
-                panels.append((f"{m} {_db(scores['psnr'])}", metrics.quantize_uint8(centre_crop(out, plan.crop_size))))
+            row, crop = run.journal.done(name, m), run.journal.crop(name, m) if i in crop_at else None
+            if row is None:
+                try:
+                    done = _run_peer(plan, m, item, clean, noisy) if m in plan.peers else \
+                        _run_method(plan, run, m, name, clean, noisy)
+                except MissingDependencyError as e:
+                    if m not in BASELINES:
+                        raise
+                    run.skipped[m] = str(e)
+                    warnings.warn(f"skipping {m}: {e}", stacklevel=3)  # at the caller of run_protocol
+                    say(plan.progress, f"warning: skipping {m}: {e}")
+                    continue
+                except Exception as e:  # one method failing on one image loses nothing else
+                    reason = f"{type(e).__name__}: {e}"
+                    run.failed.setdefault(m, []).append({"name": name, "error": reason})
+                    say(plan.progress, f"error: {m} failed on {name}: {reason}")
+                    continue
+                out, row = done
+                crop = metrics.quantize_uint8(centre_crop(out, plan.crop_size)) if i in crop_at else None
+                run.journal.add(name, m, row, crop)
+            a = run.acc[m]
+            a.per_image.append(row)
+            a.peak_mb = max(a.peak_mb, row.get("peak_memory_mb") or 0.0)
+            if row.get("gpu_peak_memory_mb") is not None:
+                a.gpu_peak_mb = max(a.gpu_peak_mb or 0.0, row["gpu_peak_memory_mb"])
+            line.append(f"{m} {_db(row['psnr'])} {row['seconds']:.1f} s")
+            if crop is not None:
+                panels.append((f"{m} {_db(row['psnr'])}", crop))
         if i in crop_at:
             panels.append(("clean", metrics.quantize_uint8(centre_crop(clean, plan.crop_size))))
             run.crops.append({"name": name, "panels": panels})
@@ -337,10 +377,8 @@ def _run_images(plan: RunPlan) -> _RunState:
 
 
 def _run_method(plan: RunPlan, run: _RunState, m: str, name: str, clean: np.ndarray,
-                noisy: np.ndarray) -> tuple[np.ndarray, dict, float] | None:
-    """Denoise one image with method ``m`` and record its scores, time and peak memory in ``run``;
-    return (output, scores, seconds), or None when a baseline's optional package is missing (then the
-    method is marked skipped)."""
+                noisy: np.ndarray) -> tuple[np.ndarray, dict]:
+    """Denoise one image with method ``m``: its output and its result row (scores, time, peak memory)."""
     ts = plan.ts
     opts = dict(plan.options.get(m, {}))
     sigma = opts.pop("sigma", _default_sigma(m, ts))
@@ -349,32 +387,23 @@ def _run_method(plan: RunPlan, run: _RunState, m: str, name: str, clean: np.ndar
     if m in BASELINES and sigma == "auto" and poisson_noise(ts):
         opts.setdefault("noise", ts.noise)  # the true noise model: the baseline runs through the Anscombe VST
     # else "auto": the baseline estimates the noise the image has, exactly as the CLI and API do
-    try:
-        out = api.denoise(noisy, m, sigma=sigma, seed=int(plan.seed), progress=False, **opts)
-    except MissingDependencyError as e:
-        if m not in BASELINES:
-            raise
-        run.skipped[m] = str(e)
-        warnings.warn(f"skipping {m}: {e}", stacklevel=4)  # at the caller of run_protocol
-        say(plan.progress, f"warning: skipping {m}: {e}")
-        return None
+    out = api.denoise(noisy, m, sigma=sigma, seed=int(plan.seed), progress=False, **opts)
     seconds = time.perf_counter() - t0
     peak = run.memory.peak_mb()
     out = np.clip(np.asarray(out, dtype=np.float32).reshape(clean.shape), 0.0, 1.0)
-    scores = metrics.evaluate_pair(clean, out, ts.metric)
-    a = run.acc[m]
-    a.per_image.append({"name": name, **scores, "seconds": seconds, "peak_memory_mb": peak,
-                        **({"sigma": float(sigma)} if not isinstance(sigma, str) else {})})
-    a.peak_mb = max(a.peak_mb, peak)
+    if not np.all(np.isfinite(out)):
+        raise FloatingPointError("the output holds NaN or Inf values")
+    row = {"name": name, **metrics.evaluate_pair(clean, out, ts.metric), "seconds": seconds, "peak_memory_mb": peak,
+           **({"sigma": float(sigma)} if not isinstance(sigma, str) else {})}
     gpu = run.memory.gpu_peak_mb()
     if gpu is not None:
-        a.gpu_peak_mb = max(a.gpu_peak_mb or 0.0, gpu)
-    return out, scores, seconds
+        row["gpu_peak_memory_mb"] = gpu
+    return out, row
 
 
-def _run_peer(plan: RunPlan, run: _RunState, peer: str, item: TestImage, clean: np.ndarray,
-              noisy: np.ndarray) -> tuple[np.ndarray, dict, float]:
-    """Denoise one image with a peer tool in its own environment and record it like a method."""
+def _run_peer(plan: RunPlan, peer: str, item: TestImage, clean: np.ndarray,
+              noisy: np.ndarray) -> tuple[np.ndarray, dict]:
+    """Denoise one image with a peer tool in its own environment: its output and its result row."""
     second = None
     if peer == "careamics-n2n":  # a second realisation of the same scene, never used by the test
         second = api.add_noise(clean, plan.ts.noise, seed=plan.base_seed + item.index + SECOND_REALISATION)
@@ -385,8 +414,7 @@ def _run_peer(plan: RunPlan, run: _RunState, peer: str, item: TestImage, clean: 
     seconds = time.perf_counter() - t0
     out = np.clip(out.reshape(clean.shape), 0.0, 1.0)
     scores = metrics.evaluate_pair(clean, out, plan.ts.metric)
-    run.acc[peer].per_image.append({"name": item.name, **scores, "seconds": seconds, "peer_report": info})
-    return out, scores, seconds
+    return out, {"name": item.name, **scores, "seconds": seconds, "peer_report": info}
 
 
 def _write_results(plan: RunPlan, run: _RunState) -> dict:
@@ -409,10 +437,12 @@ def _write_results(plan: RunPlan, run: _RunState) -> dict:
     written: list[Path] = []
     results: dict[str, dict] = {}
     for m in [*plan.names, *plan.peers]:
-        if m in run.skipped:
+        if m in run.skipped or not run.acc[m].per_image:
             continue
         results[m] = _peer_result(plan, m, run.acc[m], common) if m in plan.peers else \
             _method_result(plan, m, run.acc[m], common)
+        if m in run.failed:  # a mean over fewer images: kept out of the README's tables
+            results[m]["failed"] = run.failed[m]
     add_paired_wins(results)
     for m, res in results.items():
         gpu = m in plan.trained and plan.trained[m].get("device", "cpu").startswith("cuda")
@@ -426,13 +456,16 @@ def _write_results(plan: RunPlan, run: _RunState) -> dict:
     written.append(write_json(plan.out_path / "noisy.json", noisy_res))
     report = write_report(plan.out_path, plan.protocol, {"noisy": noisy_res, **results}, run.crops)
     written.extend(report.values())
+    if not run.failed:
+        run.journal.finish()
     say(plan.progress, f"{plan.protocol} ({ts.name}, {n} images) done in {time.perf_counter() - run.start:.0f} s; "
                        f"results in {plan.out_path}")
     summary = {"dir": str(plan.out_path), "n_images": n, **{
         m: {"psnr": r["psnr"], "ssim": r["ssim"], "seconds_per_image": r["seconds_per_image"]}
         for m, r in {"noisy": noisy_res, **results}.items()}}
     return {"protocol": plan.protocol, "dataset": ts.name, "dir": str(plan.out_path), "summary": summary,
-            "results": results, "noisy": noisy_res, "skipped": run.skipped, "files": [str(p) for p in written]}
+            "results": results, "noisy": noisy_res, "skipped": run.skipped, "failed": run.failed,
+            "files": [str(p) for p in written]}
 
 
 def _method_result(plan: RunPlan, m: str, a: _Acc, common: dict) -> dict:

@@ -18,7 +18,7 @@ START, END = "<!-- results:start -->", "<!-- results:end -->"
 #: rows first: the input itself, then the classical baselines, then the peers, then ours by PSNR
 _FIRST = {"noisy": 0, "bm3d": 1, "nlm": 2}
 #: a README link to a figure of a result file: [31.21 dB](benchmarks/results/gauss25-color/n2n.json#psnr)
-FIGURE_LINK = re.compile(r"\[([^\]]*?)\]\((benchmarks/results/[^)#\s]+\.json)#([a-z_]+)\)")
+FIGURE_LINK = re.compile(r"\[([^\]]*?)\]\((benchmarks/results/[^)#\s]+\.json)#([a-z0-9_]+)\)")
 
 
 def current_results(root: Path) -> dict[str, list[dict]]:
@@ -29,7 +29,7 @@ def current_results(root: Path) -> dict[str, list[dict]]:
         if path.parent.name == "history":
             continue
         r = json.loads(path.read_text())
-        if "method" not in r or r.get("exploratory") or str(r.get("commit") or "").endswith("-dirty"):
+        if "method" not in r or r.get("exploratory") or r.get("failed") or str(r.get("commit") or "").endswith("-dirty"):
             continue
         folders.setdefault(path.parent.name, []).append(r)
     return folders

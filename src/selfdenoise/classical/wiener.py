@@ -236,9 +236,11 @@ def refine_estimate(noisy: Tensor, pilot: Tensor, passes: int, sigma: float | No
     the patch-PCA estimate^2, variance of ``noisy - pilot``): real, spatially correlated noise is
     under-rated by the white-noise estimate, not by what the denoiser removed. Tiled like inference
     above 1 Mpixel (or at ``tile`` pixels). ``match``: ``window``/``features`` of ``collaborative_wiener``."""
+    device = noisy.device  # the filtering itself runs on the CPU (index-heavy); the result goes back
+    noisy, pilot = noisy.cpu(), pilot.cpu()
     c = noisy.shape[1]
     level = float(sigma) if sigma is not None else estimate_sigma(noisy[0].permute(1, 2, 0).cpu().numpy()) / 255.0
     removed = removed_variance(torch.einsum("ij,jhw->ihw", colour_matrix(c), (noisy - pilot)[0].float()))
     std = removed.clamp_min(level**2).sqrt()
     run = lambda t: collaborative_wiener(t[0, :c], t[0, c:], std, passes=passes, **match)[None]
-    return apply_tiled(run, torch.cat([noisy, pilot], 1).float(), tile)
+    return apply_tiled(run, torch.cat([noisy, pilot], 1).float(), tile).to(device)

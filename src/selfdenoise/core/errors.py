@@ -11,3 +11,7 @@ class InputError(SelfdenoiseError, ValueError):
 
 class MissingDependencyError(SelfdenoiseError, ImportError):
     """An optional extra (bm3d, onnx, ...) is needed but not installed."""
+
+
+class TrainingDiverged(SelfdenoiseError, FloatingPointError):
+    """A loss became NaN or infinite; the message names the step and the learning rate."""

@@ -103,11 +103,23 @@ def _normalise_channels(arr: np.ndarray, path, stack: bool) -> tuple[np.ndarray,
     return arr, gray_2d
 
 
-def _read_pil(path: Path) -> np.ndarray:
+#: images with more pixels than this (per slice) are refused before they are decoded (``--max-pixels``)
+MAX_PIXELS = 250_000_000
+
+
+def _check_pixels(path, height: int, width: int, max_pixels: int) -> None:
+    if height * width > max_pixels:
+        raise _fail(path, f"{width}x{height} is {height * width / 1e6:.0f} megapixels, above the limit of "
+                          f"{max_pixels / 1e6:.0f} (--max-pixels)")
+
+
+def _read_pil(path: Path, max_pixels: int) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
+    Image.MAX_IMAGE_PIXELS = None  # PIL's decompression-bomb guard: ``_check_pixels`` is ours, with a clear line
     try:
         with Image.open(path) as im:
+            _check_pixels(path, im.size[1], im.size[0], max_pixels)
             im.load()
             mode = im.mode
             if mode == "P" or mode == "PA":
@@ -128,17 +140,20 @@ def _read_pil(path: Path) -> np.ndarray:
             return np.asarray(im)
     except UnidentifiedImageError:
         raise _fail(path, "not an image (unrecognised format)") from None
+    except PermissionError:
+        raise _fail(path, "cannot be read: permission denied") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise _fail(path, f"truncated or corrupt image ({e})") from None
 
 
-def _read_tiff(path: Path) -> np.ndarray:
+def _read_tiff(path: Path, max_pixels: int) -> np.ndarray:
     import tifffile
 
     try:
         with tifffile.TiffFile(path) as tf:
             if not tf.pages:
                 raise _fail(path, "TIFF holds no pages")
+            _check_pixels(path, tf.pages[0].imagelength, tf.pages[0].imagewidth, max_pixels)
             series = tf.series[0]
             arr = series.asarray()
             axes = series.axes
@@ -146,13 +161,21 @@ def _read_tiff(path: Path) -> np.ndarray:
                 arr = np.moveaxis(arr, axes.index("S"), -1)
     except InputError:
         raise
+    except PermissionError:
+        raise _fail(path, "cannot be read: permission denied") from None
     except Exception as e:  # tifffile raises many types for broken files
         raise _fail(path, f"truncated or corrupt TIFF ({type(e).__name__}: {e})") from None
     return arr
 
 
-def read_image(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo]:
-    """Read PNG/JPEG/BMP/TIFF/NPY into float32 [0, 1], (H, W, C) or (S, H, W, C) for stacks."""
+#: a 3-D array whose last axis is this short (and shorter than the others) is taken for channels, not a stack
+MAX_CHANNELS_GUESS = 16
+
+
+def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> tuple[np.ndarray, ImageInfo]:
+    """Read PNG/JPEG/BMP/TIFF/NPY into float32 [0, 1], (H, W, C) or (S, H, W, C) for stacks. Images above
+    ``max_pixels`` per slice (default ``MAX_PIXELS``) are refused before decoding."""
+    max_pixels = MAX_PIXELS if max_pixels is None else int(max_pixels)
     path = Path(path)
     if not path.exists():
         raise _fail(path, "no such file")
@@ -163,13 +186,19 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo]:
     suffix = path.suffix.lower()
     if suffix == ".npy":
         try:
-            arr = np.load(path, allow_pickle=False)
+            arr = np.load(path, allow_pickle=False, mmap_mode="r")
+        except PermissionError:
+            raise _fail(path, "cannot be read: permission denied") from None
         except Exception as e:
             raise _fail(path, f"not a readable NPY array ({e})") from None
+        if arr.ndim >= 2:
+            sides = arr.shape[-3:-1] if arr.ndim >= 3 and arr.shape[-1] in (1, 2, 3, 4) else arr.shape[-2:]
+            _check_pixels(path, sides[0], sides[-1], max_pixels)
+        arr = np.array(arr)
     elif suffix in (".tif", ".tiff"):
-        arr = _read_tiff(path)
+        arr = _read_tiff(path, max_pixels)
     else:
-        arr = _read_pil(path)
+        arr = _read_pil(path, max_pixels)
     arr = np.asarray(arr)
     if arr.size == 0:
         raise _fail(path, f"image has no pixels (shape {arr.shape})")
@@ -178,6 +207,9 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo]:
         stack = False
     elif arr.ndim == 3:
         stack = arr.shape[-1] not in (1, 2, 3, 4)
+        if stack and arr.shape[-1] <= MAX_CHANNELS_GUESS and arr.shape[-1] < min(arr.shape[:2]):
+            raise _fail(path, f"shape {arr.shape}: the last axis looks like {arr.shape[-1]} channels (1, 3 or 4 are "
+                              "read) rather than an image side; a stack is (slices, height, width)")
     elif arr.ndim == 4:
         stack = True
     else:

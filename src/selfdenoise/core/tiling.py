@@ -50,15 +50,15 @@ def apply_tiled(fn: Callable[[Tensor], Tensor], x: Tensor, tile: int | None = No
         return fn(x)
     (th, ys), (tw, xs) = _tiles(h, tile, overlap, multiple), _tiles(w, tile, overlap, multiple)
     out = None
-    weight = torch.zeros(1, 1, h, w, dtype=x.dtype)
+    weight = torch.zeros(1, 1, h, w, dtype=x.dtype, device=x.device)
     for y in ys:
         wy = _ramp(th, overlap, y == 0, y + th >= h)
         for x0 in xs:
             wx = _ramp(tw, overlap, x0 == 0, x0 + tw >= w)
             piece = fn(x[:, :, y:y + th, x0:x0 + tw])
             if out is None:
-                out = torch.zeros(b, piece.shape[1], h, w, dtype=piece.dtype)
-            wgt = (wy[:, None] * wx[None, :])[None, None]
+                out = torch.zeros(b, piece.shape[1], h, w, dtype=piece.dtype, device=piece.device)
+            wgt = (wy[:, None] * wx[None, :])[None, None].to(x.device)
             out[:, :, y:y + th, x0:x0 + tw] += piece * wgt
             weight[:, :, y:y + th, x0:x0 + tw] += wgt
     return out.div_(weight)

@@ -55,6 +55,7 @@ random crops of the one image, from scratch (no shipped weights are trained for 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -168,7 +169,8 @@ class AsymMask(NamedNetMethod):
     the noisy pixel on/off), ``blend_window`` (7), ``blend_sigma`` (noise level 0-255 for the blend;
     None = estimated on stride-3 pixel-shuffle sub-images), ``refine`` (collaborative Wiener passes
     after all that, 0 = off), ``net``/``widths`` (any network of ``selfdenoise.nets``), ``tta``, ``tile``.
-    Zero-shot fitting: ``budget`` (seconds), ``steps``, ``lr``, ``crop``, ``batch``.
+    Zero-shot fitting: ``budget`` (seconds for the whole image: the fitting gets what one timed inference
+    leaves), ``steps``, ``lr``, ``crop``, ``batch``.
     """
 
     name: ClassVar[str] = "asym-mask"
@@ -296,7 +298,14 @@ class AsymMask(NamedNetMethod):
         h, w = x.shape[-2:]
         self.check_size(h, w, self.train_factor)
         steps = self.steps if self.steps is not None else (None if self.budget is not None else self.default_steps)
-        if self.budget is not None and self.budget <= 0:
-            steps = 0
-        model = fit_single_image(self, x, steps=steps, seconds=self.budget, seed=seed, progress=progress, lr=self.lr)
+        seconds, model = self.budget, None
+        if self.budget is not None:  # the whole image within the budget: the inference is timed first
+            start = time.perf_counter()
+            torch.manual_seed(seed)
+            model = self.build_model(x.shape[1])
+            self.denoise(model, x)
+            seconds = max(0.0, self.budget - 2 * (time.perf_counter() - start))
+            steps = 0 if seconds <= 0 else steps
+        model = fit_single_image(self, x, steps=steps, seconds=seconds, seed=seed, progress=progress, lr=self.lr,
+                                 model=model)
         return self.denoise(model, x)

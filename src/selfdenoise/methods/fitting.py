@@ -6,8 +6,9 @@ import time
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
+from ..core.errors import TrainingDiverged
+from ..core.progress import tqdm
 from .base import to_channels_last
 from .contract import SingleImageMethod
 
@@ -63,7 +64,8 @@ def fit_single_image(
             out = method.training_step(batch, model, step, total)
             loss = out["loss"]
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"non-finite loss at step {step}")
+                raise TrainingDiverged(f"{method.name}: loss is {float(loss.detach())} at step {step} (learning rate "
+                                       f"{opt.param_groups[0]['lr']:.3g}); lower the learning rate (-p lr=...)")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -33,9 +33,9 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from ..core.errors import InputError
+from ..core.progress import tqdm
 from ..nets.hourglass1d import Hourglass1D
 from ..sequences.tracks import check_sequence, find_outlier_frames, spline_fill
 from .contract import method_config

@@ -18,6 +18,11 @@ from .config import TrainConfig
 CHECKPOINT_FORMAT = "selfdenoise-checkpoint/1"
 
 
+def previous_checkpoint(path: str | os.PathLike) -> str:
+    """Where the checkpoint before the last one is kept."""
+    return str(path) + ".previous"
+
+
 def _optimizer_key(name: str) -> tuple[str, str]:
     """Tensor-name prefix and metadata-key suffix of one optimiser ("" is the single-optimiser case)."""
     return ("optim", "") if name == "" else (f"optim:{name}", f":{name}")

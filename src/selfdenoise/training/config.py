@@ -27,7 +27,8 @@ class TrainConfig:
     seed: int = 0
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
     val_every: int = 0  # steps between validations (0: only at the end)
-    checkpoint_every: int = 0  # steps between checkpoints (0: only when interrupted)
+    checkpoint_every: int = 0  # steps between checkpoints (0: none by steps)
+    checkpoint_minutes: float = 5.0  # minutes between checkpoints (0: none by time); always when interrupted
     log_every: int = 10
 
     def check(self) -> None:

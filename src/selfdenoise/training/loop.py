@@ -21,13 +21,13 @@ import torch
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.flop_counter import FlopCounterMode
-from tqdm.auto import tqdm
 
-from ..core.errors import InputError
+from ..core.errors import InputError, TrainingDiverged
 from ..core.metrics import psnr, quantize_uint8
+from ..core.progress import tqdm
 from ..methods.base import to_channels_last
 from ..methods.contract import Batch, DataNeeds, DatasetMethod, StopTraining
-from .checkpoint import read_checkpoint, save_checkpoint
+from .checkpoint import previous_checkpoint, read_checkpoint, save_checkpoint
 from .config import TrainConfig, TrainResult
 from .data import TrainingSet
 from .distributed import agree_on_stop, average_gradients, process_group, shared_elapsed
@@ -63,6 +63,7 @@ class _Run:
     log: TrainingLog | None = None
     bar: tqdm | None = None
     t0: float = 0.0
+    saved_at: float = 0.0  # when the last checkpoint was written (perf_counter)
     step: int = 0
     compute_s: float = 0.0  # optimisation time after the first step (for GFLOP/s)
     window: dict[str, float] = field(default_factory=dict)  # losses summed since the last log row
@@ -83,9 +84,13 @@ class _Run:
         return self.opts if len(self.opts) > 1 else next(iter(self.opts.values()))
 
     def save(self, path: str | os.PathLike) -> None:
+        """Write the checkpoint atomically; the one before it is kept as ``PATH.previous``."""
+        if os.path.isfile(path):
+            os.replace(path, previous_checkpoint(path))
         save_checkpoint(path, self.model, self.saved_optimizers(), step=self.step,
                         elapsed=time.perf_counter() - self.t0, method=self.method, channels=self.data.channels,
                         config=self.config)
+        self.saved_at = time.perf_counter()
 
     def close(self) -> None:
         if self.bar is not None:
@@ -175,6 +180,7 @@ def _set_up(method: DatasetMethod, data: TrainingSet, config: TrainConfig, *, re
     if progress and rank == 0:
         run.bar = tqdm(total=config.steps, initial=start, desc=f"train {method.name}", unit="step")
     run.t0 = time.perf_counter() - elapsed0
+    run.saved_at = time.perf_counter()
     run.t_window = time.perf_counter()
     net.train()
     return run
@@ -266,8 +272,9 @@ def _losses_backward(run: _Run, batch: Batch, step: int, total: int) -> dict[str
     losses = [out[g["loss"]] for g in run.groups.values()]
     for name, value in zip(run.groups, losses):
         if not torch.isfinite(value):
-            raise FloatingPointError(f"non-finite {name + ' ' if name else ''}loss at step {step}; "
-                                     "lower the learning rate")
+            lr = next(iter(run.opts.values())).param_groups[0]["lr"]
+            raise TrainingDiverged(f"{run.method.name}: {name + ' ' if name else ''}loss is {float(value.detach())} at step "
+                                   f"{step} (learning rate {lr:.3g}); lower the learning rate (-p lr=...)")
     for o in run.opts.values():
         o.zero_grad(set_to_none=True)
     if len(run.groups) == 1:
@@ -314,7 +321,9 @@ def _record(run: _Run, out: dict[str, Tensor], *, val, checkpoint, on_step) -> N
         run.window, run.n_window, run.t_window = {}, 0, time.perf_counter()
     if on_step is not None:
         on_step(step, {**out, "model": run.model, "seconds": time.perf_counter() - run.t0})
-    if checkpoint is not None and run.rank == 0 and config.checkpoint_every and step % config.checkpoint_every == 0:
+    by_steps = config.checkpoint_every and step % config.checkpoint_every == 0
+    by_time = config.checkpoint_minutes and time.perf_counter() - run.saved_at >= 60 * config.checkpoint_minutes
+    if checkpoint is not None and run.rank == 0 and (by_steps or by_time and not last):
         run.save(checkpoint)
 
 
