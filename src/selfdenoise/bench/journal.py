@@ -22,12 +22,15 @@ from .results import json_safe
 
 
 class Journal:
-    def __init__(self, folder: str | os.PathLike, key: dict):
+    def __init__(self, folder: str | os.PathLike, key: dict, resume: bool = True):
+        """``resume=False`` (runs of uncommitted code, whose commit does not say what ran) starts afresh."""
         digest = hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
         self.path = Path(folder) / ".journal" / f"{digest}.jsonl"
         self.crops = self.path.with_suffix("")
         self.rows: dict[tuple[str, str], dict] = {}
-        if self.path.is_file():
+        if not resume:
+            self.finish()
+        elif self.path.is_file():
             for line in self.path.read_text().splitlines():
                 try:
                     entry = json.loads(line)

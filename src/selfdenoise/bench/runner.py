@@ -328,7 +328,8 @@ def _run_images(plan: RunPlan) -> _RunState:
     ts, n = plan.ts, plan.n_images
     crop_at = sorted({0, n // 2}) if n > 1 else [0]
     run = _RunState(acc={m: _Acc() for m in [*plan.names, *plan.peers]}, memory=PeakMemory(),
-                    start=time.perf_counter(), journal=Journal(plan.out_path, journal_key(plan)))
+                    start=time.perf_counter(),
+                    journal=Journal(plan.out_path, journal_key(plan), resume=not plan.exploratory))
     if len(run.journal):
         say(plan.progress, f"continuing an interrupted run: {len(run.journal)} results from {run.journal.path}")
     for i, item in enumerate(plan.indexed):
