@@ -3,11 +3,10 @@ correlated -- on validation splits only, and record the decision.
 
     PYTHONPATH=src python3 benchmarks/select_white_ratio.py --data ../shared/data
 
-The ratio (the noise level on stride-3 sub-images over that on the image, in the flattest blocks) decides
-the stride of the noise-level estimate the classical baselines use when no sigma is given, whether
-``refine="auto"`` runs the Wiener passes, and zero-shot's pixel-shuffle. It is computed on the noisy validation images of the
-synthetic white-noise protocols (Gaussian sigma 25, Poisson lambda 30, and McMaster with Gaussian sigma 5,
-10 and 15, where texture raises it) and of the real camera-noise protocols (PolyU, Nam), exactly as the
+The ratio (noise std on stride-3 sub-images over that on the image) decides two things: the stride of the
+noise-level estimate the classical baselines use when no sigma is given, and whether ``refine="auto"`` runs
+the Wiener passes. It is computed on the noisy validation images of the synthetic white-noise protocols
+(Gaussian sigma 25, Poisson lambda 30) and of the real camera-noise protocols (PolyU, Nam), exactly as the
 benchmark makes them. The threshold is the geometric mean of the largest white and the smallest camera
 ratio when the two groups separate, else the value with the fewest misclassified images. The ratios of the
 other validation sets (W2S widefield, a mixture) are recorded for information. No test image is read.
@@ -15,7 +14,6 @@ other validation sets (W2S widefield, a mixture) are recorded for information. N
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import shlex
 import sys
@@ -27,23 +25,14 @@ from selfdenoise.bench.provenance import git_commit, origin, require_clean_tree
 from selfdenoise.classical.noise_level import WHITE_RATIO, whiteness_ratio
 
 ROOT = Path(__file__).resolve().parent.parent
-#: (protocol, noise or None for the protocol's own): low Gaussian levels are where texture inflates the ratio
-WHITE = (("gauss25-color", None), ("gauss25-color", "gauss:5"), ("gauss25-color", "gauss:10"),
-         ("gauss25-color", "gauss:15"), ("poisson30-color", None), ("gauss25-gray", None))
-CAMERA = (("real-polyu", None), ("real-nam", None))
-OTHER = (("w2s-widefield", None),)
+WHITE = ("gauss25-color", "poisson30-color", "gauss25-gray")
+CAMERA = ("real-polyu", "real-nam")
+OTHER = ("w2s-widefield",)
 
 
-def label(protocol: str, noise: str | None) -> str:
-    return protocol if noise is None else f"{protocol}-{noise.replace(':', '')}"
-
-
-def validation_ratios(protocol: str, noise: str | None, data: Path) -> dict[str, float]:
-    """The ratio of every noisy validation image of ``protocol`` (with ``noise`` instead of its own)."""
+def validation_ratios(protocol: str, data: Path) -> dict[str, float]:
     proto = PROTOCOLS[protocol]
     ts = proto.test_set(None, "validation")
-    if noise is not None:
-        ts = dataclasses.replace(ts, noise=noise, sigma=float(noise.split(":")[1]))
     return {item.name: round(whiteness_ratio(test_pair(ts, item, proto.seed)[1]), 4)
             for item in find_test_images(data, ts)}
 
@@ -62,14 +51,14 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "selection" / "white-ratio.json")
     args = ap.parse_args()
     commit = require_clean_tree(git_commit(), exploratory=False)
-    ratios = {label(*p): validation_ratios(*p, args.data) for p in (*WHITE, *CAMERA, *OTHER)}
+    ratios = {p: validation_ratios(p, args.data) for p in (*WHITE, *CAMERA, *OTHER)}
     for p, r in ratios.items():
         print(f"{p}: {len(r)} images, ratio {min(r.values()):.2f}-{max(r.values()):.2f}", flush=True)
-    white = [v for p in WHITE for v in ratios[label(*p)].values()]
-    camera = [v for p in CAMERA for v in ratios[label(*p)].values()]
+    white = [v for p in WHITE for v in ratios[p].values()]
+    camera = [v for p in CAMERA for v in ratios[p].values()]
     chosen = round(threshold(white, camera), 2)
-    record = {"setting": "noise_level.WHITE_RATIO", "split": "validation", "white_protocols": [label(*p) for p in WHITE],
-              "camera_protocols": [label(*p) for p in CAMERA], "ratios": ratios,
+    record = {"setting": "noise_level.WHITE_RATIO", "split": "validation", "white_protocols": list(WHITE),
+              "camera_protocols": list(CAMERA), "ratios": ratios,
               "white_range": [min(white), max(white)], "camera_range": [min(camera), max(camera)],
               "chosen": chosen, "previous": WHITE_RATIO,
               "rule": "geometric mean of the largest white-noise and the smallest camera-noise validation ratio "
