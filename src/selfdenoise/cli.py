@@ -319,7 +319,7 @@ def bench(protocol, data, methods, dataset, split, exploratory, limit, every, se
 @main.command()
 @click.option("--out", default="selfdenoise-demo", show_default=True, type=click.Path())
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--budget", type=float, default=None, help="Zero-shot: seconds of fitting.")
+@click.option("--budget", type=float, default=None, help="Zero-shot: seconds for the whole image.")
 @click.option("-q", "--quiet", is_flag=True)
 def demo(out, seed, budget, quiet):
     """Noise a bundled image, denoise it with zero-shot, NLM and BM3D, and write a report."""

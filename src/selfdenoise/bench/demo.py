@@ -24,9 +24,6 @@ from .report import centre_crop, compose, write_report
 
 NOISE = "gauss:25"
 SIGMA = 25.0
-#: Training-time budget for zero-shot in seconds when none is given: BM3D takes 20-35 s on this
-#: image on 2 cores, so the whole demo stays near one minute.
-DEFAULT_BUDGET = 20.0
 #: (top, left, size) of the crop of the 512x512 astronaut image: face, helmet, flag and suit.
 CROP = (0, 64, 384)
 LABELS = {"zero-shot": "zero-shot", "nlm": "NLM", "bm3d": "BM3D"}
@@ -48,7 +45,7 @@ def run_demo(out_dir: str | os.PathLike = "selfdenoise-demo", seed: int = 0, pro
     out.mkdir(parents=True, exist_ok=True)
     clean = demo_image()
     noisy = api.add_noise(clean, NOISE, seed=seed)
-    plan = [("zero-shot", {"budget": DEFAULT_BUDGET if budget is None else float(budget)}, "auto"),
+    plan = [("zero-shot", {} if budget is None else {"budget": float(budget)}, "auto"),
             ("nlm", {}, SIGMA), ("bm3d", {}, SIGMA)]
     files = [out / "clean.png", out / "noisy.png"]
     write_image(files[0], clean)
