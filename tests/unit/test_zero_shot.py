@@ -169,6 +169,7 @@ def test_plan_takes_the_full_recipe_on_small_photos_and_less_on_large_ones():
     given = ZeroShot(tta=3, refine_window=9)
     assert all(r.tta == 3 and r.window == 9 for r in (given.rung, given.plan(24, 3, 10, 150)))
     assert ZeroShot(refine=1).passes_of(LADDER[0], 3) == 1 and m.passes_of(LADDER[-1], 3) == 0
+    assert [m.passes_of(r, 0) for r in LADDER] == [0] * len(LADDER)  # correlated, unshuffled: never a pass
 
 
 def test_quality_presets_and_budget_shape_the_run():

@@ -124,10 +124,10 @@ WIENER_TILE_OVERHEAD = (512 / (512 - 64)) ** 2
 NETWORK_TILE = 1024
 NETWORK_OVERLAP = 64
 #: ``quality`` presets: (seconds, seconds per megapixel) allowed on the reference machine, None = no limit;
-#: and the most adaptation steps. "balanced" leaves the full recipe to a 512x512 photo (43 s predicted with
+#: and the most adaptation steps (None: the method's own, 150 with the prior). "balanced" leaves the full recipe to a 512x512 photo (43 s predicted with
 #: white noise, 44 s measured on McMaster 1; 31 s with camera noise) and keeps a 12-MP photo within 4x the
 #: time of scikit-image's fast NLM.
-QUALITY = {"fast": ((5.0, 1.5), 40), "balanced": ((45.0, 7.5), 150), "best": (None, 150)}
+QUALITY = {"fast": ((5.0, 1.5), 40), "balanced": ((45.0, 7.5), None), "best": (None, None)}
 
 
 def pass_seconds(window: int) -> float:
@@ -352,7 +352,8 @@ class ZeroShot:
             self._sigma_now = self.sigma if self.sigma is not None else estimate_sigma(x)
         factor, auto_passes = self.resolve(x)
         subs = pd_down(x, factor)
-        steps = min(self.max_steps, QUALITY[self.quality][1]) if self.steps is None else self.max_steps
+        cap = QUALITY[self.quality][1]
+        steps = self.max_steps if self.steps is not None or cap is None else min(self.max_steps, cap)
         if self.auto_steps:
             ch, cw = min(self.crop, subs.shape[-2] - subs.shape[-2] % 2), min(self.crop, subs.shape[-1] - subs.shape[-1] % 2)
             steps = min(steps, max(10, math.ceil(self.passes * x.shape[-2] * x.shape[-1] / (self.batch * ch * cw))))
@@ -383,7 +384,7 @@ class ZeroShot:
                                                    window=self.rung.window, features=self.refine_features)
         del subs
         out = pd_up(out, factor, x.shape[-2:])
-        return out[..., :h, :w] if out.shape[-2:] == (h, w) and out.is_contiguous() else out[..., :h, :w].clone()
+        return out[..., :h, :w].contiguous()
 
     # -- the plan --------------------------------------------------------------------------------
     def _given(self, rung: Rung) -> Rung:
@@ -394,7 +395,7 @@ class ZeroShot:
         """Wiener passes that run: ``refine`` if given, else the rung's ("auto": ``auto_passes``)."""
         if self.refine != "auto":
             return self.refine
-        return auto_passes if rung.passes == "auto" else min(int(rung.passes), auto_passes or int(rung.passes))
+        return auto_passes if rung.passes == "auto" else min(int(rung.passes), auto_passes)
 
     def rest_seconds(self, rung: Rung, megapixels: float, auto_passes: int) -> float:
         """Predicted reference seconds of steps 3-4 and the per-pixel overheads with ``rung``."""

@@ -79,6 +79,11 @@ class _Run:
         f = self.step / self.config.steps if self.config.steps else 0.0
         return max(f, elapsed / self.limit) if self.limit else f
 
+    @property
+    def lr(self) -> float:
+        """The learning rate now: the first (or only) optimiser's."""
+        return next(iter(self.opts.values())).param_groups[0]["lr"]
+
     def saved_optimizers(self):
         """One optimiser as itself, several as a dict by group name (the checkpoint's two forms)."""
         return self.opts if len(self.opts) > 1 else next(iter(self.opts.values()))
@@ -272,9 +277,8 @@ def _losses_backward(run: _Run, batch: Batch, step: int, total: int) -> dict[str
     losses = [out[g["loss"]] for g in run.groups.values()]
     for name, value in zip(run.groups, losses):
         if not torch.isfinite(value):
-            lr = next(iter(run.opts.values())).param_groups[0]["lr"]
             raise TrainingDiverged(f"{run.method.name}: {name + ' ' if name else ''}loss is {float(value.detach())} at step "
-                                   f"{step} (learning rate {lr:.3g}); lower the learning rate (-p lr=...)")
+                                   f"{step} (learning rate {run.lr:.3g}); lower the learning rate (-p lr=...)")
     for o in run.opts.values():
         o.zero_grad(set_to_none=True)
     if len(run.groups) == 1:
@@ -300,7 +304,7 @@ def _record(run: _Run, out: dict[str, Tensor], *, val, checkpoint, on_step) -> N
     for k, v in out.items():
         run.window[k] = run.window.get(k, 0.0) + float(v.detach())
     run.n_window += 1
-    lr = next(iter(run.opts.values())).param_groups[0]["lr"]  # the first (or only) optimiser's
+    lr = run.lr
     if run.bar is not None:
         run.bar.update(1)
         if step % 5 == 0:
