@@ -85,7 +85,8 @@ def main() -> int:
                "default_24mp_seconds": pick("24MP", "zero-shot")["seconds"],
                "default_24mp_peak_gb": pick("24MP", "zero-shot")["peak_gb"]}
     record = {"what": "time and peak memory of selfdenoise denoise on large photos with real camera noise",
-              "photos": "mosaics of the 18 PolyU validation photos, JPEG quality 95", **summary, "runs": results,
+              "split": "validation", "photos": "mosaics of the 18 PolyU validation photos, JPEG quality 95",
+              **summary, "runs": results,
               **origin(commit, shlex.join(["python3", *sys.argv]))}
     write_json(args.out, record)
     print("->", args.out)
