@@ -5,7 +5,7 @@ VENV   ?= .venv
 TORCH  ?= torch==2.13.0
 BIN     = $(VENV)/bin
 
-.PHONY: demo test install clean
+.PHONY: demo test faults install clean
 
 $(BIN)/selfdenoise: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# The fault-injection runs: real train and bench processes killed with SIGKILL at random points, resumed.
+faults: install
+	$(BIN)/python -m pytest -m faults tests/e2e/test_faults.py
 
 clean:
 	rm -rf $(VENV) selfdenoise-demo .pytest_cache

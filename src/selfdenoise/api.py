@@ -115,7 +115,7 @@ def denoise(image, method: str = "zero-shot", *, model=None, sigma: float | str 
     needs ``data_range``, see ``as_float_image``).
 
     ``method``: ``zero-shot`` (default; fits a small network to this image alone), ``nlm``, ``bm3d``,
-    or a dataset method that can also fit the one image (``asym-mask``).
+    or a dataset method that can also fit the one image (``asym-mask``, ``n2v``, ``n2v2``, ``struct-n2v``).
     ``model``: a trained model (file path or ``load_model`` result); then ``method`` is ignored and
     ``options`` may set ``tta`` (flips/rotations averaged).
     ``sigma`` (0-255 units) is used by the classical methods; ``"auto"`` estimates it.
@@ -215,15 +215,17 @@ def output_paths(inputs: list[str | os.PathLike], output: str | os.PathLike) -> 
 
 def denoise_file(src: str | os.PathLike, dst: str | os.PathLike, method: str = "zero-shot", *,
                  progress: bool = False, report: bool | ComparePage = False, max_pixels: int | None = None,
-                 **kwargs) -> dict:
+                 axes: str | None = None, **kwargs) -> dict:
     """Read ``src``, denoise it (a multi-page stack slice by slice) and write ``dst`` atomically in the
     input's dtype, channels and range. Returns {"input", "output", "seconds", "slices"}.
 
     ``report=True`` also writes a before/after page for this image next to ``dst`` (``denoise_report``);
     a ``ComparePage`` gets this image added instead (call its ``write()`` once all images are in).
-    ``max_pixels``: larger images are refused before decoding (default ``io.MAX_PIXELS``)."""
+    ``max_pixels``: larger images are refused before decoding (default ``io.MAX_PIXELS``). ``axes`` (e.g.
+    ``"ZYX"``, ``"CYX"``, ``"TZYX"``) names the dimensions of a TIFF or NPY (see ``io.read_image``); the
+    output keeps them."""
     t0 = time.perf_counter()
-    img, info = io.read_image(src, max_pixels)
+    img, info = io.read_image(src, max_pixels, axes)
     try:
         if info.stack:
             slices = [denoise(s, method, progress=False, **kwargs)

@@ -6,6 +6,7 @@ Exit codes: 0 success; 2 bad input (one-line message on stderr, no traceback, no
 """
 from __future__ import annotations
 
+import errno
 import inspect
 import json
 import shlex
@@ -47,8 +48,17 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+        except OSError as e:  # the machine's fault, not ours: a full disk, a read-only or vanished folder
+            if e.errno not in _STORAGE_ERRORS:
+                raise
+            click.echo(f"error: {e.filename + ': ' if e.filename else ''}{e.strerror}", err=True)
+            sys.exit(2)
         finally:
             signal.signal(signal.SIGTERM, on_term)
+
+
+#: storage failures reported in one line wherever they surface (writes made through ``core.io`` say so already)
+_STORAGE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
 
 
 def _interrupt(signum, frame):
@@ -80,18 +90,22 @@ def method_params(params, *fns) -> dict:
 @click.argument("inputs", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(), help="Output file, or folder for several inputs.")
 @click.option("-m", "--method", default="zero-shot", show_default=True,
-              help="zero-shot, asym-mask (fits the image; real camera noise), self2self, nlm, bm3d.")
+              help="zero-shot, asym-mask (fits the image; real camera noise), n2v2 / n2v / struct-n2v (fit the "
+              "image; microscopy), self2self, nlm, bm3d.")
 @click.option("--model", "model_file", type=click.Path(), default=None,
               help="A trained model file (from `selfdenoise train`); replaces --method.")
 @click.option("--sigma", default="auto", show_default=True, help="Noise level in 0-255 units, or 'auto'.")
 @click.option("--tile", type=int, default=None, help="Tile size in pixels for inference (default: automatic).")
 @click.option("--tta", type=click.IntRange(1, 8), default=None, help="Trained models: flips/rotations averaged.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--budget", type=float, default=None, help="Zero-shot, asym-mask, self2self: seconds per image.")
+@click.option("--budget", type=float, default=None, help="Methods that fit the image (zero-shot, asym-mask, "
+              "n2v2, self2self, ...): seconds per image.")
 @click.option("--quality", type=click.Choice(["fast", "balanced", "best"]), default=None,
               help="Zero-shot: how much of its recipe the photo's size allows (default balanced; best: all of it).")
 @click.option("--max-pixels", type=click.IntRange(1), default=None,
               help="Refuse images with more pixels than this (per slice) before decoding them (default 250 million).")
+@click.option("--axes", default=None, help="What each dimension of a TIFF/NPY input is, CAREamics' letters: YX, YXC, "
+              "CYX, ZYX, TYX, ZCYX, TZYX, ... (default: the file's OME/ImageJ metadata, else its shape).")
 @click.option("--sequence", is_flag=True, help="Read .npy inputs as sequences (frames x points x coords).")
 @click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE",
               help="A method option, e.g. -p window=15 (savgol), -p steps=300 (self2self), -p r3=false "
@@ -99,8 +113,8 @@ def method_params(params, *fns) -> dict:
 @click.option("--report", is_flag=True, help="Also write a before/after page (slider, synced zoom): "
               "OUTPUT/report.html, or OUTPUT_STEM.report.html next to a single output file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-def denoise(inputs, output, method, model_file, sigma, tile, tta, seed, budget, quality, max_pixels, sequence, params,
-            report, quiet):
+def denoise(inputs, output, method, model_file, sigma, tile, tta, seed, budget, quality, max_pixels, axes, sequence,
+            params, report, quiet):
     """Denoise images (PNG, JPEG, TIFF incl. 16-bit and stacks, NPY); the output keeps the input's form.
 
     Sequences (face-landmark tracks; .json, .csv, or .npy with --sequence) are denoised with
@@ -135,7 +149,7 @@ def denoise(inputs, output, method, model_file, sigma, tile, tta, seed, budget, 
     for src, dst in tqdm(pairs, desc="images", unit="img", disable=quiet or not many):
         try:
             r = selfdenoise.api.denoise_file(src, dst, method, sigma=sigma, seed=seed, tile=tile, progress=not quiet,
-                                             report=page, max_pixels=max_pixels, **options)
+                                             report=page, max_pixels=max_pixels, axes=axes, **options)
         except InputError as e:  # one bad file in a folder: say so, keep going, fail at the end
             if not many:
                 raise
@@ -151,7 +165,7 @@ def denoise(inputs, output, method, model_file, sigma, tile, tta, seed, budget, 
 
 @main.command()
 @click.option("-m", "--method", required=True, help="n2n (Noise2Noise), ne2ne (Neighbor2Neighbor), asym-mask (real camera "
-              "noise), tcfl (OCT, with --clean).")
+              "noise), tcfl (OCT, with --clean), n2v / n2v2 / struct-n2v (Noise2Void family: microscopy).")
 @click.option("--data", required=True, type=click.Path(), help="Folder of noisy images (a/ + b/ pairs or "
               "sub-folder groups for n2n on real data).")
 @click.option("-o", "--output", required=True, type=click.Path(), help="Model file to write (e.g. model.sdm).")
@@ -288,6 +302,8 @@ def evaluate(clean, test, json_path):
 @click.option("--train-steps", type=int, default=None, help="Dataset methods: training steps per method.")
 @click.option("--preset", default="fast", show_default=True, help="Dataset methods training recipe: fast or paper.")
 @click.option("--device", default="auto", show_default=True, help="Dataset methods training device: auto, cpu, cuda.")
+@click.option("--checkpoint-minutes", type=float, default=5.0, show_default=True,
+              help="Dataset methods: checkpoint the training every N minutes (the same command resumes it).")
 @click.option("--peers", default=None, help="Peer tools run in the same run, e.g. careamics-n2v2,deepinv-ne2ne "
               "(their environment: `make peers`).")
 @click.option("--peer-budget", type=float, default=30.0, show_default=True, help="Peers: training seconds per image.")
@@ -297,7 +313,7 @@ def evaluate(clean, test, json_path):
               "weight_decay, clip), or -p n2n.model=FILE (a trained model: no training in the run).")
 @click.option("-q", "--quiet", is_flag=True)
 def bench(protocol, data, methods, dataset, split, exploratory, limit, every, seed, out, budget, train_minutes,
-          train_steps, preset, device, peers, peer_budget, params, quiet):
+          train_steps, preset, device, checkpoint_minutes, peers, peer_budget, params, quiet):
     """Run a benchmark protocol with BM3D and NLM in the same run; write JSON + Markdown/HTML report."""
     names = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
     options = {"zero-shot": {"budget": budget}, "self2self": {"budget": budget}} if budget is not None else {}
@@ -308,7 +324,8 @@ def bench(protocol, data, methods, dataset, split, exploratory, limit, every, se
                           peers=[p.strip() for p in peers.split(",") if p.strip()] if peers else None,
                           peer_budget=peer_budget,
                           command=_command_line(), progress=not quiet,
-                          train={"minutes": train_minutes, "steps": train_steps, "preset": preset, "device": device})
+                          train={"minutes": train_minutes, "steps": train_steps, "preset": preset, "device": device,
+                                 "checkpoint_minutes": checkpoint_minutes})
     click.echo(json.dumps(result.get("summary", result), indent=1, default=str)[:4000])
     failed = [f"{m} on {r['name']} ({r['error']})" for m, rows in (result.get("failed") or {}).items() for r in rows]
     if failed:

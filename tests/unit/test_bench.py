@@ -360,6 +360,35 @@ def test_a_method_is_trained_in_the_run_with_its_training_settings(kodak, tmp_pa
                            baselines=False, train={"steps": 3}, method_options={"n2n": {"crops": 24}})
 
 
+def test_a_run_killed_after_training_goes_on_with_the_model_it_trained(kodak, tmp_path, monkeypatch, capsys):
+    train_dir = kodak / "bsd300_test"
+    train_dir.mkdir()
+    for i in range(2):
+        Image.fromarray(texture(37, 43, 10 + i)).save(train_dir / f"t{i}.png")
+    run = lambda out="out": bench.run_protocol("gauss25-color", kodak, ["n2n"], out_dir=tmp_path / out,
+                                               progress=True, baselines=False, limit=2, train={"steps": 3},
+                                               method_options={"n2n": {"crop": 24, "batch": 2, "widths": (8, 8, 8)}})
+    straight = run("straight")["results"]["n2n"]
+    real_images = runner._run_images
+
+    def killed(plan):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "_run_images", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run()
+    monkeypatch.setattr(runner, "_run_images", real_images)
+    monkeypatch.setattr(api, "train", lambda *a, **k: pytest.fail("trained again"))
+    r = run()
+    assert "n2n: trained by the interrupted run" in capsys.readouterr().err
+    resumed = r["results"]["n2n"]
+    assert resumed["training"]["steps"] == 3 and len(resumed["per_image"]) == 2
+    points = lambda r: [(p["step"], p["psnr"]) for p in r["training"]["curve"]["points"]]
+    assert points(resumed) == points(straight)  # the snapshots were kept
+    assert [x["psnr"] for x in resumed["per_image"]] == [x["psnr"] for x in straight["per_image"]]
+    assert not (tmp_path / "out" / "gauss25-color" / ".journal").exists()  # finished: the journals are gone
+
+
 # ----------------------------------------------------------------------------------- protocol v2
 def test_results_need_a_clean_tree(kodak, tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "git_commit", lambda: "abc123-dirty")

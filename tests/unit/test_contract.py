@@ -23,7 +23,8 @@ FAST = {"zero-shot": {"use_prior": False, "crop": 32, "batch": 8, "tta": 1, "gam
         "n2n": {"widths": (16, 16, 16)}, "ne2ne": {"widths": (16, 16, 16), "gamma": 0.0},
         "tcfl": {"depth": 4, "features": 16, "critic_features": 8, "collapse_patience": 0},
         "self2self": {"width": 16, "depth": 3, "crop": 32, "passes": 2},
-        "asym-mask": {"widths": (16, 16, 16), "r3_steps": 2}}
+        "asym-mask": {"widths": (16, 16, 16), "r3_steps": 2},
+        "n2v": {"widths": (8, 16, 16)}, "n2v2": {"widths": (8, 16, 16)}, "struct-n2v": {"widths": (8, 16, 16)}}
 
 
 def make(name):
@@ -242,7 +243,8 @@ def test_key_value_options_parse_numbers_bools_tuples_and_refuse_malformed_items
 #: which a few dozen steps do not beat).
 RISE = {"n2n": ({}, 60, 0.5), "ne2ne": ({}, 60, 0.25),
         "asym-mask": ({"fill": "zero", "blend": False, "r3": False}, 40, 5.0),
-        "tcfl": ({"depth": 4, "features": 16, "critic_features": 16, "collapse_patience": 0}, 60, 0.25)}
+        "tcfl": ({"depth": 4, "features": 16, "critic_features": 16, "collapse_patience": 0}, 60, 0.25),
+        **{n: ({"widths": (16, 32, 32), "percent": 2.0}, 40, 1.0) for n in ("n2v", "n2v2", "struct-n2v")}}
 #: TCFL learns to denoise only through its adversarial term (its pixel losses are zero for a generator that
 #: predicts no noise): on this image every setting tried lowered the PSNR within 40-300 steps (lsgan and
 #: wgan, lr 1e-4 to 1e-3, fake_weight 0.1-1, pixel_weight 1-25: 20.6 -> 8.7-20.5 dB); on oct-duke its

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from selfdenoise.core.tiling import apply_tiled
@@ -34,3 +35,29 @@ def test_tta_averages_only_the_given_modes():
     torch.testing.assert_close(tta_apply(aspect, x, 4, AUGMENT_MODES["flips"]), x * 10 / 6)
     torch.testing.assert_close(tta_apply(aspect, x, 2), (x * 10 / 6 + x * 6 / 10) / 2)  # a quarter turn
     torch.testing.assert_close(tta_apply(lambda t: t, x, 8), x)
+
+
+#: every device this machine has; CI has the CPU only, a GPU machine runs the same tests on CUDA too
+DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_tiling_tta_and_refinement_run_on_the_device_of_their_input(device):
+    import copy
+
+    from selfdenoise.classical.wiener import refine_estimate
+    from selfdenoise.core.tiling import tta_apply
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, 3, 3, padding=1)
+    on_device = copy.deepcopy(conv).to(device)
+    x = torch.rand(1, 3, 45, 38)
+    with torch.no_grad():
+        outs = {"tiled": (apply_tiled(on_device, x.to(device), tile=24, overlap=6), apply_tiled(conv, x, 24, 6)),
+                "tta": (tta_apply(on_device, x.to(device), 8), tta_apply(conv, x, 8))}
+    pilot = (x + torch.rand_like(x) * 0.1).clamp(0, 1)
+    outs["refined"] = (refine_estimate(x.to(device), pilot.to(device), 1, sigma=0.05),
+                       refine_estimate(x, pilot, 1, sigma=0.05))
+    for name, (got, ref) in outs.items():
+        assert got.device.type == device, name
+        torch.testing.assert_close(got.cpu(), ref, atol=1e-5, rtol=1e-5, msg=name)

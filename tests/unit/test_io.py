@@ -139,6 +139,39 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == []
 
 
+def test_temporary_files_of_killed_writers_are_swept_and_live_ones_kept(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".x.{io._HOST}-{dead.pid}.abc123.png.part"  # what a kill -9 mid-write leaves
+    live = tmp_path / f".x.{io._HOST}-{os.getpid()}.def456.png.part"  # a write in progress
+    remote = tmp_path / f".x.otherhost-{dead.pid}.ghi789.png.part"  # another machine's, on a shared folder
+    other = tmp_path / f".y.{io._HOST}-{dead.pid}.jkl012.png.part"  # another output's: swept when it is written
+    for f in (stale, live, remote, other):
+        f.write_bytes(b"half")
+    io.write_image(tmp_path / "x.png", np.zeros((8, 8, 3), np.float32))
+    assert sorted(f.name for f in tmp_path.iterdir()) == sorted(["x.png", live.name, remote.name, other.name])
+
+
+def test_a_kept_previous_file_moves_only_when_the_new_one_is_complete(tmp_path):
+    path, previous = tmp_path / "c.bin", tmp_path / "c.bin.previous"
+    io.atomic_write(path, lambda tmp: open(tmp, "wb").write(b"one"), previous=previous)
+    assert path.read_bytes() == b"one" and not previous.exists()
+
+    def killed(tmp):
+        open(tmp, "wb").write(b"tw")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        io.atomic_write(path, killed, previous=previous)
+    assert path.read_bytes() == b"one" and not previous.exists()
+    io.atomic_write(path, lambda tmp: open(tmp, "wb").write(b"two"), previous=previous)
+    assert path.read_bytes() == b"two" and previous.read_bytes() == b"one"
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["c.bin", "c.bin.previous"]
+
+
 def test_list_images(tmp_path):
     for n in ("b.png", "a.tif", "notes.txt"):
         (tmp_path / n).write_bytes(b"x")
@@ -215,3 +248,54 @@ def test_progress_in_a_log_is_plain_lines(monkeypatch):
     text = log.getvalue()
     assert "\r" not in text and "images" in text and text.endswith("\n")
     assert all(line.startswith("images") for line in text.splitlines())
+    log = stdio.StringIO()
+    monkeypatch.setattr(sys, "stderr", log)
+    bar = tqdm(total=2000, desc="train")  # a training loop: its loss set at every step
+    for step in range(2000):
+        bar.update(1)
+        bar.set_postfix(loss=f"{1 / (step + 1):.3g}")
+    bar.close()
+    assert 1 <= len(log.getvalue().splitlines()) <= 3  # the first line, perhaps one more, the last
+
+
+# ------------------------------------------------------------------------------------ explicit axes
+@pytest.mark.parametrize("axes, shape, read_as", [
+    ("ZYX", (5, 24, 20), (5, 24, 20, 1)),        # a volume: slices
+    ("YXC", (24, 20, 5), (5, 24, 20, 1)),        # five channels: each denoised on its own, none dropped
+    ("CYX", (2, 24, 20), (2, 24, 20, 1)),        # two channels are not gray + alpha
+    ("TCYX", (2, 3, 24, 20), (2, 24, 20, 3)),    # a colour time-lapse
+    ("CZYX", (2, 4, 24, 20), (8, 24, 20, 1)),    # channels apart, then depth
+    ("XY", (20, 24), (24, 20, 1)),               # transposed
+])
+def test_named_axes_are_read_as_slices_and_channels_and_written_back_as_given(tmp_path, axes, shape, read_as):
+    rng = np.random.default_rng(0)
+    arr = rng.integers(0, 65536, shape, dtype=np.uint16)
+    np.save(tmp_path / "a.npy", arr)
+    img, info = io.read_image(tmp_path / "a.npy", axes=axes.lower())
+    assert img.shape == read_as and info.axes == axes
+    io.write_image(tmp_path / "b.npy", img, info)
+    back = np.load(tmp_path / "b.npy")
+    assert back.dtype == np.uint16 and np.array_equal(back, arr)
+    io.write_image(tmp_path / "b.tif", img, info)
+    assert np.array_equal(tifffile.imread(tmp_path / "b.tif"), arr)  # the same layout, not reordered
+
+
+def test_ome_tiff_axes_are_read_from_its_metadata_and_kept_on_the_way_out(tmp_path):
+    arr = np.random.default_rng(1).integers(0, 4096, (3, 2, 24, 20), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "z.ome.tif", arr, ome=True, metadata={"axes": "ZCYX"}, photometric="minisblack")
+    img, info = io.read_image(tmp_path / "z.ome.tif")
+    assert info.axes == "ZCYX" and info.ome and img.shape == (6, 24, 20, 1)  # two channels apart, three slices
+    io.write_image(tmp_path / "out.ome.tif", img, info)
+    with tifffile.TiffFile(tmp_path / "out.ome.tif") as tf:
+        assert tf.is_ome and tf.series[0].axes == "ZCYX" and np.array_equal(tf.series[0].asarray(), arr)
+
+
+@pytest.mark.parametrize("axes, match", [("YXQ", "unknown letter Q"), ("YYX", "appears twice"), ("ZX", "Y and X"),
+                                         ("YX", "do not match the array's 3 dimensions")])
+def test_axes_that_cannot_describe_the_array_are_one_line_errors(tmp_path, axes, match):
+    np.save(tmp_path / "a.npy", np.zeros((4, 24, 20), np.float32))
+    with pytest.raises(InputError, match=f"a.npy: axes {axes}.*{match}"):
+        io.read_image(tmp_path / "a.npy", axes=axes)
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "p.png")
+    with pytest.raises(InputError, match="--axes is for TIFF and NPY"):
+        io.read_image(tmp_path / "p.png", axes="YX")

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.io import atomic_write
+from ..core.errors import InputError
+from ..core.io import atomic_write, save_npy
 from .results import json_safe
 
 
@@ -50,16 +51,16 @@ class Journal:
         if crop is not None:
             self.crops.mkdir(parents=True, exist_ok=True)
 
-            def save(tmp):
-                with open(tmp, "wb") as f:
-                    np.save(f, crop, allow_pickle=False)
-
-            atomic_write(self._crop_path(image, method), save)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a") as f:
-            f.write(json.dumps({"image": image, "method": method, "row": json_safe(row)}) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+            atomic_write(self._crop_path(image, method), lambda tmp: save_npy(tmp, crop))
+        line = json.dumps({"image": image, "method": method, "row": json_safe(row)}) + "\n"
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a") as f:
+                f.write(line)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:  # a full disk: stop with one line; the rows already journalled stay
+            raise InputError(f"{self.path}: cannot record a result ({e.strerror or e})") from None
         self.rows[(image, method)] = row
 
     def crop(self, image: str, method: str) -> np.ndarray | None:

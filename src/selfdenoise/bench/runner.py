@@ -122,6 +122,7 @@ class RunPlan:
     progress: bool
     crop_size: int
     train: dict | None
+    training_journal: Journal | None = None  # the models trained in this run (``_train_methods``)
 
     @property
     def n_images(self) -> int:
@@ -300,15 +301,19 @@ def _check_models_are_disjoint(proto: Protocol, items: list[TestImage], names: l
 
 
 def _train_methods(plan: RunPlan) -> None:
-    """Train, on the protocol's training set, each method that needs training and was given no model."""
-    for m in plan.names:
-        if _needs_training(m) and "model" not in plan.options.get(m, {}):
-            method_opts = {k: v for k, v in plan.options.get(m, {}).items() if k != "sigma"}  # e.g. n2n target_frames
-            info = train_for_protocol(plan.proto, plan.data_dir, m, plan.out_path, plan.ts, plan.indexed[:6],
-                                      plan.base_seed, progress=plan.progress, **(plan.train or {}), **method_opts,
-                                      **plan.train_settings.get(m, {}))
-            plan.options.setdefault(m, {})["model"] = info.pop("trained_model")
-            plan.trained[m] = info
+    """Train, on the protocol's training set, each method that needs training and was given no model.
+    The run's training journal keeps what a kill would lose (snapshots, a finished training)."""
+    to_train = [m for m in plan.names if _needs_training(m) and "model" not in plan.options.get(m, {})]
+    if to_train:
+        plan.training_journal = Journal(plan.out_path, {**journal_key(plan), "stage": "training"},
+                                        resume=not plan.exploratory)
+    for m in to_train:
+        method_opts = {k: v for k, v in plan.options.get(m, {}).items() if k != "sigma"}  # e.g. n2n target_frames
+        info = train_for_protocol(plan.proto, plan.data_dir, m, plan.out_path, plan.ts, plan.indexed[:6],
+                                  plan.base_seed, progress=plan.progress, keep=plan.training_journal.crops,
+                                  **(plan.train or {}), **method_opts, **plan.train_settings.get(m, {}))
+        plan.options.setdefault(m, {})["model"] = info.pop("trained_model")
+        plan.trained[m] = info
 
 
 def journal_key(plan: RunPlan) -> dict:
@@ -318,7 +323,8 @@ def journal_key(plan: RunPlan) -> dict:
     return {"protocol": plan.protocol, "split": plan.split, "dataset": plan.ts.name, "commit": plan.commit,
             "seed": plan.base_seed, "every": plan.every, "limit": plan.limit, "methods": plan.names,
             "peers": plan.peers, "peer_budget": plan.peer_budget, "options": options,
-            "train": plan.train, "train_settings": plan.train_settings}
+            "train": {k: v for k, v in plan.train.items() if k != "checkpoint_minutes"} if plan.train else plan.train,
+            "train_settings": plan.train_settings}
 
 
 def _run_images(plan: RunPlan) -> _RunState:
@@ -459,6 +465,8 @@ def _write_results(plan: RunPlan, run: _RunState) -> dict:
     written.extend(report.values())
     if not run.failed:
         run.journal.finish()
+        if plan.training_journal is not None:
+            plan.training_journal.finish()
     say(plan.progress, f"{plan.protocol} ({ts.name}, {n} images) done in {time.perf_counter() - run.start:.0f} s; "
                        f"results in {plan.out_path}")
     summary = {"dir": str(plan.out_path), "n_images": n, **{

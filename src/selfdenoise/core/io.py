@@ -7,7 +7,10 @@ Every problem becomes an ``InputError`` whose one-line message names the file. W
 """
 from __future__ import annotations
 
+import glob
+import io as stdio
 import os
+import socket
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -34,6 +37,9 @@ class ImageInfo:
     stack: bool = False  # (S, H, W, C)
     offset: float = 0.0  # float data: original = array * scale + offset
     scale: float = 1.0
+    axes: str = ""  # the input's axes (``--axes`` or OME/ImageJ metadata), restored on the way out
+    layout: tuple = ()  # how ``apply_axes`` arranged them: (order, shape before flattening, channels_apart)
+    ome: bool = False  # the axes came from the TIFF's OME/ImageJ metadata: a TIFF output carries them as OME
 
 
 def _fail(path, what: str) -> InputError:
@@ -99,7 +105,8 @@ def _normalise_channels(arr: np.ndarray, path, stack: bool) -> tuple[np.ndarray,
         warnings.warn(f"{path}: alpha channel dropped (gray+alpha -> gray)", stacklevel=3)
         arr = arr[..., :1]
     elif c not in (1, 3):
-        raise _fail(path, f"unsupported channel count {c} (expected 1, 3 or 4)")
+        raise _fail(path, f"unsupported channel count {c} (expected 1, 3 or 4; --axes names other layouts, "
+                          "e.g. ZCYX)")
     return arr, gray_2d
 
 
@@ -146,7 +153,8 @@ def _read_pil(path: Path, max_pixels: int) -> np.ndarray:
         raise _fail(path, f"truncated or corrupt image ({e})") from None
 
 
-def _read_tiff(path: Path, max_pixels: int) -> np.ndarray:
+def _read_tiff(path: Path, max_pixels: int) -> tuple[np.ndarray, str | None]:
+    """The first series of a TIFF, and its axes when OME or ImageJ metadata name them (else None)."""
     import tifffile
 
     try:
@@ -157,7 +165,8 @@ def _read_tiff(path: Path, max_pixels: int) -> np.ndarray:
             series = tf.series[0]
             arr = series.asarray()
             axes = series.axes
-            if "S" in axes and axes.index("S") != len(axes) - 1:  # planar RGB: samples to the end
+            named = _metadata_axes(axes) if (tf.is_ome or tf.is_imagej) else None
+            if named is None and "S" in axes and axes.index("S") != len(axes) - 1:  # planar RGB: samples last
                 arr = np.moveaxis(arr, axes.index("S"), -1)
     except InputError:
         raise
@@ -165,16 +174,79 @@ def _read_tiff(path: Path, max_pixels: int) -> np.ndarray:
         raise _fail(path, "cannot be read: permission denied") from None
     except Exception as e:  # tifffile raises many types for broken files
         raise _fail(path, f"truncated or corrupt TIFF ({type(e).__name__}: {e})") from None
-    return arr
+    return arr, named
+
+
+def _metadata_axes(axes: str) -> str | None:
+    """tifffile's axes of an OME/ImageJ series in our letters (its S, samples, is a channel axis), or None
+    when they hold a letter without a meaning here (e.g. Q, unknown) or two channel axes."""
+    if "S" in axes:
+        if "C" in axes:
+            return None
+        axes = axes.replace("S", "C")
+    return axes if set(axes) <= set(AXES) and "Y" in axes and "X" in axes else None
+
+
+#: the axes a user (``--axes``, CAREamics' letters) or a file's metadata may name: S samples, T time,
+#: Z depth, C channels, Y and X
+AXES = "STZCYX"
+
+
+def check_axes(axes: str, shape: tuple, path="array") -> str:
+    """``axes`` upper-cased, or a one-line error when they cannot describe an array of ``shape``."""
+    axes = str(axes).upper()
+    bad = sorted(set(axes) - set(AXES))
+    if bad:
+        raise _fail(path, f"axes {axes}: unknown letter {bad[0]} (use {', '.join(AXES)})")
+    if len(set(axes)) != len(axes):
+        raise _fail(path, f"axes {axes}: a letter appears twice")
+    if "Y" not in axes or "X" not in axes:
+        raise _fail(path, f"axes {axes}: Y and X are needed")
+    if len(axes) != len(shape):
+        raise _fail(path, f"axes {axes} do not match the array's {len(shape)} dimensions {tuple(shape)}")
+    return axes
+
+
+def apply_axes(arr: np.ndarray, axes: str) -> tuple[np.ndarray, tuple]:
+    """Arrange an array with named ``axes`` as (stack, Y, X, C) or (Y, X, C): S, T and Z (in that order)
+    flatten into the stack; 1 or 3 channels stay a gray or colour image, any other number are denoised
+    one by one (they join the stack). Returns the array and the layout ``restore_axes`` undoes."""
+    order = [a for a in "STZ" if a in axes] + ["Y", "X"] + (["C"] if "C" in axes else [])
+    arr = arr.transpose([axes.index(a) for a in order])
+    if "C" not in axes:
+        arr = arr[..., None]
+    apart = arr.shape[-1] not in (1, 3)
+    if apart:  # independent channels: each a gray image of the stack
+        arr = np.moveaxis(arr, -1, 0)[..., None]
+    shaped = arr.shape
+    lead = shaped[:-3]
+    return (arr.reshape(-1, *shaped[-3:]) if lead else arr), (tuple(order), shaped, apart)
+
+
+def restore_axes(arr: np.ndarray, axes: str, layout: tuple) -> np.ndarray:
+    """Undo ``apply_axes``: the array back in the input's axes order and shape."""
+    order, shaped, apart = layout
+    arr = arr.reshape(shaped[:-1] + arr.shape[-1:])
+    if apart:
+        arr = np.moveaxis(arr[..., 0], 0, -1)
+    if "C" not in axes:
+        arr = arr[..., 0]
+    return arr.transpose([list(order).index(a) for a in axes])
 
 
 #: a 3-D array whose last axis is this short (and shorter than the others) is taken for channels, not a stack
 MAX_CHANNELS_GUESS = 16
 
 
-def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> tuple[np.ndarray, ImageInfo]:
+def read_image(path: str | os.PathLike, max_pixels: int | None = None,
+               axes: str | None = None) -> tuple[np.ndarray, ImageInfo]:
     """Read PNG/JPEG/BMP/TIFF/NPY into float32 [0, 1], (H, W, C) or (S, H, W, C) for stacks. Images above
-    ``max_pixels`` per slice (default ``MAX_PIXELS``) are refused before decoding."""
+    ``max_pixels`` per slice (default ``MAX_PIXELS``) are refused before decoding.
+
+    ``axes`` (``"ZYX"``, ``"CYX"``, ``"TZYX"``, ... see ``AXES``) says what each dimension of a TIFF or NPY is;
+    without it a TIFF's OME or ImageJ metadata says so when present, and otherwise the layout is read from
+    the shape (2-D gray, a short last axis of 1, 3 or 4 channels, else a stack), refusing shapes that could
+    be either. With axes, channels other than 1 or 3 are denoised one by one (never dropped as alpha)."""
     max_pixels = MAX_PIXELS if max_pixels is None else int(max_pixels)
     path = Path(path)
     if not path.exists():
@@ -184,6 +256,7 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> tuple[
     if path.stat().st_size == 0:
         raise _fail(path, "file is empty (0 bytes)")
     suffix = path.suffix.lower()
+    named = None
     if suffix == ".npy":
         try:
             arr = np.load(path, allow_pickle=False, mmap_mode="r")
@@ -196,12 +269,18 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> tuple[
             _check_pixels(path, sides[0], sides[-1], max_pixels)
         arr = np.array(arr)
     elif suffix in (".tif", ".tiff"):
-        arr = _read_tiff(path, max_pixels)
+        arr, named = _read_tiff(path, max_pixels)
     else:
+        if axes is not None:
+            raise _fail(path, f"--axes is for TIFF and NPY files; a {suffix} image is Y, X and its colours")
         arr = _read_pil(path, max_pixels)
     arr = np.asarray(arr)
     if arr.size == 0:
         raise _fail(path, f"image has no pixels (shape {arr.shape})")
+    if axes is not None:
+        return _read_with_axes(arr, check_axes(axes, arr.shape, path), path, ome=False)
+    if named is not None:
+        return _read_with_axes(arr, named, path, ome=True)
     # Decide between (H,W), (H,W,C), (S,H,W), (S,H,W,C).
     if arr.ndim == 2:
         stack = False
@@ -209,15 +288,24 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> tuple[
         stack = arr.shape[-1] not in (1, 2, 3, 4)
         if stack and arr.shape[-1] <= MAX_CHANNELS_GUESS and arr.shape[-1] < min(arr.shape[:2]):
             raise _fail(path, f"shape {arr.shape}: the last axis looks like {arr.shape[-1]} channels (1, 3 or 4 are "
-                              "read) rather than an image side; a stack is (slices, height, width)")
+                              "read) rather than an image side; say what the axes are with --axes (e.g. YXC, ZYX)")
     elif arr.ndim == 4:
         stack = True
     else:
-        raise _fail(path, f"unsupported array shape {arr.shape} (expected HxW, HxWxC or a stack of them)")
+        raise _fail(path, f"unsupported array shape {arr.shape} (expected HxW, HxWxC or a stack of them; --axes "
+                          "names other layouts, e.g. TZYX)")
     arr, info = _to_unit_range(arr, path)
     arr, info.gray_2d = _normalise_channels(arr, path, stack)
     _check_size(arr, path)
     info.stack, info.channels = stack, arr.shape[-1]
+    return np.ascontiguousarray(arr, dtype=np.float32), info
+
+
+def _read_with_axes(arr: np.ndarray, axes: str, path, ome: bool) -> tuple[np.ndarray, ImageInfo]:
+    arr, layout = apply_axes(arr, axes)
+    arr, info = _to_unit_range(arr, path)
+    _check_size(arr, path)
+    info.stack, info.channels, info.axes, info.layout, info.ome = arr.ndim == 4, arr.shape[-1], axes, layout, ome
     return np.ascontiguousarray(arr, dtype=np.float32), info
 
 
@@ -252,15 +340,23 @@ def _convert_back(chunk: np.ndarray, info: ImageInfo) -> np.ndarray:
     return out.astype(info.dtype)
 
 
-def atomic_write(path: str | os.PathLike, write) -> None:
+#: temporary files of ``atomic_write`` are named ``.<stem>.<host>-<pid>.<random><suffix>.part``
+_HOST = "".join(c for c in socket.gethostname() if c.isalnum())[:16] or "host"
+
+
+def atomic_write(path: str | os.PathLike, write, previous: str | os.PathLike | None = None) -> None:
     """Call ``write(tmp_path)``, fsync, then rename over ``path``: never a partial file, even when
-    interrupted. Failures become one-line ``InputError``s naming ``path``."""
+    interrupted. With ``previous``, the file being replaced is kept there (moved only once the new one is
+    complete). Temporary files left by a killed writer of the same path on this machine are removed first.
+    Failures become one-line ``InputError``s naming ``path`` (a full disk included)."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise _fail(path, f"cannot write: folder {folder} does not exist")
+    sweep_stale_parts(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix + ".part", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.{_HOST}-{os.getpid()}.", suffix=path.suffix + ".part",
+                                   dir=folder)
     except OSError as e:
         raise _fail(path, f"cannot write ({e.strerror})") from None
     os.close(fd)
@@ -271,6 +367,8 @@ def atomic_write(path: str | os.PathLike, write) -> None:
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        if previous is not None and path.is_file():
+            os.replace(path, previous)
         os.replace(tmp, path)
     except BaseException as e:
         try:
@@ -279,7 +377,54 @@ def atomic_write(path: str | os.PathLike, write) -> None:
             pass
         if isinstance(e, OSError):
             raise _fail(path, f"cannot write ({e.strerror or e})") from None
+        if type(e).__name__ == "SafetensorError" and "I/O error" in str(e):  # safetensors' wrapper of an OSError
+            raise _fail(path, f"cannot write ({str(e).split('I/O error: ', 1)[-1]})") from None
         raise
+
+
+class CheckedWrites:
+    """A file's ``write`` alone. numpy (``np.save``) and tifffile write a real file with ``ndarray.tofile``,
+    which loses the error of a full disk and leaves a truncated file; through this object they write with
+    Python's ``write``, which raises it."""
+
+    def __init__(self, file):
+        self.file = file
+
+    def write(self, data) -> int:
+        return self.file.write(data)
+
+
+def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
+    """``np.save`` that fails on a full disk instead of writing a truncated file (``CheckedWrites``)."""
+    with open(path, "wb") as f:
+        np.save(CheckedWrites(f), array, allow_pickle=False)
+
+
+def sweep_stale_parts(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files that writers of ``path`` killed on this machine (``kill -9``, power loss)
+    left beside it; those of live processes, and of other machines sharing the folder, stay."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    removed = []
+    for part in folder.glob(f".{glob.escape(path.stem)}.{_HOST}-*{glob.escape(path.suffix)}.part"):
+        pid = part.name[len(f".{path.stem}.{_HOST}-"):].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            try:
+                part.unlink()
+                removed.append(part)
+            except OSError:
+                pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
 
 
 def ensure_parent(path: str | os.PathLike) -> None:
@@ -306,19 +451,25 @@ def write_image(path: str | os.PathLike, array: np.ndarray, info: ImageInfo | No
     if array.ndim == 2:
         array = array[..., None]
     data = from_unit_range(array, info)
+    if info.axes:
+        if suffix not in (".npy", ".tif", ".tiff"):
+            raise _fail(path, f"an array with axes {info.axes} can only be written as .tif/.tiff or .npy")
+        data = restore_axes(data, info.axes, info.layout)
     if suffix == ".npy":
-        def write_npy(tmp):
-            with open(tmp, "wb") as f:
-                np.save(f, data, allow_pickle=False)
-
-        atomic_write(path, write_npy)
+        atomic_write(path, lambda tmp: save_npy(tmp, data))
         return
     if suffix in (".tif", ".tiff"):
         import tifffile
 
         def write_tiff(tmp):
-            photometric = "rgb" if data.shape[-1] == 3 and data.ndim >= 3 and not info.gray_2d else "minisblack"
-            tifffile.imwrite(tmp, data, photometric=photometric)
+            buffer = stdio.BytesIO()  # then one checked write: tifffile's own file writes lose a full disk's error
+            if info.ome:  # the axes the input's metadata named go with the output, as OME metadata
+                tifffile.imwrite(buffer, data, photometric="minisblack", ome=True, metadata={"axes": info.axes})
+            else:
+                photometric = "rgb" if data.shape[-1] == 3 and data.ndim >= 3 and not info.gray_2d else "minisblack"
+                tifffile.imwrite(buffer, data, photometric=photometric)
+            with open(tmp, "wb") as f:
+                f.write(buffer.getbuffer())
 
         atomic_write(path, write_tiff)
         return

@@ -25,8 +25,20 @@ class _Lines(io.TextIOBase):
         sys.stderr.flush()
 
 
+class _LogBar(_tqdm):
+    """tqdm whose postfix and description wait for the next periodic line (tqdm redraws on each by default,
+    which a training that sets its loss every few steps turned into thousands of lines)."""
+
+    def set_postfix(self, ordered_dict=None, refresh=True, **kwargs):
+        super().set_postfix(ordered_dict, refresh=False, **kwargs)
+
+    def set_description(self, desc=None, refresh=True):
+        super().set_description(desc, refresh=False)
+
+
 def tqdm(iterable=None, **options):
     """``tqdm.tqdm`` with the same arguments; plain periodic lines when stderr is not a terminal."""
     if not options.get("disable") and "file" not in options and not sys.stderr.isatty():
         options = {"mininterval": LOG_INTERVAL, "ascii": True, "file": _Lines(), **options}
+        return _LogBar(iterable, **options)
     return _tqdm(iterable, **options)

@@ -54,8 +54,6 @@ random crops of the one image, from scratch (no shipped weights are trained for 
 """
 from __future__ import annotations
 
-import math
-import time
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -64,13 +62,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..classical.noise_level import estimate_sigma
-from ..core.augment import random_crops
 from ..core.errors import InputError
 from ..core.pixel_shuffle import pd_down, pd_up
 from ..core.tiling import apply_tiled, tta_apply
 from .base import NamedNetMethod
 from .contract import Batch, option
-from .fitting import fit_single_image
+from .fitting import FitsOneImage
 
 #: widths of the compact UNet used by default: half the parameters (0.38 M) and twice the steps per
 #: second of the library's "fast" widths (48, 96, 144), with the same PolyU PSNR after 2.5 minutes
@@ -159,7 +156,7 @@ def r3_refine(model: nn.Module, noisy: Tensor, denoised: Tensor, masks: int, ste
 
 
 @dataclass(kw_only=True)
-class AsymMask(NamedNetMethod):
+class AsymMask(FitsOneImage, NamedNetMethod):
     """Asymmetric mask scheme (see the module docstring).
 
     Options: ``masks`` (n >= 2), ``train_factor`` (PD in training, 5), ``infer_factor`` (PD at
@@ -275,37 +272,11 @@ class AsymMask(NamedNetMethod):
             return self.blend_sigma / 255.0
         return estimate_sigma(noisy[0].permute(1, 2, 0).float().cpu().numpy(), stride=3) / 255.0
 
-    # -- zero-shot: fit to the one image it denoises ------------------------------------------------
-    def sample_batch(self, noisy: Tensor, generator: torch.Generator) -> Batch:
-        """``batch`` random crops (at most ``crop`` square) of the image, flipped/rotated at random."""
-        _, _, h, w = noisy.shape
-        y = random_crops(noisy, self.batch, min(self.crop, h), min(self.crop, w), generator)
-        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
-        return Batch(noisy=y, extra={"seeds": [seed]})
-
-    def lr_at(self, step: int, total: int, lr: float) -> float:
-        """Cosine decay over the known number of steps (constant under a time budget alone)."""
-        return lr if total <= 0 else lr * 0.5 * (1.0 + math.cos(math.pi * step / total))
-
+    # -- zero-shot: fit to the one image it denoises (``fitting.FitsOneImage``) ------------------------
     #: zero-shot steps when neither ``steps`` nor ``budget`` is given
     default_steps: ClassVar[int] = 300
 
     def fit_denoise(self, noisy: Tensor, seed: int = 0, progress: bool = False) -> Tensor:
         """Fit a fresh network to one noisy image (1, C, H, W) with the masked PD loss, then denoise it."""
-        if noisy.ndim != 4 or noisy.shape[0] != 1:
-            raise ValueError(f"expected a (1, C, H, W) tensor, got {tuple(noisy.shape)}")
-        x = noisy.detach().float().contiguous()
-        h, w = x.shape[-2:]
-        self.check_size(h, w, self.train_factor)
-        steps = self.steps if self.steps is not None else (None if self.budget is not None else self.default_steps)
-        seconds, model = self.budget, None
-        if self.budget is not None:  # the whole image within the budget: the inference is timed first
-            start = time.perf_counter()
-            torch.manual_seed(seed)
-            model = self.build_model(x.shape[1])
-            self.denoise(model, x)
-            seconds = max(0.0, self.budget - 2 * (time.perf_counter() - start))
-            steps = 0 if seconds <= 0 else steps
-        model = fit_single_image(self, x, steps=steps, seconds=seconds, seed=seed, progress=progress, lr=self.lr,
-                                 model=model)
-        return self.denoise(model, x)
+        self.check_size(*noisy.shape[-2:], self.train_factor)
+        return super().fit_denoise(noisy, seed=seed, progress=progress)

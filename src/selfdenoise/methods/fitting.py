@@ -2,15 +2,17 @@
 the method supplies the network, the batches drawn from the image and the loss; this loop knows no method."""
 from __future__ import annotations
 
+import math
 import time
 
 import torch
 from torch import Tensor, nn
 
+from ..core.augment import random_crops
 from ..core.errors import TrainingDiverged
 from ..core.progress import tqdm
 from .base import to_channels_last
-from .contract import SingleImageMethod
+from .contract import Batch, SingleImageMethod
 
 
 def fit_single_image(
@@ -78,3 +80,47 @@ def fit_single_image(
             bar.close()
     model.eval()
     return model
+
+
+def fit_then_denoise(method, noisy: Tensor, *, seed: int = 0, progress: bool = False, default_steps: int) -> Tensor:
+    """Fit a fresh network of ``method`` to one noisy image (1, C, H, W), then denoise it with that network.
+
+    The fitting runs ``method.steps`` steps (``default_steps`` when neither they nor ``method.budget`` are
+    given), or fits in ``method.budget`` seconds for the whole image: one inference of the untrained network
+    is timed first and the fitting gets what two of them leave."""
+    if noisy.ndim != 4 or noisy.shape[0] != 1:
+        raise ValueError(f"expected a (1, C, H, W) tensor, got {tuple(noisy.shape)}")
+    x = noisy.detach().float().contiguous()
+    steps = method.steps if method.steps is not None else (None if method.budget is not None else default_steps)
+    seconds, model = method.budget, None
+    if method.budget is not None:
+        start = time.perf_counter()
+        torch.manual_seed(seed)
+        model = method.build_model(x.shape[1])
+        method.denoise(model, x)
+        seconds = max(0.0, method.budget - 2 * (time.perf_counter() - start))
+        steps = 0 if seconds <= 0 else steps
+    model = fit_single_image(method, x, steps=steps, seconds=seconds, seed=seed, progress=progress, lr=method.lr,
+                             model=model)
+    return method.denoise(model, x)
+
+
+class FitsOneImage:
+    """The single-image side of a dataset method that can also be fitted to the one image it denoises
+    (``contract.SingleImageMethod``): batches of random crops of that image, cosine decay of the learning
+    rate, ``steps`` or a ``budget``. The method has the options ``budget``, ``steps``, ``lr``, ``crop`` and
+    ``batch``, and the class attribute ``default_steps``."""
+
+    def sample_batch(self, noisy: Tensor, generator: torch.Generator) -> Batch:
+        """``batch`` random crops (at most ``crop`` square) of the image, flipped/rotated at random."""
+        _, _, h, w = noisy.shape
+        y = random_crops(noisy, self.batch, min(self.crop, h), min(self.crop, w), generator)
+        return Batch(noisy=y, extra={"seeds": [int(torch.randint(0, 2**31 - 1, (1,), generator=generator))]})
+
+    def lr_at(self, step: int, total: int, lr: float) -> float:
+        """Cosine decay over the known number of steps (constant under a time budget alone)."""
+        return lr if total <= 0 else lr * 0.5 * (1.0 + math.cos(math.pi * step / total))
+
+    def fit_denoise(self, noisy: Tensor, seed: int = 0, progress: bool = False) -> Tensor:
+        """Fit a fresh network to the one noisy image (1, C, H, W) with the method's loss, then denoise it."""
+        return fit_then_denoise(self, noisy, seed=seed, progress=progress, default_steps=self.default_steps)

@@ -47,6 +47,12 @@ IMAGE_METHODS: dict[str, Entry] = {
     "tcfl": Entry(methods, "tcfl", "TCFL", ("dataset", "gan"), "TCFL: noisy scans plus unpaired clean ones (OCT)"),
     "asym-mask": Entry(methods, "asym_mask", "AsymMask", ("dataset", "single-image"),
                        "asymmetric masks on pixel-shuffled images: real camera noise"),
+    "n2v": Entry(methods, "n2v", "Noise2Void", ("dataset", "single-image"),
+                 "Noise2Void: blind-spot masking on single noisy images (microscopy)"),
+    "n2v2": Entry(methods, "n2v2", "N2V2", ("dataset", "single-image"),
+                  "N2V2: Noise2Void without its checkerboard artefacts (CAREamics' default)"),
+    "struct-n2v": Entry(methods, "struct_n2v", "StructN2V", ("dataset", "single-image"),
+                        "structN2V: a line-shaped blind spot for noise correlated along rows or columns"),
     "nlm": Entry(classical, "baselines", "nlm", ("classical",), "non-local means (scikit-image)"),
     "bm3d": Entry(classical, "baselines", "bm3d", ("classical",), "BM3D / CBM3D (the optional, non-commercial bm3d package)"),
 }

@@ -5,6 +5,7 @@ from torch import nn
 
 from ..core.errors import InputError
 from .srresnet import SRResNet
+from .unet_n2v import UNetN2V
 from .unet_paper import UNetPaper
 from .unet_small import UNetSmall
 
@@ -13,6 +14,8 @@ NETS = {
     "fast": "compact residual UNet on the 2x2 pixel-unshuffled image (nets.unet_small); the CPU default",
     "unet": "the Noise2Noise / Neighbor2Neighbor paper UNet, 48 features at full resolution (nets.unet_paper)",
     "srresnet": "SRResNet without up-sampling, 16 residual blocks of 64 features (nets.srresnet; Noise2Noise)",
+    "n2v": "Noise2Void's UNet: batch-normalised levels of 32/64/128 features, max pooling (nets.unet_n2v)",
+    "n2v2": "N2V2's UNet: max-blur pooling and no top-level skip connection (nets.unet_n2v)",
 }
 
 
@@ -24,4 +27,6 @@ def build_net(name: str, channels: int, widths: tuple[int, ...] | None = None) -
         return UNetPaper(channels)
     if name == "srresnet":
         return SRResNet(channels)
+    if name in ("n2v", "n2v2"):
+        return UNetN2V(channels, tuple(widths) if widths else (32, 64, 128), n2v2=name == "n2v2")
     raise InputError(f"unknown network '{name}' (known: {', '.join(NETS)})")

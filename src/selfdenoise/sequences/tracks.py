@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import InputError
-from ..core.io import atomic_write
+from ..core.io import atomic_write, save_npy
 
 SEQUENCE_SUFFIXES = (".json", ".csv", ".npy")
 #: Fewest frames accepted: the smoothers' windows and the 1-D hourglass (two 2x down-samplings)
@@ -261,12 +261,7 @@ def write_sequence(path: str | os.PathLike, array: np.ndarray, info: SequenceInf
     elif suffix == ".npy":
         dtype = info.dtype or (arr.dtype if np.issubdtype(arr.dtype, np.floating) else np.float32)
         data = arr.astype(dtype)
-
-        def write_npy(tmp):
-            with open(tmp, "wb") as f:
-                np.save(f, data, allow_pickle=False)
-
-        atomic_write(path, write_npy)
+        atomic_write(path, lambda tmp: save_npy(tmp, data))
     else:
         raise _fail(path, f"unsupported sequence format '{suffix}' (use {', '.join(SEQUENCE_SUFFIXES)})")
 

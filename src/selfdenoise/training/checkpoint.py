@@ -29,9 +29,11 @@ def _optimizer_key(name: str) -> tuple[str, str]:
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, opt: torch.optim.Optimizer | dict, *, step: int,
-                    elapsed: float, method: DatasetMethod, channels: int, config: TrainConfig) -> None:
+                    elapsed: float, method: DatasetMethod, channels: int, config: TrainConfig,
+                    keep_previous: bool = False) -> None:
     """Weights + the state of every optimiser (one, or a dict name -> optimiser for methods with
-    parameter groups) as safetensors with JSON metadata, written atomically in one file (no pickle)."""
+    parameter groups) as safetensors with JSON metadata, written atomically in one file (no pickle).
+    ``keep_previous``: the checkpoint it replaces moves to ``PATH.previous`` once the new one is complete."""
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     optims = opt if isinstance(opt, dict) else {"": opt}
     meta = {"format": CHECKPOINT_FORMAT, "step": str(step), "elapsed": repr(float(elapsed)),
@@ -49,7 +51,8 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, opt: torch.optim.
                     scalars.setdefault(str(i), {})[k] = v
         meta[f"optim_groups{suffix}"] = json.dumps(sd["param_groups"])
         meta[f"optim_scalars{suffix}"] = json.dumps(scalars)
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta),
+                 previous=previous_checkpoint(path) if keep_previous else None)
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..core.errors import InputError
+
 
 class TrainingLog:
     """CSV log (appended to on resume) plus TensorBoard events when ``tensorboard`` is installed."""
@@ -26,12 +28,15 @@ class TrainingLog:
             self.tb = None
 
     def write(self, row: dict) -> None:
-        if self.fields is None:
-            self.fields = list(row) + (["val_psnr"] if "val_psnr" not in row else [])
-            with open(self.path, "w") as f:
-                f.write(",".join(self.fields) + "\n")
-        with open(self.path, "a") as f:
-            f.write(",".join(_fmt(row.get(k)) for k in self.fields) + "\n")
+        try:
+            if self.fields is None:
+                self.fields = list(row) + (["val_psnr"] if "val_psnr" not in row else [])
+                with open(self.path, "w") as f:
+                    f.write(",".join(self.fields) + "\n")
+            with open(self.path, "a") as f:
+                f.write(",".join(_fmt(row.get(k)) for k in self.fields) + "\n")
+        except OSError as e:  # a full disk: one line (the checkpoint written on the way out keeps the work)
+            raise InputError(f"{self.path}: cannot write the training log ({e.strerror or e})") from None
         if self.tb is not None:
             for k, v in row.items():
                 if k != "step" and v is not None:

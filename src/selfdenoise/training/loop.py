@@ -27,7 +27,7 @@ from ..core.metrics import psnr, quantize_uint8
 from ..core.progress import tqdm
 from ..methods.base import to_channels_last
 from ..methods.contract import Batch, DataNeeds, DatasetMethod, StopTraining
-from .checkpoint import previous_checkpoint, read_checkpoint, save_checkpoint
+from .checkpoint import read_checkpoint, save_checkpoint
 from .config import TrainConfig, TrainResult
 from .data import TrainingSet
 from .distributed import agree_on_stop, average_gradients, process_group, shared_elapsed
@@ -90,11 +90,9 @@ class _Run:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the checkpoint atomically; the one before it is kept as ``PATH.previous``."""
-        if os.path.isfile(path):
-            os.replace(path, previous_checkpoint(path))
         save_checkpoint(path, self.model, self.saved_optimizers(), step=self.step,
                         elapsed=time.perf_counter() - self.t0, method=self.method, channels=self.data.channels,
-                        config=self.config)
+                        config=self.config, keep_previous=True)
         self.saved_at = time.perf_counter()
 
     def close(self) -> None:
