@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import InputError
+from ..core.io import save_npy
 
 #: peer name -> (tool, what it runs)
 PEERS = {
@@ -62,12 +63,12 @@ def run_peer(name: str, noisy: np.ndarray, *, budget: float, seed: int, python: 
     with tempfile.TemporaryDirectory(prefix="selfdenoise-peer-") as tmp:
         folder = Path(tmp)
         image = noisy[..., 0] if noisy.ndim == 3 and noisy.shape[-1] == 1 else noisy
-        np.save(folder / "noisy.npy", np.ascontiguousarray(image, dtype=np.float32))
+        save_npy(folder / "noisy.npy", np.ascontiguousarray(image, dtype=np.float32))
         command = [str(python), str(runner), name, "--input", str(folder / "noisy.npy"), "--output",
                    str(folder / "out.npy"), "--budget", f"{budget:g}", "--seed", str(int(seed)),
                    "--json", str(folder / "info.json")]
         if second is not None:
-            np.save(folder / "second.npy", np.ascontiguousarray(second.reshape(image.shape), dtype=np.float32))
+            save_npy(folder / "second.npy", np.ascontiguousarray(second.reshape(image.shape), dtype=np.float32))
             command += ["--input2", str(folder / "second.npy")]
         done = subprocess.run(command, capture_output=True, text=True,
                               timeout=timeout if timeout is not None else 10 * budget + 300)

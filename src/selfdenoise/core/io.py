@@ -7,7 +7,6 @@ Every problem becomes an ``InputError`` whose one-line message names the file. W
 """
 from __future__ import annotations
 
-import glob
 import io as stdio
 import os
 import socket
@@ -400,24 +399,42 @@ def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
         np.save(CheckedWrites(f), array, allow_pickle=False)
 
 
+#: per folder, the temporary files of dead writers on this machine, listed at the first write into it
+_STALE_PARTS: dict[str, list[Path]] = {}
+
+
 def sweep_stale_parts(path: str | os.PathLike) -> list[Path]:
     """Remove the temporary files that writers of ``path`` killed on this machine (``kill -9``, power loss)
-    left beside it; those of live processes, and of other machines sharing the folder, stay."""
+    left beside it; those of live processes, and of other machines sharing the folder, stay. A folder is
+    listed once per process (a batch writing thousands of outputs into it must not list it for each one)."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
+    key = str(folder.absolute())
+    if key not in _STALE_PARTS:
+        parts = folder.glob(f".*.{_HOST}-*.part")
+        _STALE_PARTS[key] = [p for p in parts if not _alive(_writer_pid(p))]
+    mine = [p for p in _STALE_PARTS[key]
+            if p.name.startswith(f".{path.stem}.{_HOST}-") and p.name.endswith(f"{path.suffix}.part")]
     removed = []
-    for part in folder.glob(f".{glob.escape(path.stem)}.{_HOST}-*{glob.escape(path.suffix)}.part"):
-        pid = part.name[len(f".{path.stem}.{_HOST}-"):].split(".", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            try:
-                part.unlink()
-                removed.append(part)
-            except OSError:
-                pass
+    for part in mine:
+        _STALE_PARTS[key].remove(part)
+        try:
+            part.unlink()
+            removed.append(part)
+        except OSError:
+            pass
     return removed
 
 
+def _writer_pid(part: Path) -> int:
+    """The pid in a temporary file's name (0, taken for alive, when there is none)."""
+    pid = part.name.rsplit(f".{_HOST}-", 1)[-1].split(".", 1)[0]
+    return int(pid) if pid.isdigit() else 0
+
+
 def _alive(pid: int) -> bool:
+    if pid <= 0:  # not a pid: never removed
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -82,29 +82,6 @@ def fit_single_image(
     return model
 
 
-def fit_then_denoise(method, noisy: Tensor, *, seed: int = 0, progress: bool = False, default_steps: int) -> Tensor:
-    """Fit a fresh network of ``method`` to one noisy image (1, C, H, W), then denoise it with that network.
-
-    The fitting runs ``method.steps`` steps (``default_steps`` when neither they nor ``method.budget`` are
-    given), or fits in ``method.budget`` seconds for the whole image: one inference of the untrained network
-    is timed first and the fitting gets what two of them leave."""
-    if noisy.ndim != 4 or noisy.shape[0] != 1:
-        raise ValueError(f"expected a (1, C, H, W) tensor, got {tuple(noisy.shape)}")
-    x = noisy.detach().float().contiguous()
-    steps = method.steps if method.steps is not None else (None if method.budget is not None else default_steps)
-    seconds, model = method.budget, None
-    if method.budget is not None:
-        start = time.perf_counter()
-        torch.manual_seed(seed)
-        model = method.build_model(x.shape[1])
-        method.denoise(model, x)
-        seconds = max(0.0, method.budget - 2 * (time.perf_counter() - start))
-        steps = 0 if seconds <= 0 else steps
-    model = fit_single_image(method, x, steps=steps, seconds=seconds, seed=seed, progress=progress, lr=method.lr,
-                             model=model)
-    return method.denoise(model, x)
-
-
 class FitsOneImage:
     """The single-image side of a dataset method that can also be fitted to the one image it denoises
     (``contract.SingleImageMethod``): batches of random crops of that image, cosine decay of the learning
@@ -122,5 +99,23 @@ class FitsOneImage:
         return lr if total <= 0 else lr * 0.5 * (1.0 + math.cos(math.pi * step / total))
 
     def fit_denoise(self, noisy: Tensor, seed: int = 0, progress: bool = False) -> Tensor:
-        """Fit a fresh network to the one noisy image (1, C, H, W) with the method's loss, then denoise it."""
-        return fit_then_denoise(self, noisy, seed=seed, progress=progress, default_steps=self.default_steps)
+        """Fit a fresh network to the one noisy image (1, C, H, W) with the method's loss, then denoise it.
+
+        The fitting runs ``steps`` steps (``default_steps`` when neither they nor ``budget`` are given), or fits
+        in ``budget`` seconds for the whole image: one inference of the untrained network is timed first and
+        the fitting gets what two of them leave."""
+        if noisy.ndim != 4 or noisy.shape[0] != 1:
+            raise ValueError(f"expected a (1, C, H, W) tensor, got {tuple(noisy.shape)}")
+        x = noisy.detach().float().contiguous()
+        steps = self.steps if self.steps is not None else (None if self.budget is not None else self.default_steps)
+        seconds, model = self.budget, None
+        if self.budget is not None:
+            start = time.perf_counter()
+            torch.manual_seed(seed)
+            model = self.build_model(x.shape[1])
+            self.denoise(model, x)
+            seconds = max(0.0, self.budget - 2 * (time.perf_counter() - start))
+            steps = 0 if seconds <= 0 else steps
+        model = fit_single_image(self, x, steps=steps, seconds=seconds, seed=seed, progress=progress, lr=self.lr,
+                                 model=model)
+        return self.denoise(model, x)
