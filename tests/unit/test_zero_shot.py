@@ -9,7 +9,7 @@ from selfdenoise.methods import registry
 from selfdenoise.methods.contract import Batch
 from selfdenoise.methods.fitting import fit_single_image
 from selfdenoise.methods.ne2ne import neighbor_pair_index, subsample
-from selfdenoise.methods.zero_shot import PRIOR_PATH, ZeroShot, load_prior
+from selfdenoise.methods.zero_shot import PRIOR_PATH, Route, ZeroShot, load_prior
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -111,18 +111,67 @@ def _correlated_noise(shape, sigma, seed=0):
     return n / n.std() * sigma
 
 
-def test_auto_shuffles_correlated_noise_only():
-    from selfdenoise.methods.zero_shot import AUTO_PASSES, CORRELATED_SHUFFLE, SHUFFLED_PASSES
+def test_auto_routes_white_and_correlated_noise():
+    from selfdenoise.methods.zero_shot import AUTO_PASSES, CORRELATED_NLM_BLEND, CORRELATED_SHUFFLE, SHUFFLED_PASSES
 
     g = torch.Generator().manual_seed(0)
     flat = torch.full((1, 3, 96, 96), 0.5)
     white = flat + 0.05 * torch.randn(flat.shape, generator=g)
     correlated = flat + _correlated_noise(flat.shape, 0.05)
-    assert ZeroShot().resolve(white) == (1, AUTO_PASSES)
-    assert ZeroShot().resolve(correlated) == (CORRELATED_SHUFFLE, SHUFFLED_PASSES)
-    assert ZeroShot(shuffle=1).resolve(correlated) == (1, 0)  # correlated noise unshuffled: no Wiener step
-    assert ZeroShot(shuffle=2, refine=1).resolve(white) == (2, 1)
-    assert ZeroShot(shuffle=4).resolve(torch.rand(1, 3, 40, 50))[0] == 2  # sub-images keep >= 16 pixels a side
+    assert ZeroShot().resolve(white) == Route(1, AUTO_PASSES, "network", 0.0, None)
+    route = ZeroShot().resolve(correlated)
+    assert (route.factor, route.passes, route.pilot, route.blend) == (CORRELATED_SHUFFLE, SHUFFLED_PASSES, "nlm",
+                                                                      CORRELATED_NLM_BLEND)
+    assert 10.5 < route.sigma < 15  # NLM is given the level on stride-3 sub-images: 0.05 * 255 = 12.75 there
+    assert ZeroShot(shuffle=1).resolve(correlated).passes == 0  # correlated noise unshuffled: no Wiener step
+    r = ZeroShot(shuffle=2, refine=1).resolve(white)
+    assert (r.factor, r.passes) == (2, 1)
+    assert ZeroShot(shuffle=4).resolve(torch.rand(1, 3, 40, 50)).factor == 2  # sub-images keep >= 16 px a side
+    given = ZeroShot(pilot="network", nlm_blend=0).resolve(correlated)
+    assert (given.pilot, given.blend, given.sigma) == ("network", 0.0, None)
+    assert ZeroShot(nlm_blend=1, sigma=0.1).resolve(white).sigma == pytest.approx(25.5)
+
+
+@pytest.mark.parametrize("option", [{"pilot": "bm3d"}, {"nlm_blend": 1.5}, {"nlm_blend": "half"}])
+def test_route_options_reject_bad_values(option):
+    from selfdenoise.core.errors import InputError
+
+    with pytest.raises(InputError, match=next(iter(option))):
+        ZeroShot(**option)
+
+
+def test_correlated_route_is_nlm_piloted_wiener_blended_with_nlm():
+    """On correlated noise the default is the NLM-piloted Wiener passes on the sub-images, averaged with NLM:
+    exactly that composition of the library's own pieces, and better than NLM alone."""
+    from skimage import data
+
+    from selfdenoise.classical.baselines import nlm_tiled
+    from selfdenoise.classical.wiener import refine_estimate
+    from selfdenoise.core.pixel_shuffle import pd_down, pd_up
+
+    clean = torch.from_numpy(data.astronaut()[100:196, 150:262].astype(np.float32) / 255).permute(2, 0, 1)[None]
+    noisy = clean + _correlated_noise(clean.shape, 10 / 255)
+    m = ZeroShot()
+    out = m.fit_denoise(noisy)
+    route = m.resolve(noisy)
+    nlm = nlm_tiled(noisy, route.sigma, 1024)
+    subs, pilot = pd_down(noisy, route.factor), pd_down(nlm, route.factor)
+    ref = torch.cat([refine_estimate(subs[k:k + 1], pilot[k:k + 1], route.passes, window=m.rung.window,
+                                         features=m.refine_features)
+                     for k in range(len(subs))])
+    ref = (1 - route.blend) * pd_up(ref, route.factor, noisy.shape[-2:]) + route.blend * nlm
+    assert torch.allclose(out, ref, atol=1e-5)
+    score = lambda t: _psnr(t[0].permute(1, 2, 0).numpy(), clean[0].permute(1, 2, 0).numpy())
+    assert score(out) > score(nlm) + 0.2, (score(noisy), score(nlm), score(out))
+
+
+def test_tiled_nlm_matches_whole_image_nlm():
+    from selfdenoise.classical.baselines import nlm, nlm_tiled
+
+    x = torch.rand(1, 3, 70, 90, generator=torch.Generator().manual_seed(3))
+    whole = nlm(x[0].permute(1, 2, 0).numpy(), sigma=20)
+    tiled = nlm_tiled(x, 20, 40, overlap=12)[0].permute(1, 2, 0).numpy()
+    assert np.abs(tiled - whole).max() < 0.02 and np.abs(tiled - whole).mean() < 1e-3
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, "three", True])
@@ -159,15 +208,17 @@ def test_plan_takes_the_full_recipe_on_small_photos_and_less_on_large_ones():
     from selfdenoise.methods.zero_shot import LADDER, QUALITY
 
     m = ZeroShot()
-    balanced = lambda mp, passes=3: m.plan(mp, passes, sum(x * y for x, y in zip(QUALITY["balanced"][0], (1, mp))), 150)
+    route = lambda passes: Route(1, passes)
+    balanced = lambda mp, passes=3: m.plan(mp, route(passes), sum(x * y for x, y in zip(QUALITY["balanced"][0], (1, mp))),
+                                           150)
     fast = ZeroShot(quality="fast")
     assert balanced(0.26) == balanced(0.26, 2) == LADDER[0]  # a 512x512 photo: everything
     ranks = [LADDER.index(balanced(mp)) for mp in (0.26, 2, 12, 24)]
     assert ranks == sorted(ranks) and ranks[-1] > 0  # larger photos, cheaper rungs
-    assert LADDER.index(fast.plan(12, 3, 5 + 1.5 * 12, 40)) > ranks[2]
-    assert m.plan(1000, 3, 1.0, 150) == LADDER[-1]  # nothing fits: the cheapest
+    assert LADDER.index(fast.plan(12, route(3), 5 + 1.5 * 12, 40)) > ranks[2]
+    assert m.plan(1000, route(3), 1.0, 150) == LADDER[-1]  # nothing fits: the cheapest
     given = ZeroShot(tta=3, refine_window=9)
-    assert all(r.tta == 3 and r.window == 9 for r in (given.rung, given.plan(24, 3, 10, 150)))
+    assert all(r.tta == 3 and r.window == 9 for r in (given.rung, given.plan(24, route(3), 10, 150)))
     assert ZeroShot(refine=1).passes_of(LADDER[0], 3) == 1 and m.passes_of(LADDER[-1], 3) == 0
     assert [m.passes_of(r, 0) for r in LADDER] == [0] * len(LADDER)  # correlated, unshuffled: never a pass
 

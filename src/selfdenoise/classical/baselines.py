@@ -4,10 +4,13 @@ given, the noise the image has is estimated from it (``with_estimated_noise``)."
 from __future__ import annotations
 
 import numpy as np
+import torch
 from skimage.restoration import denoise_nl_means
+from torch import Tensor
 
 from ..core.errors import InputError, MissingDependencyError
 from ..core.noise import NoiseChain, parse_noise
+from ..core.tiling import apply_tiled
 from .noise_level import SIGNAL_DEPENDENCE, auto_sigma, estimate_poisson_gaussian
 from .vst import vst_denoise
 
@@ -56,6 +59,18 @@ def nlm(image: np.ndarray, sigma: float | None = None, *, noise: str | None = No
     ``noise``: the image's noise model when known (see ``with_noise_model``)."""
     white = lambda img, s255: _nlm(img, s255, h_factor, patch_size, patch_distance)  # noqa: E731
     return with_noise_model(white, image, sigma, noise)
+
+
+def nlm_tiled(x: Tensor, sigma: float, tile: int, overlap: int = 32) -> Tensor:
+    """``nlm`` (its defaults) of ``x`` (1, C, H, W) with the level ``sigma`` (0-255), run on tiles of at most
+    ``tile`` pixels a side so that a 24-MP photo costs a tile's memory; a pixel's output depends on the
+    pixels within 8 of it (5x5 patches, 13x13 search), so ``overlap`` >= 8 leaves the result as untiled
+    but for the ramps where tiles are blended."""
+    def run(t: Tensor) -> Tensor:
+        out = _nlm(t[0].permute(1, 2, 0).numpy(), sigma, 0.8, 5, 6)
+        return torch.from_numpy(out.reshape(t.shape[2], t.shape[3], -1)).permute(2, 0, 1)[None]
+
+    return apply_tiled(run, x.float(), tile, overlap=overlap)
 
 
 def _nlm(image: np.ndarray, sigma: float, h_factor: float, patch_size: int, patch_distance: int) -> np.ndarray:

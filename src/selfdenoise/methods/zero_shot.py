@@ -33,7 +33,9 @@ Recipe (the library default for one noisy photo, no training data, no clean imag
    (``classical.wiener.correlated``) is split into ``CORRELATED_SHUFFLE``^2
    pixel-shuffled sub-images (pixel-shuffle down-sampling, Zhou et al., AAAI 2020), whose noise is close to
    white; steps 2-4 run on them (one network adapted to all of them, ``SHUFFLED_PASSES`` Wiener passes on
-   each) and they are put back together.
+   each) and they are put back together. On such noise the adapted network is not the pilot of the
+   Wiener passes: non-local means with the correlated-noise level is (``CORRELATED_PILOT``, measured on the
+   validation photos), and the result is averaged with it (``CORRELATED_NLM_BLEND``); the network does not run.
 
 6. How much of steps 2-4 runs is planned from the image's size (``quality``: "fast", "balanced" by default,
    "best"): the settings above form the top of a ladder (``LADDER``: fewer flips/rotations averaged, a
@@ -64,7 +66,10 @@ import torch.nn.functional as F
 from safetensors import safe_open
 from torch import Tensor, nn
 
-from ..classical.wiener import AUTO_PASSES, check_passes, correlated, refine_estimate
+from ..classical.baselines import nlm_tiled
+from ..classical.noise_level import MIN_SIDE_FOR_WHITENESS, WHITE_RATIO
+from ..classical.noise_level import estimate_sigma as patch_pca_sigma
+from ..classical.wiener import AUTO_PASSES, check_passes, refine_estimate
 from ..core.augment import random_crops
 from ..core.errors import InputError
 from ..core.params import whole_or_auto
@@ -91,6 +96,36 @@ CORRELATED_SHUFFLE = 3
 SHUFFLED_PASSES = 2
 #: a pixel-shuffled sub-image is at least this many pixels a side (a smaller factor is used otherwise)
 MIN_SUB_IMAGE = 16
+#: ``pilot="auto"`` on spatially correlated noise: the Wiener passes on the sub-images are piloted by non-local
+#: means run on the whole image with the correlated-noise level (the stride-3 patch-PCA estimate), not by the
+#: adapted network; ``nlm_blend="auto"``: the result is then averaged with that NLM output at this weight.
+#: Selected on the validation photos (PolyU 18 pairs / Nam 5 patches, ``benchmarks/select_camera_route.py``,
+#: ``benchmarks/selection/camera-route.json``): network pilot 37.59 / 39.75 dB (its output alone 36.70 / 37.95,
+#: noisy 36.33 / 37.04), NLM alone 37.70 / 41.40, NLM pilot 37.92 / 41.43, and with NLM blended in at weight
+#: 0.3 / 0.4 / 0.5: 38.06 / 38.07 / 38.05 and 41.66 / 41.69 / 41.70. On real camera noise the adapted prior
+#: removes little (it was made for white noise), so the network is not run on this route.
+CORRELATED_PILOT = "nlm"
+CORRELATED_NLM_BLEND = 0.4
+#: reference seconds per megapixel of ``classical.baselines.nlm_tiled`` (30.8 s on a 12-MP photo, 2 cores)
+NLM_SECONDS = 2.6
+PILOTS = ("auto", "network", "nlm")
+
+
+@dataclass(frozen=True)
+class Route:
+    """What runs on one image: pixel-shuffle ``factor``, Wiener ``passes`` ("auto" rungs), the Wiener pilot
+    ("network" or "nlm"), the weight of non-local means in the result (``blend``) and NLM's noise level
+    (``sigma``, 0-255; None when NLM does not run)."""
+
+    factor: int
+    passes: int
+    pilot: str = "network"
+    blend: float = 0.0
+    sigma: float | None = None
+
+    @property
+    def network(self) -> bool:
+        return self.pilot == "network"
 
 
 @dataclass(frozen=True)
@@ -221,7 +256,12 @@ class ZeroShot:
       the plan's);
       ``shuffle``: pixel-shuffle factor ``f``: the network adapts to, denoises and refines the ``f * f``
       sub-images ``x[i::f, j::f]`` (``core.pixel_shuffle``), which are put back together at the end
-      ("auto": ``CORRELATED_SHUFFLE`` on spatially correlated noise, 1 on white noise).
+      ("auto": ``CORRELATED_SHUFFLE`` on spatially correlated noise, 1 on white noise);
+      ``pilot``: what pilots the Wiener passes: "network" (the adapted prior) or "nlm" (non-local means with
+      the estimated level; the network does not run) ("auto": ``CORRELATED_PILOT`` on correlated noise,
+      "network" on white noise);
+      ``nlm_blend``: weight of non-local means averaged into the result, 0..1 ("auto":
+      ``CORRELATED_NLM_BLEND`` on correlated noise, 0 on white noise).
     """
 
     name: ClassVar[str] = "zero-shot"
@@ -245,6 +285,8 @@ class ZeroShot:
     refine_window: int | None = option(None)  # the top rung's 51: see classical.wiener.AUTO_PASSES
     refine_features: int = option(8)
     shuffle: int | str = option("auto")
+    pilot: str = option("auto")
+    nlm_blend: float | str = option("auto")
     has_prior: bool = field(init=False, repr=False, compare=False)
     #: what runs (``steps``/``lr`` resolved): at most 150 (prior) / 1500 (scratch) steps and, with the prior
     #: and no ``steps`` given, at most ``passes`` crop-passes over the image (small images overfit the prior)
@@ -274,6 +316,16 @@ class ZeroShot:
         self.refine_features = int(self.refine_features)
         self.shuffle = whole_or_auto(self.shuffle, 1, "zero-shot: shuffle is a pixel-shuffle factor >= 1 or 'auto'")
         self.rung = self._given(LADDER[0])
+        if self.pilot not in PILOTS:
+            raise InputError(f"zero-shot: pilot must be one of {', '.join(PILOTS)}, got {self.pilot!r}")
+        if self.nlm_blend != "auto":
+            try:
+                weight = float(self.nlm_blend)
+            except (TypeError, ValueError):
+                weight = -1.0
+            if not 0.0 <= weight <= 1.0:
+                raise InputError(f"zero-shot: nlm_blend is a weight in 0..1 or 'auto', got {self.nlm_blend!r}")
+            self.nlm_blend = weight
         if (self.refine_window is not None and self.refine_window < 1) or self.refine_features < 1:
             raise InputError(f"zero-shot: refine_window and refine_features must be >= 1, "
                              f"got {self.refine_window}, {self.refine_features}")
@@ -350,40 +402,49 @@ class ZeroShot:
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
         if self.objective == "r2r":
             self._sigma_now = self.sigma if self.sigma is not None else estimate_sigma(x)
-        factor, auto_passes = self.resolve(x)
-        subs = pd_down(x, factor)
+        route = self.resolve(x)
+        subs = pd_down(x, route.factor)
         cap = QUALITY[self.quality][1]
         steps = self.max_steps if self.steps is not None or cap is None else min(self.max_steps, cap)
-        if self.auto_steps:
+        if not route.network:
+            steps = 0
+        elif self.auto_steps:
             ch, cw = min(self.crop, subs.shape[-2] - subs.shape[-2] % 2), min(self.crop, subs.shape[-1] - subs.shape[-1] % 2)
             steps = min(steps, max(10, math.ceil(self.passes * x.shape[-2] * x.shape[-1] / (self.batch * ch * cw))))
         megapixels = x.shape[-2] * x.shape[-1] / 1e6
         seconds = None
         if self.budget is not None:  # a wall-clock limit: the fitting gets what the plan leaves of it
-            self.rung = self.plan(megapixels, auto_passes, self.budget, steps=0)
-            seconds = max(0.0, self.budget - self.rest_seconds(self.rung, megapixels, auto_passes)
+            self.rung = self.plan(megapixels, route, self.budget, steps=0)
+            seconds = max(0.0, self.budget - self.rest_seconds(self.rung, megapixels, route)
                           - (time.perf_counter() - start))
             steps = 0 if self.budget <= 0 or seconds <= 0 else steps
         else:
             allowance = QUALITY[self.quality][0]
             self.rung = LADDER[0] if allowance is None else self.plan(
-                megapixels, auto_passes, allowance[0] + allowance[1] * megapixels, steps)
-        fit_start, self._steps_done = time.perf_counter(), 0
-        model = fit_single_image(self, subs, steps=steps, seconds=seconds, seed=seed, progress=progress,
-                                 lr=self.learning_rate)
-        if self.budget is not None and self._steps_done >= 5:  # price the rest at the speed measured here
-            speed = (time.perf_counter() - fit_start) / (self._steps_done * STEP_SECONDS)
-            left = self.budget - (time.perf_counter() - start)
-            self.rung = self.plan(megapixels, auto_passes, left / max(speed, 1e-3), steps=0, best=self.rung)
-        out = self.denoise(model, subs)
-        passes = self.passes_of(self.rung, auto_passes)
+                megapixels, route, allowance[0] + allowance[1] * megapixels, steps)
+        classical = None if route.sigma is None else nlm_tiled(x, route.sigma, self.tile or NETWORK_TILE, NETWORK_OVERLAP)
+        if route.network:
+            fit_start, self._steps_done = time.perf_counter(), 0
+            model = fit_single_image(self, subs, steps=steps, seconds=seconds, seed=seed, progress=progress,
+                                     lr=self.learning_rate)
+            if self.budget is not None and self._steps_done >= 5:  # price the rest at the speed measured here
+                speed = (time.perf_counter() - fit_start) / (self._steps_done * STEP_SECONDS)
+                left = self.budget - (time.perf_counter() - start)
+                self.rung = self.plan(megapixels, route, left / max(speed, 1e-3), steps=0, best=self.rung)
+            out = self.denoise(model, subs)
+        else:
+            out = pd_down(classical, route.factor)
+        passes = self.passes_of(self.rung, route.passes)
         if passes:
             with torch.inference_mode():  # in place (``out`` is an inference tensor), one sub-image at a time
                 for k in range(len(subs)):
                     out[k:k + 1] = refine_estimate(subs[k:k + 1], out[k:k + 1], passes, self.sigma, self.tile,
                                                    window=self.rung.window, features=self.refine_features)
         del subs
-        out = pd_up(out, factor, x.shape[-2:])
+        out = pd_up(out, route.factor, x.shape[-2:])
+        if route.blend > 0:
+            with torch.inference_mode():  # in place, as above
+                out = out.mul_(1.0 - route.blend).add_(classical, alpha=route.blend)
         return out[..., :h, :w].contiguous()
 
     # -- the plan --------------------------------------------------------------------------------
@@ -397,33 +458,49 @@ class ZeroShot:
             return self.refine
         return auto_passes if rung.passes == "auto" else min(int(rung.passes), auto_passes)
 
-    def rest_seconds(self, rung: Rung, megapixels: float, auto_passes: int) -> float:
-        """Predicted reference seconds of steps 3-4 and the per-pixel overheads with ``rung``."""
-        passes = self.passes_of(rung, auto_passes)
+    def rest_seconds(self, rung: Rung, megapixels: float, route: Route) -> float:
+        """Predicted reference seconds of steps 3-4 (and NLM) and the per-pixel overheads with ``rung``."""
+        passes = self.passes_of(rung, route.passes)
         tiled = 1.0 if megapixels * 1e6 <= DEFAULT_TILE_PIXELS else WIENER_TILE_OVERHEAD
-        return megapixels * (BASE_SECONDS + rung.tta * VIEW_SECONDS + passes * pass_seconds(rung.window) * tiled)
+        views = rung.tta * VIEW_SECONDS if route.network else 0.0
+        nlm = NLM_SECONDS if route.sigma is not None else 0.0
+        return megapixels * (BASE_SECONDS + views + nlm + passes * pass_seconds(rung.window) * tiled)
 
-    def plan(self, megapixels: float, auto_passes: int, seconds: float, steps: int, best: Rung | None = None) -> Rung:
+    def plan(self, megapixels: float, route: Route, seconds: float, steps: int, best: Rung | None = None) -> Rung:
         """The highest rung of the ``LADDER`` (at most ``best``) whose predicted time with ``steps``
         adaptation steps fits ``seconds``; the lowest when none does."""
         ladder = [self._given(r) for r in LADDER]
         ladder = ladder[ladder.index(best):] if best in ladder else ladder
         for rung in ladder:
-            if steps * STEP_SECONDS + self.rest_seconds(rung, megapixels, auto_passes) <= seconds:
+            if steps * STEP_SECONDS + self.rest_seconds(rung, megapixels, route) <= seconds:
                 return rung
         return ladder[-1]
 
-    def resolve(self, x: Tensor) -> tuple[int, int]:
-        """``(shuffle factor, refinement passes)`` for the image ``x`` (1, C, H, W): "auto" looks at whether its
-        noise is spatially correlated (``classical.wiener.correlated``, measured once). Correlated noise
-        is pixel-shuffled by ``CORRELATED_SHUFFLE`` and refined by ``SHUFFLED_PASSES``; white noise is
-        refined by ``classical.wiener.AUTO_PASSES`` without shuffling."""
-        is_correlated = "auto" in (self.shuffle, self.refine) and correlated(x)
+    def resolve(self, x: Tensor) -> Route:
+        """The ``Route`` for the image ``x`` (1, C, H, W): "auto" settings look at whether its noise is
+        spatially correlated (the noise level on stride-3 sub-images over that on the image, at least
+        ``noise_level.WHITE_RATIO``; each measured once). Correlated noise is pixel-shuffled by
+        ``CORRELATED_SHUFFLE``, refined by ``SHUFFLED_PASSES`` with ``CORRELATED_PILOT`` and blended with NLM
+        (``CORRELATED_NLM_BLEND``, NLM given the stride-3 level); white noise is refined by
+        ``classical.wiener.AUTO_PASSES`` with the network as pilot, without shuffling."""
+        auto = "auto" in (self.shuffle, self.refine, self.pilot, self.nlm_blend)
+        image = x[0].permute(1, 2, 0).numpy()
+        small = min(x.shape[-2:]) < MIN_SIDE_FOR_WHITENESS
+        on_subs = patch_pca_sigma(image, stride=3) if auto and not small else None
+        on_image = patch_pca_sigma(image) if auto or self.pilot == "nlm" or self.nlm_blend != 0 else None
+        is_correlated = on_subs is not None and on_subs / max(on_image, 1e-3) >= WHITE_RATIO
         factor = self.shuffle if self.shuffle != "auto" else (CORRELATED_SHUFFLE if is_correlated else 1)
         factor = max(1, min(factor, min(x.shape[-2:]) // MIN_SUB_IMAGE))
         if self.refine != "auto":
-            return factor, self.refine
-        return factor, (SHUFFLED_PASSES if factor > 1 else 0) if is_correlated else AUTO_PASSES
+            passes = self.refine
+        else:
+            passes = (SHUFFLED_PASSES if factor > 1 else 0) if is_correlated else AUTO_PASSES
+        pilot = self.pilot if self.pilot != "auto" else (CORRELATED_PILOT if is_correlated else "network")
+        blend = self.nlm_blend if self.nlm_blend != "auto" else (CORRELATED_NLM_BLEND if is_correlated else 0.0)
+        sigma = None
+        if pilot == "nlm" or blend > 0:
+            sigma = self.sigma * 255.0 if self.sigma is not None else on_subs if is_correlated else on_image
+        return Route(factor, passes, pilot, blend, sigma)
 
 
 class _PerChannel(nn.Module):
