@@ -165,6 +165,13 @@ def test_correlated_route_is_nlm_piloted_wiener_blended_with_nlm():
     assert score(out) > score(nlm) + 0.2, (score(noisy), score(nlm), score(out))
 
 
+def test_correlated_route_falls_back_to_the_network_where_nlm_does_not_fit():
+    noisy = torch.full((1, 3, 60, 66), 0.5) + _correlated_noise((1, 3, 60, 66), 0.05)
+    tight = ZeroShot(budget=0.0).fit_denoise(noisy)
+    assert torch.equal(tight, ZeroShot(budget=0.0, pilot="network", nlm_blend=0).fit_denoise(noisy))
+    assert not torch.equal(tight, ZeroShot().fit_denoise(noisy))
+
+
 def test_tiled_nlm_matches_whole_image_nlm():
     from selfdenoise.classical.baselines import nlm, nlm_tiled
 

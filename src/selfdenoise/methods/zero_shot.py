@@ -44,7 +44,8 @@ Recipe (the library default for one noisy photo, no training data, no clean imag
    predicted time fits its allowance (``QUALITY``: seconds plus seconds per megapixel), so a 512x512 photo
    gets the full recipe and a 24-MP photo a cheaper one, the same on every machine. ``budget`` (seconds)
    replaces the allowance by a wall-clock limit for the whole image: the plan is priced again at the
-   speed the adaptation steps ran at.
+   speed the adaptation steps ran at. On correlated noise NLM (``NLM_SECONDS`` per megapixel) runs on every
+   rung; where even it does not fit (a 12-MP photo with "fast"), the network's route is taken instead.
 
 Gray images are run as three equal channels (the prior saw such images in training). If the prior
 file is missing the same network is trained from scratch on the image (much weaker in the same time).
@@ -403,6 +404,14 @@ class ZeroShot:
         if self.objective == "r2r":
             self._sigma_now = self.sigma if self.sigma is not None else estimate_sigma(x)
         route = self.resolve(x)
+        megapixels = x.shape[-2] * x.shape[-1] / 1e6
+        allowance = QUALITY[self.quality][0]
+        limit = self.budget if self.budget is not None else None if allowance is None else (
+            allowance[0] + allowance[1] * megapixels)
+        if (self.pilot == self.nlm_blend == "auto" and route.pilot == "nlm" and limit is not None
+                and self.rest_seconds(LADDER[-1], megapixels, route) > limit):
+            # NLM alone does not fit (a large photo with the fast preset): the network's cheapest rung
+            route = Route(route.factor, route.passes)
         subs = pd_down(x, route.factor)
         cap = QUALITY[self.quality][1]
         steps = self.max_steps if self.steps is not None or cap is None else min(self.max_steps, cap)
@@ -411,7 +420,6 @@ class ZeroShot:
         elif self.auto_steps:
             ch, cw = min(self.crop, subs.shape[-2] - subs.shape[-2] % 2), min(self.crop, subs.shape[-1] - subs.shape[-1] % 2)
             steps = min(steps, max(10, math.ceil(self.passes * x.shape[-2] * x.shape[-1] / (self.batch * ch * cw))))
-        megapixels = x.shape[-2] * x.shape[-1] / 1e6
         seconds = None
         if self.budget is not None:  # a wall-clock limit: the fitting gets what the plan leaves of it
             self.rung = self.plan(megapixels, route, self.budget, steps=0)
@@ -419,9 +427,7 @@ class ZeroShot:
                           - (time.perf_counter() - start))
             steps = 0 if self.budget <= 0 or seconds <= 0 else steps
         else:
-            allowance = QUALITY[self.quality][0]
-            self.rung = LADDER[0] if allowance is None else self.plan(
-                megapixels, route, allowance[0] + allowance[1] * megapixels, steps)
+            self.rung = LADDER[0] if limit is None else self.plan(megapixels, route, limit, steps)
         classical = None if route.sigma is None else nlm_tiled(x, route.sigma, self.tile or NETWORK_TILE, NETWORK_OVERLAP)
         if route.network:
             fit_start, self._steps_done = time.perf_counter(), 0
