@@ -112,7 +112,14 @@ def _correlated_noise(shape, sigma, seed=0):
 
 
 def test_auto_routes_white_and_correlated_noise():
-    from selfdenoise.methods.zero_shot import AUTO_PASSES, CORRELATED_NLM_BLEND, CORRELATED_SHUFFLE, SHUFFLED_PASSES
+    from selfdenoise.methods.zero_shot import (
+        AUTO_PASSES,
+        CORRELATED_NLM_BLEND,
+        CORRELATED_NLM_H,
+        CORRELATED_SHUFFLE,
+        NLM_PILOT_PASSES,
+        SHUFFLED_PASSES,
+    )
 
     g = torch.Generator().manual_seed(0)
     flat = torch.full((1, 3, 96, 96), 0.5)
@@ -120,8 +127,9 @@ def test_auto_routes_white_and_correlated_noise():
     correlated = flat + _correlated_noise(flat.shape, 0.05)
     assert ZeroShot().resolve(white) == Route(1, AUTO_PASSES, "network", 0.0, None)
     route = ZeroShot().resolve(correlated)
-    assert (route.factor, route.passes, route.pilot, route.blend) == (CORRELATED_SHUFFLE, SHUFFLED_PASSES, "nlm",
-                                                                      CORRELATED_NLM_BLEND)
+    assert (route.factor, route.passes, route.pilot, route.blend, route.h_factor) == (
+        CORRELATED_SHUFFLE, NLM_PILOT_PASSES, "nlm", CORRELATED_NLM_BLEND, CORRELATED_NLM_H)
+    assert ZeroShot(pilot="network").resolve(correlated).passes == SHUFFLED_PASSES  # the network's own
     assert 10.5 < route.sigma < 15  # NLM is given the level on stride-3 sub-images: 0.05 * 255 = 12.75 there
     assert ZeroShot(shuffle=1).resolve(correlated).passes == 0  # correlated noise unshuffled: no Wiener step
     r = ZeroShot(shuffle=2, refine=1).resolve(white)
@@ -154,7 +162,7 @@ def test_correlated_route_is_nlm_piloted_wiener_blended_with_nlm():
     m = ZeroShot()
     out = m.fit_denoise(noisy)
     route = m.resolve(noisy)
-    nlm = nlm_tiled(noisy, route.sigma, 1024)
+    nlm = nlm_tiled(noisy, route.sigma, 1024, h_factor=route.h_factor)
     subs, pilot = pd_down(noisy, route.factor), pd_down(nlm, route.factor)
     ref = torch.cat([refine_estimate(subs[k:k + 1], pilot[k:k + 1], route.passes, window=m.rung.window,
                                          features=m.refine_features)

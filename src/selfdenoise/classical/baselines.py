@@ -61,13 +61,14 @@ def nlm(image: np.ndarray, sigma: float | None = None, *, noise: str | None = No
     return with_noise_model(white, image, sigma, noise)
 
 
-def nlm_tiled(x: Tensor, sigma: float, tile: int, overlap: int = 32) -> Tensor:
-    """``nlm`` (its defaults) of ``x`` (1, C, H, W) with the level ``sigma`` (0-255), run on tiles of at most
+def nlm_tiled(x: Tensor, sigma: float, tile: int, overlap: int = 32, h_factor: float = 0.8) -> Tensor:
+    """``nlm`` (its patch and search sizes) of ``x`` (1, C, H, W) with the level ``sigma`` (0-255) and
+    ``h = h_factor * sigma``, run on tiles of at most
     ``tile`` pixels a side so that a 24-MP photo costs a tile's memory; a pixel's output depends on the
     pixels within 8 of it (5x5 patches, 13x13 search), so ``overlap`` >= 8 leaves the result as untiled
     but for the ramps where tiles are blended."""
     def run(t: Tensor) -> Tensor:
-        out = _nlm(t[0].permute(1, 2, 0).numpy(), sigma, 0.8, 5, 6)
+        out = _nlm(t[0].permute(1, 2, 0).numpy(), sigma, h_factor, 5, 6)
         return torch.from_numpy(out.reshape(t.shape[2], t.shape[3], -1)).permute(2, 0, 1)[None]
 
     return apply_tiled(run, x.float(), tile, overlap=overlap)

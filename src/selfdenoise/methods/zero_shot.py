@@ -107,6 +107,13 @@ MIN_SUB_IMAGE = 16
 #: removes little (it was made for white noise), so the network is not run on this route.
 CORRELATED_PILOT = "nlm"
 CORRELATED_NLM_BLEND = 0.4
+#: on that route: NLM's ``h`` over the level (``nlm``'s own 0.8 elsewhere) and the Wiener passes with the NLM pilot.
+#: Then selected on the same photos (``benchmarks/select_camera_wiener.py``,
+#: ``benchmarks/selection/camera-wiener.json``; mean of the PolyU and Nam means, blend 0.4): h 0.8 with 2 / 1
+#: passes (window 51) 39.88 / 39.90 dB, window 27 39.84 / 39.87; h 1.0 with 2 passes at window 27 40.04, with
+#: 1 pass at window 51 H1_P1 (NLM alone: h 0.8 39.55, h 1.0 39.73). One pass takes half the time of two.
+CORRELATED_NLM_H = 1.0
+NLM_PILOT_PASSES = 1
 #: reference seconds per megapixel of ``classical.baselines.nlm_tiled`` (30.8 s on a 12-MP photo, 2 cores)
 NLM_SECONDS = 2.6
 PILOTS = ("auto", "network", "nlm")
@@ -115,14 +122,15 @@ PILOTS = ("auto", "network", "nlm")
 @dataclass(frozen=True)
 class Route:
     """What runs on one image: pixel-shuffle ``factor``, Wiener ``passes`` ("auto" rungs), the Wiener pilot
-    ("network" or "nlm"), the weight of non-local means in the result (``blend``) and NLM's noise level
-    (``sigma``, 0-255; None when NLM does not run)."""
+    ("network" or "nlm"), the weight of non-local means in the result (``blend``), NLM's noise level
+    (``sigma``, 0-255; None when NLM does not run) and its ``h`` over that level (``h_factor``)."""
 
     factor: int
     passes: int
     pilot: str = "network"
     blend: float = 0.0
     sigma: float | None = None
+    h_factor: float = 0.8
 
     @property
     def network(self) -> bool:
@@ -428,7 +436,8 @@ class ZeroShot:
             steps = 0 if self.budget <= 0 or seconds <= 0 else steps
         else:
             self.rung = LADDER[0] if limit is None else self.plan(megapixels, route, limit, steps)
-        classical = None if route.sigma is None else nlm_tiled(x, route.sigma, self.tile or NETWORK_TILE, NETWORK_OVERLAP)
+        classical = None if route.sigma is None else nlm_tiled(x, route.sigma, self.tile or NETWORK_TILE,
+                                                              NETWORK_OVERLAP, route.h_factor)
         if route.network:
             fit_start, self._steps_done = time.perf_counter(), 0
             model = fit_single_image(self, subs, steps=steps, seconds=seconds, seed=seed, progress=progress,
@@ -486,8 +495,8 @@ class ZeroShot:
         """The ``Route`` for the image ``x`` (1, C, H, W): "auto" settings look at whether its noise is
         spatially correlated (the noise level on stride-3 sub-images over that on the image, at least
         ``noise_level.WHITE_RATIO``; each measured once). Correlated noise is pixel-shuffled by
-        ``CORRELATED_SHUFFLE``, refined by ``SHUFFLED_PASSES`` with ``CORRELATED_PILOT`` and blended with NLM
-        (``CORRELATED_NLM_BLEND``, NLM given the stride-3 level); white noise is refined by
+        ``CORRELATED_SHUFFLE``, refined by ``NLM_PILOT_PASSES`` with ``CORRELATED_PILOT`` and blended with NLM
+        (``CORRELATED_NLM_BLEND``, NLM given the stride-3 level and ``CORRELATED_NLM_H``); white noise is refined by
         ``classical.wiener.AUTO_PASSES`` with the network as pilot, without shuffling."""
         auto = "auto" in (self.shuffle, self.refine, self.pilot, self.nlm_blend)
         image = x[0].permute(1, 2, 0).numpy()
@@ -502,11 +511,13 @@ class ZeroShot:
         else:
             passes = (SHUFFLED_PASSES if factor > 1 else 0) if is_correlated else AUTO_PASSES
         pilot = self.pilot if self.pilot != "auto" else (CORRELATED_PILOT if is_correlated else "network")
+        if self.refine == "auto" and is_correlated and factor > 1 and pilot == "nlm":
+            passes = NLM_PILOT_PASSES
         blend = self.nlm_blend if self.nlm_blend != "auto" else (CORRELATED_NLM_BLEND if is_correlated else 0.0)
         sigma = None
         if pilot == "nlm" or blend > 0:
             sigma = self.sigma * 255.0 if self.sigma is not None else on_subs if is_correlated else on_image
-        return Route(factor, passes, pilot, blend, sigma)
+        return Route(factor, passes, pilot, blend, sigma, CORRELATED_NLM_H if is_correlated else 0.8)
 
 
 class _PerChannel(nn.Module):
