@@ -1,6 +1,6 @@
 """Select the NLM strength and the Wiener passes of zero-shot's camera-noise route on validation photos.
 
-    PYTHONPATH=src python3 benchmarks/select_camera_wiener.py --data ../shared/data
+    PYTHONPATH=src python3 benchmarks/select_camera_wiener.py --data ../shared/data [--configs 1.4:1,1.6:1 --out F]
 
 The route (``benchmarks/select_camera_route.py`` chose it): non-local means on the whole photo with the
 level estimated on stride-3 sub-images, ``h = H * level``, pilots ``P`` collaborative Wiener passes
@@ -40,12 +40,14 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--protocols", default="real-polyu,real-nam")
+    ap.add_argument("--configs", default=",".join(f"{h}:{p}" for h, p in CONFIGS), help="H:PASSES,...")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "selection" / "camera-wiener.json")
     args = ap.parse_args()
     commit = require_clean_tree(git_commit(), exploratory=False)
     psnr: dict[str, dict[str, list[float]]] = {}
     seconds: dict[str, list[float]] = {}
     f = CORRELATED_SHUFFLE
+    configs = [(float(h), int(p)) for h, p in (c.split(":") for c in args.configs.split(","))]
     for name in args.protocols.split(","):
         proto = PROTOCOLS[name]
         test_set = proto.test_set(None, "validation")
@@ -56,7 +58,7 @@ def main() -> int:
             score = lambda t: metrics.evaluate_pair(clean, t[0].permute(1, 2, 0).clamp(0, 1).numpy(),
                                                     test_set.metric)["psnr"]
             subs, nlm = pd_down(x, f), {}
-            for h, passes in CONFIGS:
+            for h, passes in configs:
                 if h not in nlm:
                     nlm[h] = nlm_tiled(x, level, NETWORK_TILE, h_factor=h)
                     psnr.setdefault(name, {}).setdefault(f"nlm h {h}", []).append(score(nlm[h]))
@@ -74,7 +76,7 @@ def main() -> int:
     mean = {k: float(np.mean([s[k] for s in summary.values()])) for k in next(iter(summary.values()))}
     chosen = max((k for k in mean if k.startswith("h ")), key=mean.get)
     record = {"what": "NLM h and Wiener passes of zero-shot's camera-noise route (window 51)", "split": "validation",
-              "psnr": summary, "mean_over_protocols": mean, "n_images": {k: len(v["nlm h 1.0"]) for k, v in psnr.items()},
+              "psnr": summary, "mean_over_protocols": mean, "n_images": {k: len(next(iter(v.values()))) for k, v in psnr.items()},
               "wiener_seconds_per_photo": {k: float(np.mean(v)) for k, v in seconds.items()}, "chosen": chosen,
               "rule": "highest PSNR averaged over the protocols' validation means",
               **origin(commit, shlex.join(["python3", *sys.argv]))}
