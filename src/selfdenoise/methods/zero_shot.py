@@ -101,19 +101,22 @@ MIN_SUB_IMAGE = 16
 #: means run on the whole image with the correlated-noise level (the stride-3 patch-PCA estimate), not by the
 #: adapted network; ``nlm_blend="auto"``: the result is then averaged with that NLM output at this weight.
 #: Selected on the validation photos (PolyU 18 pairs / Nam 5 patches, ``benchmarks/select_camera_route.py``,
-#: ``benchmarks/selection/camera-route.json``): network pilot 37.59 / 39.75 dB (its output alone 36.70 / 37.95,
-#: noisy 36.33 / 37.04), NLM alone 37.70 / 41.40, NLM pilot 37.92 / 41.43, and with NLM blended in at weight
-#: 0.3 / 0.4 / 0.5: 38.06 / 38.07 / 38.05 and 41.66 / 41.69 / 41.70. On real camera noise the adapted prior
-#: removes little (it was made for white noise), so the network is not run on this route.
+#: ``benchmarks/selection/camera-route.json``, two passes): network pilot 37.59 / 39.75 dB (its output alone
+#: 36.70 / 37.95, noisy 36.33 / 37.04), NLM alone 37.70 / 41.40, NLM pilot 37.92 / 41.43, and with NLM blended
+#: in at weight 0.3 / 0.4 / 0.5: 38.06 / 38.07 / 38.05 and 41.66 / 41.69 / 41.70. On real camera noise the
+#: adapted prior removes little (it was made for white noise), so the network is not run on this route.
 CORRELATED_PILOT = "nlm"
-CORRELATED_NLM_BLEND = 0.4
-#: on that route: NLM's ``h`` over the level (``nlm``'s own 0.8 elsewhere) and the Wiener passes with the NLM pilot.
-#: Then selected on the same photos (``benchmarks/select_camera_wiener.py``,
-#: ``benchmarks/selection/camera-wiener.json``; mean of the PolyU and Nam means, blend 0.4): h 0.8 with 2 / 1
-#: passes (window 51) 39.88 / 39.90 dB, window 27 39.84 / 39.87; h 1.0 with 2 passes at window 27 40.04, with
-#: 1 pass at window 51 H1_P1 (NLM alone: h 0.8 39.55, h 1.0 39.73). One pass takes half the time of two.
-CORRELATED_NLM_H = 1.0
+#: then, on the same photos (``benchmarks/select_camera_wiener.py``: ``selection/camera-wiener.json`` and
+#: ``camera-wiener-stronger.json``), NLM's ``h`` over the level (``nlm``'s own 0.8 elsewhere), the number of
+#: NLM-piloted passes and the blend weight. One pass (7.4 s per photo) was at least as good as two (14.4 s):
+#: h 1.0 blend 0.3, 38.12 / 42.10 against 38.12 / 41.99. With one pass and blend 0.3, h 0.8 / 1.0 / 1.2 / 1.4 /
+#: 1.6 / 2.0 gave 38.07 / 38.12 / 38.14 / 38.13 / 38.10 / 37.97 dB on PolyU and 41.75 / 42.10 / 42.36 / 42.54 /
+#: 42.67 / 42.81 on Nam (blend 0.4 and 0.5 were lower at every h from 1.0). Averaged per protocol, 2.0 (40.390)
+#: and 1.6 (40.385) are level; averaged per photo 1.6 is best (39.092 against 39.021 for 2.0), and 2.0 costs the
+#: larger set, PolyU, 0.13 dB: h 1.6.
+CORRELATED_NLM_H = 1.6
 NLM_PILOT_PASSES = 1
+CORRELATED_NLM_BLEND = 0.3
 #: reference seconds per megapixel of ``classical.baselines.nlm_tiled`` (30.8 s on a 12-MP photo, 2 cores)
 NLM_SECONDS = 2.6
 PILOTS = ("auto", "network", "nlm")
