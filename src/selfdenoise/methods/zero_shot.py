@@ -68,7 +68,7 @@ from safetensors import safe_open
 from torch import Tensor, nn
 
 from ..classical.baselines import nlm_tiled
-from ..classical.noise_level import MIN_SIDE_FOR_WHITENESS, WHITE_RATIO
+from ..classical.noise_level import auto_sigma
 from ..classical.noise_level import estimate_sigma as patch_pca_sigma
 from ..classical.wiener import AUTO_PASSES, check_passes, refine_estimate
 from ..core.augment import random_crops
@@ -503,10 +503,11 @@ class ZeroShot:
         ``classical.wiener.AUTO_PASSES`` with the network as pilot, without shuffling."""
         auto = "auto" in (self.shuffle, self.refine, self.pilot, self.nlm_blend)
         image = x[0].permute(1, 2, 0).numpy()
-        small = min(x.shape[-2:]) < MIN_SIDE_FOR_WHITENESS
-        on_subs = patch_pca_sigma(image, stride=3) if auto and not small else None
-        on_image = patch_pca_sigma(image) if auto or self.pilot == "nlm" or self.nlm_blend != 0 else None
-        is_correlated = on_subs is not None and on_subs / max(on_image, 1e-3) >= WHITE_RATIO
+        if auto:  # the level NLM would get (stride 3 on correlated noise) and the noise type, each measured once
+            level, is_correlated = auto_sigma(image)
+        else:
+            level = patch_pca_sigma(image) if self.pilot == "nlm" or self.nlm_blend != 0 else None
+            is_correlated = False
         factor = self.shuffle if self.shuffle != "auto" else (CORRELATED_SHUFFLE if is_correlated else 1)
         factor = max(1, min(factor, min(x.shape[-2:]) // MIN_SUB_IMAGE))
         if self.refine != "auto":
@@ -519,7 +520,7 @@ class ZeroShot:
         blend = self.nlm_blend if self.nlm_blend != "auto" else (CORRELATED_NLM_BLEND if is_correlated else 0.0)
         sigma = None
         if pilot == "nlm" or blend > 0:
-            sigma = self.sigma * 255.0 if self.sigma is not None else on_subs if is_correlated else on_image
+            sigma = self.sigma * 255.0 if self.sigma is not None else level
         return Route(factor, passes, pilot, blend, sigma, CORRELATED_NLM_H if is_correlated else 0.8)
 
 
