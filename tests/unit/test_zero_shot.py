@@ -173,6 +173,19 @@ def test_correlated_route_is_nlm_piloted_wiener_blended_with_nlm():
     assert score(out) > score(nlm) + 0.2, (score(noisy), score(nlm), score(out))
 
 
+def test_correlated_route_without_a_wiener_pass_is_nlm_with_its_own_strength():
+    """Where no Wiener pass follows (``refine=0``, or a plan too short for one), NLM's output is the result,
+    run with ``NLM_ALONE_H`` rather than the stronger pilot's ``h``."""
+    from selfdenoise.classical.baselines import nlm_tiled
+    from selfdenoise.methods.zero_shot import CORRELATED_NLM_H, NLM_ALONE_H
+
+    noisy = torch.full((1, 3, 60, 66), 0.5) + _correlated_noise((1, 3, 60, 66), 0.05)
+    route = ZeroShot().resolve(noisy)
+    assert (route.h_factor, route.alone_h_factor) == (CORRELATED_NLM_H, NLM_ALONE_H) and NLM_ALONE_H < CORRELATED_NLM_H
+    out = ZeroShot(refine=0).fit_denoise(noisy)
+    assert torch.allclose(out, nlm_tiled(noisy, route.sigma, 1024, h_factor=NLM_ALONE_H), atol=1e-6)
+
+
 def test_correlated_route_falls_back_to_the_network_where_nlm_does_not_fit():
     noisy = torch.full((1, 3, 60, 66), 0.5) + _correlated_noise((1, 3, 60, 66), 0.05)
     tight = ZeroShot(budget=0.0).fit_denoise(noisy)

@@ -45,7 +45,8 @@ Recipe (the library default for one noisy photo, no training data, no clean imag
    gets the full recipe and a 24-MP photo a cheaper one, the same on every machine. ``budget`` (seconds)
    replaces the allowance by a wall-clock limit for the whole image: the plan is priced again at the
    speed the adaptation steps ran at. On correlated noise NLM (``NLM_SECONDS`` per megapixel) runs on every
-   rung; where even it does not fit (a 12-MP photo with "fast"), the network's route is taken instead.
+   rung (alone, with ``NLM_ALONE_H``, on rungs without a Wiener pass: "fast" on a 512x512 photo); where even
+   it does not fit (a 12-MP photo with "fast"), the network's route is taken instead.
 
 Gray images are run as three equal channels (the prior saw such images in training). If the prior
 file is missing the same network is trained from scratch on the image (much weaker in the same time).
@@ -115,6 +116,11 @@ CORRELATED_PILOT = "nlm"
 #: and 1.6 (40.385) are level; averaged per photo 1.6 is best (39.092 against 39.021 for 2.0), and 2.0 costs the
 #: larger set, PolyU, 0.13 dB: h 1.6.
 CORRELATED_NLM_H = 1.6
+#: where the plan leaves no Wiener pass (``quality`` "fast" on a photo), NLM's output is the result, and its
+#: best ``h`` is lower (the same files): 1.0 / 1.2 / 1.4 / 1.6 gave 37.69 / 37.63 / 37.52 / 37.38 dB on PolyU and
+#: 41.76 / 42.00 / 42.13 / 42.18 on Nam; averaged per protocol 1.4 (39.826) and 1.2 (39.815) are level, averaged
+#: per photo 1.2 is best (38.581 against 38.578 for 1.0 and 38.524 for 1.4): h 1.2.
+NLM_ALONE_H = 1.2
 NLM_PILOT_PASSES = 1
 CORRELATED_NLM_BLEND = 0.3
 #: reference seconds per megapixel of ``classical.baselines.nlm_tiled`` (30.8 s on a 12-MP photo, 2 cores)
@@ -126,7 +132,8 @@ PILOTS = ("auto", "network", "nlm")
 class Route:
     """What runs on one image: pixel-shuffle ``factor``, Wiener ``passes`` ("auto" rungs), the Wiener pilot
     ("network" or "nlm"), the weight of non-local means in the result (``blend``), NLM's noise level
-    (``sigma``, 0-255; None when NLM does not run) and its ``h`` over that level (``h_factor``)."""
+    (``sigma``, 0-255; None when NLM does not run) and its ``h`` over that level (``h_factor``; ``alone_h_factor``
+    where NLM's output is the result, no Wiener pass following it)."""
 
     factor: int
     passes: int
@@ -134,6 +141,7 @@ class Route:
     blend: float = 0.0
     sigma: float | None = None
     h_factor: float = 0.8
+    alone_h_factor: float = 0.8
 
     @property
     def network(self) -> bool:
@@ -439,8 +447,9 @@ class ZeroShot:
             steps = 0 if self.budget <= 0 or seconds <= 0 else steps
         else:
             self.rung = LADDER[0] if limit is None else self.plan(megapixels, route, limit, steps)
+        h_factor = route.h_factor if route.network or self.passes_of(self.rung, route.passes) else route.alone_h_factor
         classical = None if route.sigma is None else nlm_tiled(x, route.sigma, self.tile or NETWORK_TILE,
-                                                              NETWORK_OVERLAP, route.h_factor)
+                                                              NETWORK_OVERLAP, h_factor)
         if route.network:
             fit_start, self._steps_done = time.perf_counter(), 0
             model = fit_single_image(self, subs, steps=steps, seconds=seconds, seed=seed, progress=progress,
@@ -452,7 +461,7 @@ class ZeroShot:
             out = self.denoise(model, subs)
         else:
             out = pd_down(classical, route.factor)
-        passes = self.passes_of(self.rung, route.passes)
+        passes = self.passes_of(self.rung, route.passes)  # the rung may have been planned again after the fitting
         if passes:
             with torch.inference_mode():  # in place (``out`` is an inference tensor), one sub-image at a time
                 for k in range(len(subs)):
@@ -521,7 +530,8 @@ class ZeroShot:
         sigma = None
         if pilot == "nlm" or blend > 0:
             sigma = self.sigma * 255.0 if self.sigma is not None else level
-        return Route(factor, passes, pilot, blend, sigma, CORRELATED_NLM_H if is_correlated else 0.8)
+        strengths = (CORRELATED_NLM_H, NLM_ALONE_H) if is_correlated else (0.8, 0.8)
+        return Route(factor, passes, pilot, blend, sigma, *strengths)
 
 
 class _PerChannel(nn.Module):
