@@ -11,7 +11,7 @@ from torch import Tensor
 from ..core.errors import InputError, MissingDependencyError
 from ..core.noise import NoiseChain, parse_noise
 from ..core.tiling import apply_tiled
-from .noise_level import SIGNAL_DEPENDENCE, auto_sigma, estimate_poisson_gaussian
+from .noise_level import SIGNAL_DEPENDENCE, auto_sigma, poisson_gaussian_model
 from .vst import vst_denoise
 
 
@@ -25,10 +25,10 @@ def with_estimated_noise(white_denoiser, image: np.ndarray, *,
     sigma, correlated = auto_sigma(image)
     if correlated:
         return white_denoiser(image, sigma)
-    gain, var0, dependence = estimate_poisson_gaussian(image)
-    if gain > 0 and dependence >= dependence_threshold:
-        return vst_denoise(white_denoiser, image, gain=gain, sigma=float(np.sqrt(max(var0, 0.0))),
-                           mu=max(-var0, 0.0) / gain)
+    model = poisson_gaussian_model(image, dependence_threshold)
+    if model is not None:
+        gain, read, mu = model
+        return vst_denoise(white_denoiser, image, gain=gain, sigma=read, mu=mu)
     return white_denoiser(image, sigma)
 
 

@@ -159,3 +159,14 @@ def estimate_poisson_gaussian(image: np.ndarray, bins: int = 12) -> tuple[float,
     p5, p95 = np.quantile(level, [0.05, 0.95])
     dark, bright = gain * p5 + var0, gain * p95 + var0
     return float(gain), float(var0), float(bright / dark) if dark > 0 else float("inf")
+
+
+def poisson_gaussian_model(image: np.ndarray,
+                           dependence_threshold: float = SIGNAL_DEPENDENCE) -> tuple[float, float, float] | None:
+    """``(gain, sigma, mu)`` of ``vst.generalized_anscombe`` for the white, signal-dependent noise of
+    ``image`` (fitted by ``estimate_poisson_gaussian``: a negative ``var0`` becomes the offset ``mu``), or
+    None when the noise is not signal dependent (fitted ``dependence`` under ``dependence_threshold``)."""
+    gain, var0, dependence = estimate_poisson_gaussian(image)
+    if gain > 0 and dependence >= dependence_threshold:
+        return gain, float(np.sqrt(max(var0, 0.0))), max(-var0, 0.0) / gain
+    return None

@@ -31,8 +31,9 @@ from torch import Tensor
 
 from ..core.params import whole_or_auto
 from ..core.tiling import apply_tiled
-from .noise_level import WHITE_RATIO, estimate_sigma
+from .noise_level import WHITE_RATIO, estimate_sigma, poisson_gaussian_model
 from .noise_level import whiteness_ratio as noise_ratio
+from .vst import exact_unbiased_inverse, generalized_anscombe
 
 #: rows: luminance, red-blue, (red+blue)/2 - green; normalised below to an orthonormal transform
 _OPPONENT = torch.tensor([[1.0, 1.0, 1.0], [1.0, 0.0, -1.0], [0.5, -1.0, 0.5]])
@@ -223,11 +224,39 @@ def resolve_passes(refine: int | str, noisy: Tensor) -> int:
 
 
 def refine_auto(noisy: Tensor, estimate: Tensor, refine: int | str, sigma: float | None = None,
-                tile: int | None = None, **match) -> Tensor:
-    """``estimate`` after the passes ``refine`` resolves to on ``noisy`` (as is when there are none);
+                tile: int | None = None, vst: bool | None = None, **match) -> Tensor:
+    """``estimate`` after the passes ``refine`` resolves to on ``noisy`` (as is when there are none); on white,
+    signal-dependent noise (``vst`` None: fitted by ``noise_level.poisson_gaussian_model``, only when no
+    ``sigma`` is given) the passes run through the generalized Anscombe transform (``refine_through_vst``).
     ``match``: ``window``/``features`` of ``collaborative_wiener``."""
     passes = resolve_passes(refine, noisy)
-    return refine_estimate(noisy.float(), estimate, passes, sigma, tile, **match) if passes else estimate
+    if not passes:
+        return estimate
+    model = None
+    if sigma is None and vst is not False:
+        model = poisson_gaussian_model(noisy[0].permute(1, 2, 0).float().cpu().numpy())
+    if model is not None:
+        return refine_through_vst(noisy, estimate, passes, model, tile, **match)
+    return refine_estimate(noisy.float(), estimate, passes, sigma, tile, **match)
+
+
+def refine_through_vst(noisy: Tensor, estimate: Tensor, passes: int, model: tuple[float, float, float],
+                       tile: int | None = None, **match) -> Tensor:
+    """``refine_estimate`` for Poisson-Gaussian noise ``model`` = (gain, sigma, mu) of
+    ``vst.generalized_anscombe``: the noisy image and the pilot go through the transform (noise std 1 there),
+    scaled to [0, 1] by the noisy image's range, are refined with that known level (not the larger of it and
+    what the pilot removed, as ``refine_estimate`` takes) and come back through the
+    exact unbiased inverse, as BM3D is run on such data (Makitalo & Foi)."""
+    gain, read, mu = model
+    f = generalized_anscombe(noisy.float().cpu().numpy(), gain, read, mu)
+    p = generalized_anscombe(estimate.float().cpu().numpy(), gain, read, mu)
+    lo, hi = float(f.min()), float(f.max())
+    span = hi - lo if hi > lo else 1.0
+    scaled = lambda a: torch.from_numpy(((a - lo) / span).astype("float32"))  # noqa: E731
+    c = noisy.shape[1]
+    run = lambda t: collaborative_wiener(t[0, :c], t[0, c:], 1.0 / span, passes=passes, **match)[None]  # noqa: E731
+    out = apply_tiled(run, torch.cat([scaled(f), scaled(p)], 1), tile).double().numpy()
+    return torch.from_numpy(exact_unbiased_inverse(out * span + lo, gain, read, mu).astype("float32")).to(noisy.device)
 
 
 def refine_estimate(noisy: Tensor, pilot: Tensor, passes: int, sigma: float | None = None,
