@@ -11,7 +11,7 @@ $(BIN)/selfdenoise: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH)"
-	$(BIN)/pip install -q -e ".[bm3d,onnx,test]"
+	$(BIN)/pip install -q -e ".[bm3d,onnx,bioimageio,test,napari,napari-test,zarr]"
 	@touch $@
 
 install: $(BIN)/selfdenoise

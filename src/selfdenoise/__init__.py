@@ -14,8 +14,9 @@ import lazy_loader as lazy
 from .core.version import __version__
 
 __getattr__, __dir__, __all__ = lazy.attach(__name__, submodules=["api", "bench", "export", "modelfile"], submod_attrs={
-    "api": ["TrainedModel", "add_noise", "denoise", "denoise_file", "denoise_report", "denoise_sequence",
-            "denoise_sequence_file", "estimate_sigma", "evaluate", "load_model", "train"],
+    "api": ["TrainedModel", "add_noise", "denoise", "denoise_file", "denoise_files", "denoise_report",
+            "denoise_sequence", "denoise_sequence_file", "denoise_zarr", "estimate_sigma", "evaluate", "load_model",
+            "train"],
     "core.compare_page": ["ComparePage", "write_compare_page"],
     "core.errors": ["InputError", "MissingDependencyError", "SelfdenoiseError"],
     "core.io": ["read_image", "write_image"],

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .classical.noise_level import estimate_sigma as _estimate_sigma
-from .core import io
+from .core import cluster, io, zarr_io
 from .core.compare_page import ComparePage
 from .core.errors import InputError
 from .core.metrics import evaluate_pair
@@ -201,11 +201,13 @@ def output_paths(inputs: list[str | os.PathLike], output: str | os.PathLike) -> 
     for p in inputs:
         files.extend(io.list_images(p))
     out = Path(output)
-    if len(files) == 1 and len(inputs) == 1 and not Path(inputs[0]).is_dir() and out.suffix:
-        if out.suffix.lower() not in io.IMAGE_SUFFIXES:
+    if len(files) == 1 and len(inputs) == 1 and (not Path(inputs[0]).is_dir() or io.is_zarr(inputs[0])) and out.suffix:
+        if io.is_zarr(files[0]) != (out.suffix.lower() == ".zarr"):
+            raise InputError(f"{out}: a Zarr input is written as .zarr (.ome.zarr), and only a Zarr input is")
+        if out.suffix.lower() not in (*io.IMAGE_SUFFIXES, ".zarr"):
             raise InputError(f"{out}: unsupported output format '{out.suffix}'")
         return [(files[0], out)]
-    if out.suffix.lower() in io.IMAGE_SUFFIXES:
+    if out.suffix.lower() in (*io.IMAGE_SUFFIXES, ".zarr"):
         raise InputError(f"{out}: several inputs need an output folder, not a file name")
     names = [f.name for f in files]
     if len(set(names)) != len(names):
@@ -223,7 +225,11 @@ def denoise_file(src: str | os.PathLike, dst: str | os.PathLike, method: str = "
     a ``ComparePage`` gets this image added instead (call its ``write()`` once all images are in).
     ``max_pixels``: larger images are refused before decoding (default ``io.MAX_PIXELS``). ``axes`` (e.g.
     ``"ZYX"``, ``"CYX"``, ``"TZYX"``) names the dimensions of a TIFF or NPY (see ``io.read_image``); the
-    output keeps them."""
+    output keeps them. A Zarr store is denoised out of core (``denoise_zarr``)."""
+    if io.is_zarr(src):
+        if report is not False:
+            raise InputError(f"{src}: --report shows images in memory; a Zarr store has no before/after page")
+        return denoise_zarr(src, dst, method, progress=progress, max_pixels=max_pixels, axes=axes, **kwargs)
     t0 = time.perf_counter()
     img, info = io.read_image(src, max_pixels, axes)
     try:
@@ -249,6 +255,114 @@ def denoise_file(src: str | os.PathLike, dst: str | os.PathLike, method: str = "
         if report is True:
             result["report"] = str(page.write())
     return result
+
+
+#: methods that fit each image (zero-shot, n2v2, ...) refuse Zarr inputs of more 2-D images than this: hours of
+#: fitting; train a model on a few (`selfdenoise train`) and denoise with it (``model=``)
+FIT_FRAMES_LIMIT = 64
+
+
+def denoise_zarr(src: str | os.PathLike, dst: str | os.PathLike, method: str = "zero-shot", *,
+                 axes: str | None = None, max_pixels: int | None = None, progress: bool = False, scheduler=None,
+                 **kwargs) -> dict:
+    """Denoise an OME-Zarr image (its full-resolution level) or a plain Zarr array out of core, block by
+    block (``core.zarr_io``: whole Y-X planes over one chunk of the other axes), into ``dst``: an OME-Zarr
+    with the input's metadata (level 0) when the input has it or ``dst`` ends in ``.ome.zarr``, else a
+    plain array; the same shape, chunks, codecs and dtype either way. The result equals ``denoise_file`` on
+    the array read into memory (each plane is denoised by ``denoise`` exactly as there). ``axes``: for a
+    plain array of more than 2 dimensions (an OME input names its own). ``scheduler`` (``"local:4"``, an
+    address, or a ``distributed.Client``): one task per block on a Dask cluster. Written atomically.
+    Returns {"input", "output", "seconds", "slices", "blocks"}."""
+    t0 = time.perf_counter()
+    source = zarr_io.open_zarr(src, axes, max_pixels)
+    if kwargs.get("model") is None and not registry.is_classical(method) and source.frames > FIT_FRAMES_LIMIT:
+        raise InputError(f"{src}: method '{method}' fits each of its {source.frames} images (the limit is "
+                         f"{FIT_FRAMES_LIMIT}); train a model on a few (`selfdenoise train`) and use --model")
+    if isinstance(kwargs.get("model"), (str, os.PathLike)):
+        kwargs["model"] = _cached_model(kwargs["model"])
+    regions = zarr_io.blocks(source)
+    ome = source.ome is not None or str(dst).lower().endswith(".ome.zarr")
+
+    def write(tmp):
+        target = zarr_io.create_output(source, Path(tmp).absolute(), ome)
+        if scheduler is None:
+            for region in tqdm(regions, desc=Path(src).name, unit="block", disable=not progress, leave=False):
+                zarr_io.denoise_block(source, target, region, _frame_denoiser(method, kwargs))
+            return
+        portable = _portable(kwargs)
+        with cluster.connect(scheduler) as client:
+            cluster.run_tasks(client, _denoise_block_task, [(source, target, r, method, portable) for r in regions])
+
+    io.ensure_parent(dst)
+    try:
+        zarr_io.atomic_store(dst, write)
+    except InputError as e:  # name the store in errors about its content (e.g. a model for other channels)
+        if str(src) in str(e) or str(dst) in str(e):
+            raise
+        raise InputError(f"{src}: {e}") from None
+    return {"input": str(src), "output": str(dst), "seconds": time.perf_counter() - t0, "slices": source.frames,
+            "blocks": len(regions)}
+
+
+def _frame_denoiser(method: str, kwargs: dict):
+    """One 2-D image (H, W, C) -> denoised, as ``denoise_file`` denoises each slice of a stack."""
+    return lambda frame: denoise(frame, method, progress=False, **kwargs)
+
+
+def _denoise_block_task(source, target, region, method: str, kwargs: dict) -> int:
+    """A worker's share of ``denoise_zarr``: one block (the model given by its file path, loaded once)."""
+    return zarr_io.denoise_block(source, target, region, _frame_denoiser(method, _resolved(kwargs)))
+
+
+def denoise_files(inputs: list[str | os.PathLike], output: str | os.PathLike, method: str = "zero-shot", *,
+                  scheduler=None, progress: bool = False, **kwargs) -> list[dict]:
+    """``denoise_file`` over inputs paired with outputs by ``output_paths``; with ``scheduler``
+    (``"local:4"``, ``"tcp://host:8786"`` or a ``distributed.Client``) one task per file on a Dask
+    cluster, each worker loading the model from its file (a single Zarr input: one task per block).
+    Returns one dict per input, in order: ``denoise_file``'s result, or {"input", "output", "error"} with
+    the one-line message of a file that failed (the others are still written)."""
+    pairs = output_paths(list(inputs), output)
+    if scheduler is None or (len(pairs) == 1 and io.is_zarr(pairs[0][0])):
+        extra = {} if scheduler is None else {"scheduler": scheduler}
+        return [_file_task(src, dst, method, {**kwargs, **extra}, progress) for src, dst in pairs]
+    portable = _portable(kwargs)
+    with cluster.connect(scheduler) as client:
+        return cluster.run_tasks(client, _file_task, [(str(s), str(d), method, portable) for s, d in pairs])
+
+
+def _file_task(src, dst, method: str, kwargs: dict, progress: bool = False) -> dict:
+    """``denoise_file`` with a bad input reported in the result instead of raised."""
+    try:
+        return denoise_file(src, dst, method, progress=progress, **_resolved(kwargs))
+    except InputError as e:
+        return {"input": str(src), "output": str(dst), "error": str(e)}
+
+
+def _portable(kwargs: dict) -> dict:
+    """Options to send to other processes: a trained model goes as its file path."""
+    model = kwargs.get("model")
+    if isinstance(model, TrainedModel):
+        if not model.path:
+            raise InputError("a model trained in this process has no file to send to a cluster; save it first")
+        return {**kwargs, "model": model.path}
+    return kwargs
+
+
+def _resolved(kwargs: dict) -> dict:
+    """``_portable``'s inverse on a worker: the model file loaded (once per process)."""
+    model = kwargs.get("model")
+    return {**kwargs, "model": _cached_model(model)} if isinstance(model, (str, os.PathLike)) else kwargs
+
+
+_MODELS: dict[tuple[str, float], TrainedModel] = {}
+
+
+def _cached_model(path: str | os.PathLike) -> TrainedModel:
+    """``load_model(path)``, loaded once per process and file version."""
+    key = (str(Path(path).absolute()), Path(path).stat().st_mtime if Path(path).is_file() else 0.0)
+    if key not in _MODELS:
+        _MODELS[key] = load_model(path)
+    return _MODELS[key]
 
 
 def denoise_report(output: str | os.PathLike) -> ComparePage:

@@ -106,6 +106,8 @@ def method_params(params, *fns) -> dict:
               help="Refuse images with more pixels than this (per slice) before decoding them (default 250 million).")
 @click.option("--axes", default=None, help="What each dimension of a TIFF/NPY input is, CAREamics' letters: YX, YXC, "
               "CYX, ZYX, TYX, ZCYX, TZYX, ... (default: the file's OME/ImageJ metadata, else its shape).")
+@click.option("--scheduler", default=None, metavar="ADDRESS", help="Spread the files (or one Zarr store's blocks) "
+              "over a Dask cluster: tcp://host:8786, or local:N for N worker processes here.")
 @click.option("--sequence", is_flag=True, help="Read .npy inputs as sequences (frames x points x coords).")
 @click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE",
               help="A method option, e.g. -p window=15 (savgol), -p steps=300 (self2self), -p r3=false "
@@ -113,9 +115,10 @@ def method_params(params, *fns) -> dict:
 @click.option("--report", is_flag=True, help="Also write a before/after page (slider, synced zoom): "
               "OUTPUT/report.html, or OUTPUT_STEM.report.html next to a single output file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-def denoise(inputs, output, method, model_file, sigma, tile, tta, seed, budget, quality, max_pixels, axes, sequence,
-            params, report, quiet):
-    """Denoise images (PNG, JPEG, TIFF incl. 16-bit and stacks, NPY); the output keeps the input's form.
+def denoise(inputs, output, method, model_file, sigma, tile, tta, seed, budget, quality, max_pixels, axes, scheduler,
+            sequence, params, report, quiet):
+    """Denoise images (PNG, JPEG, TIFF incl. 16-bit and stacks, NPY; OME-Zarr and Zarr out of core); the output
+    keeps the input's form.
 
     Sequences (face-landmark tracks; .json, .csv, or .npy with --sequence) are denoised with
     --method self2self (the default for them), savgol, gaussian or one-euro."""
@@ -142,6 +145,9 @@ def denoise(inputs, output, method, model_file, sigma, tile, tta, seed, budget, 
         registry.check_name(method)
         if tta:
             options["tta"] = tta
+    if scheduler is not None:
+        return _denoise_on_cluster(inputs, output, method, scheduler, report, sigma=sigma, seed=seed, tile=tile,
+                                   max_pixels=max_pixels, axes=axes, **options)
     pairs = selfdenoise.api.output_paths(list(inputs), output)
     many = len(pairs) > 1
     page = selfdenoise.api.denoise_report(output) if report else False
@@ -161,6 +167,21 @@ def denoise(inputs, output, method, model_file, sigma, tile, tta, seed, budget, 
         click.echo(f"{page.write()}  (before/after page)")
     if failed:
         raise InputError(f"{len(failed)} of {len(pairs)} inputs failed (each named above); the others were written")
+
+
+def _denoise_on_cluster(inputs, output, method, scheduler, report, **options):
+    """``denoise --scheduler``: the files as tasks on a Dask cluster, reported as the one-process loop does."""
+    if report:
+        raise InputError("--report gathers the images in this process; run without --scheduler")
+    results = selfdenoise.api.denoise_files(list(inputs), output, method, scheduler=scheduler, **options)
+    failed = [r for r in results if "error" in r]
+    if failed and len(results) == 1:
+        raise InputError(failed[0]["error"])
+    for r in results:
+        click.echo(f"error: {r['error']}" if "error" in r else f"{r['output']}  ({r['seconds']:.1f} s)",
+                   err="error" in r)
+    if failed:
+        raise InputError(f"{len(failed)} of {len(results)} inputs failed (each named above); the others were written")
 
 
 @main.command()
@@ -232,14 +253,18 @@ def train(method, data, output, noise, clean, gan, val, val_noise, steps, minute
 
 @main.command()
 @click.argument("model_file", type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript"]), default="onnx", show_default=True)
-@click.option("-o", "--output", type=click.Path(), default=None, help="Default: MODEL.onnx / MODEL.pt.")
-@click.option("--no-check", is_flag=True, help="Skip the comparison with PyTorch.")
+@click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript", "bioimageio"]), default="onnx",
+              show_default=True)
+@click.option("-o", "--output", type=click.Path(), default=None,
+              help="Default: MODEL.onnx / MODEL.pt / MODEL.bioimageio.zip.")
+@click.option("--no-check", is_flag=True, help="Skip the comparison with PyTorch (and bioimageio.core's test).")
 def export(model_file, fmt, output, no_check):
-    """Export a trained model to ONNX or TorchScript (checked against PyTorch, max abs diff 1e-4)."""
+    """Export a trained model to ONNX, TorchScript (checked against PyTorch, max abs diff 1e-4) or a bioimage.io
+    package (those weights, passed by bioimageio.core's test)."""
     r = selfdenoise.export.export_model(model_file, output, fmt, check=not no_check)
     diff = f", max abs diff vs PyTorch {r['max_abs_diff']:.1e}" if r.get("max_abs_diff") is not None else ""
-    click.echo(f"{r['path']}  ({r['format']}{diff})")
+    test = f", bioimageio.core test {r['test']}" if r.get("test") else ""
+    click.echo(f"{r['path']}  ({r['format']}{diff}{test})")
 
 
 @main.command()

@@ -1,4 +1,4 @@
-"""Export a saved model to ONNX or TorchScript for use without selfdenoise.
+"""Export a saved model to ONNX, TorchScript or a bioimage.io package for use without selfdenoise.
 
 The graph is the network's forward pass: (N, C, H, W) float32 in [0, 1] -> same shape (no test-time
 augmentation, no tiling); N, H and W are dynamic. The networks pad H and W to a multiple of 16/32
@@ -8,23 +8,29 @@ graph is a wrapper that pads with index arithmetic first (the network's own padd
 and crops afterwards. Both formats go through the TorchScript tracer (``torch.onnx.export(dynamo=False)``,
 ``torch.jit.trace``): with the wrapper it is as exact as ``dynamo=True``, ~10x faster and needs no
 onnxscript. Every export is compared with PyTorch at two odd sizes before it is kept.
+
+A bioimage.io package (``fmt="bioimageio"``, the ``bioimageio`` extra) holds those same TorchScript (and,
+with the ``onnx`` extra, ONNX) weights, a model description (RDF 0.5) and a seeded synthetic test image
+with the network's output; it is kept only when ``bioimageio.core.test_model`` passes on it.
 """
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from .core.errors import InputError, MissingDependencyError
-from .core.io import atomic_write
+from .core.io import atomic_write, write_image
 from .modelfile import load_model
 
-FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
+FORMATS = {"onnx": ".onnx", "torchscript": ".pt", "bioimageio": ".bioimageio.zip"}
 EXAMPLE_SIZE = (40, 56)
 CHECK_SIZES = ((1, 37, 45), (2, 5, 51))  # (N, H, W): odd, not the example; 5 rows are too few to reflect
 TOLERANCE = 1e-4
@@ -92,11 +98,22 @@ def _check(run, model: nn.Module, channels: int) -> tuple[float, list[list[int]]
     return diff, sizes
 
 
+def _load_exportable(model_path: Path):
+    """``load_model`` (float32, eval), refusing a method whose inference is not one pass of its network."""
+    method, model, meta = load_model(model_path)
+    if not method.exportable:
+        raise InputError(f"{model_path}: a '{meta['method']}' network is not a denoiser on its own (its inference "
+                         "rule runs it several times on masked inputs); it cannot be exported")
+    return method, model.float().eval(), meta
+
+
 def export_model(model_path: str | os.PathLike, out_path: str | os.PathLike | None = None, fmt: str = "onnx", *,
                  check: bool = True, opset: int | None = None) -> dict:
-    """Export a model file to ``fmt`` ("onnx" or "torchscript"), atomically, checked against PyTorch.
+    """Export a model file to ``fmt`` ("onnx", "torchscript" or "bioimageio"), atomically, checked against
+    PyTorch (and a bioimage.io package by ``bioimageio.core.test_model``).
 
-    Returns ``{"path", "format", "max_abs_diff", "checked_sizes", "seconds"}`` (no check: None, []).
+    Returns ``{"path", "format", "max_abs_diff", "checked_sizes", "seconds"}`` (no check: None, []); for
+    "bioimageio" also ``"weights"`` (the formats inside) and ``"test"`` (bioimageio.core's status; no check: None).
     """
     t0 = time.perf_counter()
     if fmt not in FORMATS:
@@ -106,15 +123,14 @@ def export_model(model_path: str | os.PathLike, out_path: str | os.PathLike | No
             import onnx
         except ImportError:
             raise MissingDependencyError("ONNX export needs the onnx package: pip install 'selfdenoise[onnx]'") from None
+    bmz = _bioimageio() if fmt == "bioimageio" else None
     model_path = Path(model_path)
     out = Path(out_path) if out_path is not None else model_path.with_suffix(FORMATS[fmt])
     if out.resolve() == model_path.resolve():
         raise InputError(f"{out}: the export would overwrite the model file; give another output path")
-    method, model, meta = load_model(model_path)
-    if not method.exportable:
-        raise InputError(f"{model_path}: a '{meta['method']}' network is not a denoiser on its own (its inference "
-                         "rule runs it several times on masked inputs); it cannot be exported")
-    model = model.float().eval()
+    if bmz is not None:
+        return _bioimageio_package(bmz, model_path, out, check, opset, t0)
+    _, model, meta = _load_exportable(model_path)
     channels = meta["channels"]
     wrapped = _exportable(model, channels)
     example = torch.rand(1, channels, *EXAMPLE_SIZE)
@@ -166,3 +182,225 @@ def export_model(model_path: str | os.PathLike, out_path: str | os.PathLike | No
         warnings.simplefilter("ignore", DeprecationWarning)
         atomic_write(out, write)
     return {"path": str(out), "format": fmt, **result, "seconds": round(time.perf_counter() - t0, 3)}
+
+
+# ------------------------------------------------------------------------------------- bioimage.io
+# The package declares y and x as min 16 + n * 1: the traced wrapper pads to the network's multiple itself,
+# so every size is valid and a consumer's output equals selfdenoise's (no padding of the consumer's own).
+# No field holds a URL (the papers are cited by DOI), so bioimageio.spec's I/O checks, which test_model
+# forces on, make no network request: export and test run offline with the default settings.
+
+#: the paper of each exportable method: (citation, DOI: the arXiv preprint's, or the journal's for TCFL)
+PAPERS = {
+    "n2n": ("Lehtinen et al., Noise2Noise: Learning Image Restoration without Clean Data, ICML 2018",
+            "10.48550/arXiv.1803.04189"),
+    "ne2ne": ("Huang et al., Neighbor2Neighbor: Self-Supervised Denoising from Single Noisy Images, CVPR 2021",
+              "10.48550/arXiv.2101.02824"),
+    "n2v": ("Krull, Buchholz and Jug, Noise2Void - Learning Denoising from Single Noisy Images, CVPR 2019",
+            "10.48550/arXiv.1811.10980"),
+    "n2v2": ("Hoeck et al., N2V2 - Fixing Noise2Void Checkerboard Artifacts with Modified Sampling Strategies "
+             "and a Tweaked Network Architecture, ECCV 2022 workshops", "10.48550/arXiv.2211.08512"),
+    "struct-n2v": ("Broaddus, Krull, Weigert, Schmidt and Myers, Removing Structured Noise with "
+                   "Self-Supervised Blind-Spot Networks, ISBI 2020", "10.48550/arXiv.1910.05876"),
+    "tcfl": ("Geng et al., Triplet Cross-Fusion Learning for Unpaired Image Denoising in Optical Coherence "
+             "Tomography, IEEE TMI 2022", "10.1109/TMI.2022.3184529"),
+}
+PAPERS["zero-shot"] = PAPERS["ne2ne"]  # its adaptation loss
+#: the smallest side the package declares (any size from there on: the wrapper pads to the network's multiple)
+BIOIMAGEIO_MIN_SIZE = 16
+
+
+def _bioimageio():
+    """The bioimage.io modules: (``bioimageio.spec.model.v0_5``, ``save_bioimageio_package``, ``test_model``)."""
+    try:
+        from bioimageio.core import test_model
+        from bioimageio.spec import save_bioimageio_package
+        from bioimageio.spec.model import v0_5
+    except ImportError:
+        raise MissingDependencyError("bioimage.io export needs bioimageio.core: "
+                                     "pip install 'selfdenoise[bioimageio]'") from None
+    return v0_5, save_bioimageio_package, test_model
+
+
+def sample_image(channels: int, size: int = 64, seed: int = 0) -> np.ndarray:
+    """A seeded synthetic noisy image (1, C, size, size) float32 in [0, 1]: a gradient (along x, or y in the
+    second channel), concentric rings and Gaussian noise of sigma 0.1."""
+    yy, xx = np.mgrid[0:size, 0:size] / (size - 1)
+    rings = (np.hypot(yy - 0.5, xx - 0.5) * 8) % 1 > 0.5
+    clean = np.stack([0.15 + 0.4 * (yy if c == 1 else xx) + 0.3 * rings for c in range(channels)])
+    noisy = clean + np.random.default_rng(seed).normal(0.0, 0.1, clean.shape)
+    return np.clip(noisy, 0.0, 1.0).astype(np.float32)[None]
+
+
+def _bioimageio_weights(bmz, model_path: Path, folder: Path, check: bool, opset: int | None):
+    """TorchScript (and, with onnx installed, ONNX) exports in ``folder``: (weights description, checks)."""
+    ts = export_model(model_path, folder / "weights.pt", "torchscript", check=check)
+    entries = {"torchscript": bmz.TorchscriptWeightsDescr(
+        source=folder / "weights.pt", pytorch_version=bmz.Version(torch.__version__.split("+")[0]),
+        comment="traced selfdenoise.export.PadCrop wrapper: pads to the network's multiple, crops back")}
+    checks = [ts]
+    try:
+        import onnx
+    except ImportError:
+        onnx = None
+    if onnx is not None:
+        checks.append(export_model(model_path, folder / "weights.onnx", "onnx", check=check, opset=opset))
+        version = max(o.version for o in onnx.load(folder / "weights.onnx").opset_import if o.domain in ("", "ai.onnx"))
+        entries["onnx"] = bmz.OnnxWeightsDescr(source=folder / "weights.onnx", opset_version=version,
+                                               parent="torchscript", comment="the same traced graph, as ONNX")
+    return bmz.WeightsDescr(**entries), checks
+
+
+def _write_cover(path: Path, noisy: np.ndarray, denoised: np.ndarray) -> None:
+    """Noisy | denoised side by side (2:1), enlarged 2x: (C, H, W) arrays in [0, 1]."""
+    pair = np.concatenate([noisy, denoised], axis=-1).transpose(1, 2, 0).repeat(2, 0).repeat(2, 1)
+    write_image(path, np.clip(pair[..., 0] if len(pair[0, 0]) == 1 else pair, 0.0, 1.0))
+
+
+_README = """\
+# selfdenoise {method} denoiser
+
+A denoiser trained by selfdenoise {version} with the method `{method}`{paper} on noisy data alone:
+{channels} channel(s), {parameters:,} parameters.
+
+## Configuration
+
+The method's options as saved in the model file (`selfdenoise train --method {method} -p KEY=VALUE` sets them):
+
+{config}
+
+## Training
+
+{command}Noise: {noise}.
+
+Data, as recorded in the model file:
+
+{data}
+
+Schedule and result:
+
+{train}
+
+The weights are learned from the data above: that data may come with its own license or terms of use,
+which the BSD-3-Clause license of this package does not replace; check them before reusing the weights.
+
+## Inputs and outputs
+
+One tensor (batch, channel, y, x), float32 in [0, 1], with y and x of any size from {min_size}. The graph pads
+y and x to a multiple of {multiple} by reflection (replication where a side is too short) and crops the result
+back; the output, clipped to [0, 1], has the input's shape. It is one pass of the network: the test-time
+flips, tiling or Wiener refinement that `selfdenoise denoise` can add are not part of it.
+
+## Validation
+
+`test_input.npy` is a seeded synthetic 64x64 image (gradient, rings, Gaussian noise of sigma 0.1) and
+`test_output.npy` the PyTorch network's output on it, which `bioimageio.core.test_model` reproduces from the
+packaged weights.{checked} The validation PSNR of training, where a validation set was given, is in the
+schedule above; measure the denoiser on held-out noisy/clean pairs of your own data before relying on it.
+
+## License
+
+BSD-3-Clause (selfdenoise's license); see the note on the training data above.
+"""
+
+
+def _json_block(value) -> str:
+    if not value:
+        return "(not recorded in the model file)"
+    return "```json\n" + json.dumps(value, indent=2, sort_keys=True, default=str) + "\n```"
+
+
+def _documentation(meta: dict, multiple: int, checks: list[dict]) -> str:
+    """The package's README.md: method, configuration, training, data, inputs and outputs, validation."""
+    extra, paper = meta["extra"], PAPERS.get(meta["method"])
+    diffs = [c["max_abs_diff"] for c in checks if c["max_abs_diff"] is not None]
+    sizes = ", ".join("x".join(map(str, s)) for s in checks[0]["checked_sizes"])
+    return _README.format(
+        method=meta["method"], version=meta.get("version", ""), channels=meta["channels"],
+        parameters=meta["parameters"], paper=f" ({paper[0]}, doi:{paper[1]})" if paper else "",
+        config=_json_block(meta["config"]), noise=extra.get("noise", "not recorded"),
+        command=f"Command:\n\n```\n{extra['command']}\n```\n\n" if extra.get("command") else "",
+        data=_json_block(extra.get("data")), train=_json_block(extra.get("train")), min_size=BIOIMAGEIO_MIN_SIZE,
+        multiple=multiple, checked=f" Each weights file was also compared with PyTorch on inputs of shape {sizes} "
+        f"(max abs difference {max(diffs):.1e})." if diffs else "")
+
+
+def _model_description(bmz, folder: Path, meta: dict, weights):
+    """The RDF (format 0.5) of the files in ``folder``."""
+    channels, method = meta["channels"], meta["method"]
+    names = {1: ["gray"], 3: ["red", "green", "blue"]}.get(channels, [f"c{i}" for i in range(channels)])
+    data = bmz.IntervalOrRatioDataDescr(type="float32", range=(0.0, 1.0))
+    size = bmz.ParameterizedSize(min=BIOIMAGEIO_MIN_SIZE, step=1)
+    inp, outp = bmz.TensorId("noisy"), bmz.TensorId("denoised")
+
+    def space_out(axis: str):  # as large as the input's
+        return bmz.SpaceOutputAxis(id=bmz.AxisId(axis), size=bmz.SizeReference(tensor_id=inp, axis_id=bmz.AxisId(axis)))
+
+    paper = PAPERS.get(method)
+    return bmz.ModelDescr(
+        name=f"selfdenoise {method} denoiser ({channels} channel{'s' * (channels > 1)})",
+        description=f"Self-supervised image denoiser ({method}) trained by selfdenoise on noisy data alone; "
+                    "2-D float32 images in [0, 1], any size.",
+        authors=[bmz.Author(name="selfdenoise")],
+        cite=[bmz.CiteEntry(text=paper[0], doi=bmz.Doi(paper[1]))] if paper else [],
+        license=bmz.LicenseId("BSD-3-Clause"),
+        tags=["denoising", "self-supervised", "2d", "pytorch", "selfdenoise", method],
+        documentation=bmz.FileDescr(source=folder / "README.md"),
+        covers=[bmz.FileDescr(source=folder / "cover.png")],
+        inputs=[bmz.InputTensorDescr(
+            id=inp, description="noisy image, float32 in [0, 1]", data=data,
+            axes=[bmz.BatchAxis(), bmz.ChannelAxis(channel_names=names),
+                  bmz.SpaceInputAxis(id=bmz.AxisId("y"), size=size), bmz.SpaceInputAxis(id=bmz.AxisId("x"), size=size)],
+            test_tensor=bmz.FileDescr(source=folder / "test_input.npy"),
+            sample_tensor=bmz.FileDescr(source=folder / "sample_input.tif"))],
+        outputs=[bmz.OutputTensorDescr(
+            id=outp, description="denoised image, clipped to [0, 1]", data=data,
+            axes=[bmz.BatchAxis(), bmz.ChannelAxis(channel_names=names), space_out("y"), space_out("x")],
+            test_tensor=bmz.FileDescr(source=folder / "test_output.npy"),
+            sample_tensor=bmz.FileDescr(source=folder / "sample_output.tif"),
+            postprocessing=[bmz.ClipDescr(kwargs=bmz.ClipKwargs(min=0.0, max=1.0))])],
+        weights=weights,
+        config=bmz.Config(
+            bioimageio=bmz.BioimageioConfig(task="denoising", model_parameter_count=meta["parameters"]),
+            selfdenoise={k: meta.get(k) for k in ("method", "channels", "version", "config", "extra")}),
+    )
+
+
+def _bioimageio_package(bmz, model_path: Path, out: Path, check: bool, opset: int | None, t0: float) -> dict:
+    """Write the bioimage.io package of ``model_path`` to ``out``: see ``export_model``."""
+    import tifffile
+
+    v0_5, save_package, test_model = bmz
+    _, model, meta = _load_exportable(model_path)
+    status = None
+    with tempfile.TemporaryDirectory(prefix="selfdenoise-bioimageio-") as tmp:
+        folder = Path(tmp)
+        weights, checks = _bioimageio_weights(v0_5, model_path, folder, check, opset)
+        wrapped = _exportable(model, meta["channels"])
+        x = sample_image(meta["channels"])
+        with torch.no_grad():
+            y = wrapped(torch.from_numpy(x)).clamp(0.0, 1.0).numpy()
+        for name, a in (("input", x), ("output", y)):
+            np.save(folder / f"test_{name}.npy", a)
+            tifffile.imwrite(folder / f"sample_{name}.tif", a)  # the same tensors, in a format imageio reads
+        _write_cover(folder / "cover.png", x[0], y[0])
+        (folder / "README.md").write_text(_documentation(meta, wrapped.multiple, checks), encoding="utf-8")
+        descr = _model_description(v0_5, folder, meta, weights)
+
+        def write(part: str) -> None:
+            nonlocal status
+            save_package(descr, output_path=Path(part))
+            if check:
+                summary = test_model(Path(part))
+                status = summary.status
+                if status != "passed":
+                    failed = [d for d in summary.details if d.status == "failed"]
+                    why = (failed[0].errors[0].msg if failed and failed[0].errors else str(status)).strip()
+                    raise InputError(f"{out}: bioimageio.core's test of the package failed "
+                                     f"({(why.splitlines() or [''])[0][:200]}); nothing written")
+
+        atomic_write(out, write)
+    diffs = [c["max_abs_diff"] for c in checks if c["max_abs_diff"] is not None]
+    return {"path": str(out), "format": "bioimageio", "max_abs_diff": max(diffs) if diffs else None,
+            "checked_sizes": checks[0]["checked_sizes"], "weights": [c["format"] for c in checks], "test": status,
+            "seconds": round(time.perf_counter() - t0, 3)}

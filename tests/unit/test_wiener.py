@@ -135,7 +135,7 @@ def test_the_refinement_passes_its_matching_window_and_features_through(natural)
 
 
 def test_signal_dependent_noise_is_refined_through_the_anscombe_transform():
-    """Poisson-Gaussian noise: "auto" fits the model and refines in the VST domain (exactly
+    """Poisson-Gaussian noise: ``vst=None`` fits the model and refines in the VST domain (exactly
     ``refine_through_vst`` with that model), which beats the white-noise refinement; Gaussian noise stays plain."""
     from skimage import data
 
@@ -150,11 +150,12 @@ def test_signal_dependent_noise_is_refined_through_the_anscombe_transform():
     x, pilot = as_tensor(noisy), as_tensor(nlm(noisy))
     model = poisson_gaussian_model(noisy)
     assert model is not None and 0.05 < model[0] < 0.2  # the gain of Poisson(10 y) / 10 is 0.1
-    auto = wiener.refine_auto(x, pilot, 1)
+    auto = wiener.refine_auto(x, pilot, 1, vst=None)
     torch.testing.assert_close(auto, wiener.refine_through_vst(x, pilot, 1, model))
     plain = wiener.refine_auto(x, pilot, 1, vst=False)
     score = lambda t: psnr(clean, t[0, 0].clamp(0, 1).numpy())  # noqa: E731
     assert score(auto) > score(plain) + 0.05 > score(pilot) + 0.5, (score(pilot), score(plain), score(auto))
     gaussian = as_tensor(clean + rng.normal(0, 0.1, clean.shape))
     assert poisson_gaussian_model(gaussian[0, 0].numpy()) is None
-    torch.testing.assert_close(wiener.refine_auto(gaussian, pilot, 1), wiener.refine_auto(gaussian, pilot, 1, vst=False))
+    torch.testing.assert_close(wiener.refine_auto(gaussian, pilot, 1, vst=None),
+                               wiener.refine_auto(gaussian, pilot, 1, vst=False))

@@ -224,10 +224,11 @@ def resolve_passes(refine: int | str, noisy: Tensor) -> int:
 
 
 def refine_auto(noisy: Tensor, estimate: Tensor, refine: int | str, sigma: float | None = None,
-                tile: int | None = None, vst: bool | None = None, **match) -> Tensor:
-    """``estimate`` after the passes ``refine`` resolves to on ``noisy`` (as is when there are none); on white,
-    signal-dependent noise (``vst`` None: fitted by ``noise_level.poisson_gaussian_model``, only when no
-    ``sigma`` is given) the passes run through the generalized Anscombe transform (``refine_through_vst``).
+                tile: int | None = None, vst: bool | None = False, **match) -> Tensor:
+    """``estimate`` after the passes ``refine`` resolves to on ``noisy`` (as is when there are none). ``vst``
+    None: on white, signal-dependent noise (fitted by ``noise_level.poisson_gaussian_model``, only when no
+    ``sigma`` is given) the passes run through the generalized Anscombe transform (``refine_through_vst``);
+    off by default until selected on validation data (the fit also fires on small clipped Gaussian images).
     ``match``: ``window``/``features`` of ``collaborative_wiener``."""
     passes = resolve_passes(refine, noisy)
     if not passes:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io as stdio
 import os
+import shutil
 import socket
 import tempfile
 import warnings
@@ -45,11 +46,18 @@ def _fail(path, what: str) -> InputError:
     return InputError(f"{path}: {what}")
 
 
-def list_images(path: str | os.PathLike) -> list[Path]:
-    """A file, or the image files of a folder (sorted, not recursive)."""
+def is_zarr(path: str | os.PathLike) -> bool:
+    """A Zarr store (a folder named ``*.zarr``, or one holding Zarr metadata): read as one image."""
     p = Path(path)
-    if p.is_dir():
-        files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+    return p.suffix.lower() == ".zarr" or any((p / m).is_file() for m in ("zarr.json", ".zarray", ".zgroup"))
+
+
+def list_images(path: str | os.PathLike) -> list[Path]:
+    """A file (or Zarr store), or the image files and Zarr stores of a folder (sorted, not recursive)."""
+    p = Path(path)
+    if p.is_dir() and not is_zarr(p):
+        files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()
+                       or f.suffix.lower() == ".zarr" and f.is_dir())
         if not files:
             raise _fail(p, f"folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
         return files
@@ -419,7 +427,7 @@ def sweep_stale_parts(path: str | os.PathLike) -> list[Path]:
     for part in mine:
         _STALE_PARTS[key].remove(part)
         try:
-            part.unlink()
+            shutil.rmtree(part) if part.is_dir() else part.unlink()  # a Zarr store's is a folder
             removed.append(part)
         except OSError:
             pass
