@@ -19,3 +19,19 @@ def natural():
     from skimage import data
 
     return (data.astronaut()[120:216, 180:276] / 255.0).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    """A tiny gray ne2ne model file with non-initial weights (saved in well under a second)."""
+    from selfdenoise.methods import registry
+    from selfdenoise.modelfile import save_model
+
+    method = registry.get_method("ne2ne")
+    net = method.build_model(1)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p) * 0.01)
+    return save_model(tmp_path_factory.mktemp("model") / "tiny.sdm", net, method="ne2ne", channels=1,
+                      config=method.config())

@@ -6,7 +6,6 @@ import sys
 import numpy as np
 import pytest
 import tifffile
-import torch
 from PIL import Image
 
 distributed = pytest.importorskip("distributed")
@@ -15,8 +14,6 @@ zarr = pytest.importorskip("zarr")
 from selfdenoise import api  # noqa: E402
 from selfdenoise.core import cluster  # noqa: E402
 from selfdenoise.core.errors import InputError  # noqa: E402
-from selfdenoise.methods import registry  # noqa: E402
-from selfdenoise.modelfile import save_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -29,16 +26,6 @@ def client():
     cluster.close()
 
 
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    method = registry.get_method("ne2ne")
-    net = method.build_model(1)
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(torch.randn_like(p) * 0.01)
-    return save_model(tmp_path_factory.mktemp("model") / "tiny.sdm", net, method="ne2ne", channels=1,
-                      config=method.config())
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import tracemalloc
 
 import numpy as np
 import pytest
-import torch
 
 zarr = pytest.importorskip("zarr")
 
@@ -16,21 +15,6 @@ from selfdenoise import api  # noqa: E402
 from selfdenoise.cli import main  # noqa: E402
 from selfdenoise.core import zarr_io  # noqa: E402
 from selfdenoise.core.errors import InputError, MissingDependencyError  # noqa: E402
-from selfdenoise.methods import registry  # noqa: E402
-from selfdenoise.modelfile import save_model  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    """A tiny gray ne2ne model with non-initial weights (saved in well under a second)."""
-    method = registry.get_method("ne2ne")
-    net = method.build_model(1)
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(torch.randn_like(p) * 0.01)
-    return save_model(tmp_path_factory.mktemp("model") / "tiny.sdm", net, method="ne2ne", channels=1,
-                      config=method.config())
 
 
 def volume(shape=(7, 37, 41), seed=0) -> np.ndarray:
