@@ -43,12 +43,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--kodak-every", type=int, default=2, help="every n-th Kodak image (default 2: 12 images)")
+    ap.add_argument("--protocols", default=",".join(t[0] for t in SETS), help="a subset of the test sets, by protocol")
     ap.add_argument("--work", type=Path, default=Path("/tmp/selfdenoise-quality-presets"))
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "quality-presets.json")
     args = ap.parse_args()
     commit = require_clean_tree(git_commit(), exploratory=False)
     table = []
-    for protocol, dataset, every in SETS:
+    for protocol, dataset, every in (t for t in SETS if t[0] in args.protocols.split(",")):
         every = every or args.kodak_every
         bm3d = json.loads((ROOT / "benchmarks" / "results" / protocol / "bm3d.json").read_text())
         rows = {}
