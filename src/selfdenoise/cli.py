@@ -166,7 +166,11 @@ def denoise(inputs, output, method, model_file, sigma, tile, tta, seed, budget, 
     if report and len(failed) < len(pairs):
         click.echo(f"{page.write()}  (before/after page)")
     if failed:
-        raise InputError(f"{len(failed)} of {len(pairs)} inputs failed (each named above); the others were written")
+        raise _some_failed(len(failed), len(pairs))
+
+
+def _some_failed(failed: int, total: int) -> InputError:
+    return InputError(f"{failed} of {total} inputs failed (each named above); the others were written")
 
 
 def _denoise_on_cluster(inputs, output, method, scheduler, report, **options):
@@ -181,7 +185,7 @@ def _denoise_on_cluster(inputs, output, method, scheduler, report, **options):
         click.echo(f"error: {r['error']}" if "error" in r else f"{r['output']}  ({r['seconds']:.1f} s)",
                    err="error" in r)
     if failed:
-        raise InputError(f"{len(failed)} of {len(results)} inputs failed (each named above); the others were written")
+        raise _some_failed(len(failed), len(results))
 
 
 @main.command()

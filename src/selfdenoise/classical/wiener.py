@@ -254,9 +254,7 @@ def refine_through_vst(noisy: Tensor, estimate: Tensor, passes: int, model: tupl
     lo, hi = float(f.min()), float(f.max())
     span = hi - lo if hi > lo else 1.0
     scaled = lambda a: torch.from_numpy(((a - lo) / span).astype("float32"))  # noqa: E731
-    c = noisy.shape[1]
-    run = lambda t: collaborative_wiener(t[0, :c], t[0, c:], 1.0 / span, passes=passes, **match)[None]  # noqa: E731
-    out = apply_tiled(run, torch.cat([scaled(f), scaled(p)], 1), tile).double().numpy()
+    out = _tiled_wiener(scaled(f), scaled(p), 1.0 / span, passes, tile, **match).double().numpy()
     return torch.from_numpy(exact_unbiased_inverse(out * span + lo, gain, read, mu).astype("float32")).to(noisy.device)
 
 
@@ -272,6 +270,11 @@ def refine_estimate(noisy: Tensor, pilot: Tensor, passes: int, sigma: float | No
     c = noisy.shape[1]
     level = float(sigma) if sigma is not None else estimate_sigma(noisy[0].permute(1, 2, 0).cpu().numpy()) / 255.0
     removed = removed_variance(torch.einsum("ij,jhw->ihw", colour_matrix(c), (noisy - pilot)[0].float()))
-    std = removed.clamp_min(level**2).sqrt()
-    run = lambda t: collaborative_wiener(t[0, :c], t[0, c:], std, passes=passes, **match)[None]
-    return apply_tiled(run, torch.cat([noisy, pilot], 1).float(), tile).to(device)
+    return _tiled_wiener(noisy, pilot, removed.clamp_min(level**2).sqrt(), passes, tile, **match).to(device)
+
+
+def _tiled_wiener(noisy: Tensor, pilot: Tensor, std: Tensor | float, passes: int, tile: int | None, **match) -> Tensor:
+    """``collaborative_wiener`` of (1, C, H, W) ``noisy`` with ``pilot``, tiled like inference."""
+    c = noisy.shape[1]
+    run = lambda t: collaborative_wiener(t[0, :c], t[0, c:], std, passes=passes, **match)[None]  # noqa: E731
+    return apply_tiled(run, torch.cat([noisy, pilot], 1).float(), tile)
