@@ -196,6 +196,32 @@ def test_refine_option_applies_the_collaborative_wiener_refinement_to_the_networ
         registry.get_method(name, refine=-1)
 
 
+@pytest.mark.parametrize("name", DATASET_METHODS)
+def test_refine_vst_auto_refines_signal_dependent_noise_through_the_anscombe_transform(name):
+    """``refine_vst="auto"``: on Poisson-Gaussian noise the passes run in the VST domain with the fitted model
+    (``refine_through_vst``); "off" refines as before; anything else is refused."""
+    from skimage import data
+
+    from selfdenoise.classical.noise_level import poisson_gaussian_model
+    from selfdenoise.classical.wiener import refine_estimate, refine_through_vst
+
+    clean = data.camera()[100:228, 100:228].astype(np.float64) / 255
+    rng = np.random.default_rng(0)
+    noisy = (rng.poisson(clean * 10) / 10 + rng.normal(0, 0.01, clean.shape)).astype(np.float32)
+    y = torch.from_numpy(noisy)[None, None]
+    method = make(name)
+    model = method.build_model(1)
+    plain = method.denoise(model, y)
+    fit = poisson_gaussian_model(noisy)
+    assert fit is not None
+    vst = registry.get_method(name, **FAST.get(name, {}), refine=1, refine_vst="auto").denoise(model, y)
+    assert torch.allclose(vst, refine_through_vst(y, plain, 1, fit), atol=1e-5)
+    off = registry.get_method(name, **FAST.get(name, {}), refine=1, refine_vst="off").denoise(model, y)
+    assert torch.allclose(off, refine_estimate(y, plain, 1), atol=1e-5)
+    with pytest.raises(InputError, match="refine_vst"):
+        registry.get_method(name, refine_vst="yes")
+
+
 #: Steps and required gain (dB) for the test below where the default network needs more than 10 steps
 #: to gain 5 dB: Self2Self learns from scratch, without a prior (350 steps: +4.6 dB in about 30 s; 600
 #: steps clear +5 dB but take twice as long).

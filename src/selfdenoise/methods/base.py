@@ -46,7 +46,9 @@ class DatasetMethodBase:
     Options that steer inference (not recorded in model files): ``tta``, the number of flips/rotations
     averaged (at most those of ``augment``); ``tile``, the tile size in pixels; ``refine``, passes of
     collaborative Wiener filtering of the noisy image with the network's output as pilot
-    (``classical.wiener``; 0 = off; "auto" = ``classical.wiener.AUTO_PASSES`` passes on white noise, none otherwise).
+    (``classical.wiener``; 0 = off; "auto" = ``classical.wiener.AUTO_PASSES`` passes on white noise, none otherwise);
+    ``refine_vst``, "auto" runs those passes through the generalized Anscombe transform when the noise fits a
+    Poisson-Gaussian model (fluorescence, photon-limited data), "off" (default) refines in the image's own range.
     ``augment``: the flips/rotations drawn in training and averaged by ``tta`` (``core.augment.AUGMENT_MODES``):
     ``dihedral`` (all 8), ``flips`` (the 4 mirrors that keep the axes: OCT B-scans, whose layers and
     speckle have an orientation) or ``none``.
@@ -59,11 +61,14 @@ class DatasetMethodBase:
     tta: int = option(1, saved=False)
     tile: int | None = option(None, saved=False)
     refine: int | str = option(0, saved=False)
+    refine_vst: str = option("off", saved=False)
     augment: str = option("dihedral", omit_default=True)
     modes: tuple[int, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         self.refine = check_passes(self.refine, self.name)
+        if self.refine_vst not in ("auto", "off"):
+            raise InputError(f"{self.name}: refine_vst is 'auto' or 'off', not {self.refine_vst!r}")
         self.modes = augment_modes(self.augment, self.name)
         self.tta = max(1, min(len(self.modes), int(self.tta)))
 
@@ -81,7 +86,7 @@ class DatasetMethodBase:
 
     def refined(self, noisy: Tensor, estimate: Tensor) -> Tensor:
         """``estimate`` after ``refine`` collaborative Wiener passes (as is when there are none)."""
-        return refine_auto(noisy, estimate, self.refine, tile=self.tile)
+        return refine_auto(noisy, estimate, self.refine, tile=self.tile, vst=None if self.refine_vst == "auto" else False)
 
     @torch.inference_mode()
     def denoise(self, model: nn.Module, noisy: Tensor) -> Tensor:
