@@ -68,6 +68,9 @@ def main() -> int:
                              split="validation", every=args.every, limit=args.limit, baselines=False,
                              progress=False, method_options={args.method: {**fixed, args.setting: value}},
                              train=None if "model" in fixed else train)
+            if args.method not in r["results"]:
+                errors = r["failed"].get(args.method) or [{"error": r["skipped"].get(args.method, "no result")}]
+                sys.exit(f"error: {args.method} with {args.setting}={value}: {errors[0]['error']}")
             res = r["results"][args.method]
             curve.append({"value": value, "psnr": res["psnr"], "ssim": res["ssim"],
                           "seconds_per_image": res["seconds_per_image"], "n_images": res["n_images"],

@@ -218,6 +218,7 @@ def test_refine_vst_auto_refines_signal_dependent_noise_through_the_anscombe_tra
     assert torch.allclose(vst, refine_through_vst(y, plain, 1, fit), atol=1e-5)
     off = registry.get_method(name, **FAST.get(name, {}), refine=1, refine_vst="off").denoise(model, y)
     assert torch.allclose(off, refine_estimate(y, plain, 1), atol=1e-5)
+    assert registry.get_method(name, refine_vst=False).refine_vst == "off"  # as "-p refine_vst=off" parses
     with pytest.raises(InputError, match="refine_vst"):
         registry.get_method(name, refine_vst="yes")
 

@@ -67,6 +67,7 @@ class DatasetMethodBase:
 
     def __post_init__(self):
         self.refine = check_passes(self.refine, self.name)
+        self.refine_vst = {True: "auto", False: "off"}.get(self.refine_vst, self.refine_vst)  # -p refine_vst=off
         if self.refine_vst not in ("auto", "off"):
             raise InputError(f"{self.name}: refine_vst is 'auto' or 'off', not {self.refine_vst!r}")
         self.modes = augment_modes(self.augment, self.name)
