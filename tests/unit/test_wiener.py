@@ -159,3 +159,23 @@ def test_signal_dependent_noise_is_refined_through_the_anscombe_transform():
     assert poisson_gaussian_model(gaussian[0, 0].numpy()) is None
     torch.testing.assert_close(wiener.refine_auto(gaussian, pilot, 1, vst=None),
                                wiener.refine_auto(gaussian, pilot, 1, vst=False))
+
+
+def test_the_vst_refinement_filters_noise_that_an_underrated_model_misses():
+    """A Poisson-Gaussian fit that under-rates the noise (as on clipped or quantised data) must not make the
+    refinement keep the noise: the level is at least what the pilot removed in the VST domain."""
+    from skimage import data
+
+    from selfdenoise.classical.baselines import nlm
+    from selfdenoise.core.metrics import psnr
+
+    clean = data.camera()[100:228, 100:228].astype(np.float64) / 255
+    rng = np.random.default_rng(1)
+    noisy = (rng.poisson(clean * 10) / 10).astype(np.float32)
+    as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))[None, None]  # noqa: E731
+    x, pilot = as_tensor(noisy), as_tensor(nlm(noisy))
+    score = lambda t: psnr(clean, t[0, 0].clamp(0, 1).numpy())  # noqa: E731
+    right = wiener.refine_through_vst(x, pilot, 1, (0.1, 0.0, 0.0))
+    underrated = wiener.refine_through_vst(x, pilot, 1, (0.001, 0.0, 0.0))
+    assert score(underrated) > score(x) + 6 and abs(score(underrated) - score(right)) < 3, (
+        score(x), score(right), score(underrated))

@@ -245,16 +245,17 @@ def refine_through_vst(noisy: Tensor, estimate: Tensor, passes: int, model: tupl
                        tile: int | None = None, **match) -> Tensor:
     """``refine_estimate`` for Poisson-Gaussian noise ``model`` = (gain, sigma, mu) of
     ``vst.generalized_anscombe``: the noisy image and the pilot go through the transform (noise std 1 there),
-    scaled to [0, 1] by the noisy image's range, are refined with that known level (not the larger of it and
-    what the pilot removed, as ``refine_estimate`` takes) and come back through the
-    exact unbiased inverse, as BM3D is run on such data (Makitalo & Foi)."""
+    scaled to [0, 1] by the noisy image's range, are refined with that level (or what the pilot removed there,
+    if larger: ``noise_std``; a fit on clipped or quantised data under-rates the noise) and come back through
+    the exact unbiased inverse, as BM3D is run on such data (Makitalo & Foi)."""
     gain, read, mu = model
     f = generalized_anscombe(noisy.float().cpu().numpy(), gain, read, mu)
     p = generalized_anscombe(estimate.float().cpu().numpy(), gain, read, mu)
     lo, hi = float(f.min()), float(f.max())
     span = hi - lo if hi > lo else 1.0
     scaled = lambda a: torch.from_numpy(((a - lo) / span).astype("float32"))  # noqa: E731
-    out = _tiled_wiener(scaled(f), scaled(p), 1.0 / span, passes, tile, **match).double().numpy()
+    f_, p_ = scaled(f), scaled(p)
+    out = _tiled_wiener(f_, p_, noise_std(f_, p_, 1.0 / span), passes, tile, **match).double().numpy()
     return torch.from_numpy(exact_unbiased_inverse(out * span + lo, gain, read, mu).astype("float32")).to(noisy.device)
 
 
@@ -267,10 +268,17 @@ def refine_estimate(noisy: Tensor, pilot: Tensor, passes: int, sigma: float | No
     above 1 Mpixel (or at ``tile`` pixels). ``match``: ``window``/``features`` of ``collaborative_wiener``."""
     device = noisy.device  # the filtering itself runs on the CPU (index-heavy); the result goes back
     noisy, pilot = noisy.cpu(), pilot.cpu()
-    c = noisy.shape[1]
     level = float(sigma) if sigma is not None else estimate_sigma(noisy[0].permute(1, 2, 0).cpu().numpy()) / 255.0
+    return _tiled_wiener(noisy, pilot, noise_std(noisy, pilot, level), passes, tile, **match).to(device)
+
+
+def noise_std(noisy: Tensor, pilot: Tensor, level: float) -> Tensor:
+    """Noise standard deviation per opponent channel of (1, C, H, W) ``noisy`` for the refinement: the larger
+    of ``level`` (an estimate or a known value) and what the pilot removed, so that noise the estimate misses
+    (correlated, clipped or quantised) is still filtered rather than kept."""
+    c = noisy.shape[1]
     removed = removed_variance(torch.einsum("ij,jhw->ihw", colour_matrix(c), (noisy - pilot)[0].float()))
-    return _tiled_wiener(noisy, pilot, removed.clamp_min(level**2).sqrt(), passes, tile, **match).to(device)
+    return removed.clamp_min(level**2).sqrt()
 
 
 def _tiled_wiener(noisy: Tensor, pilot: Tensor, std: Tensor | float, passes: int, tile: int | None, **match) -> Tensor:
