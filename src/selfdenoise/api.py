@@ -19,6 +19,7 @@ from .core.noise import add_noise as _add_noise
 from .core.noise import parse_noise
 from .core.progress import tqdm
 from .methods import registry
+from .methods.contract import DataNeeds
 from .modelfile import load_model as _load_model
 from .modelfile import save_model
 from .sequences.tracks import (
@@ -32,8 +33,10 @@ from .training import (
     TrainConfig,
     TrainingSet,
     from_arrays,
+    from_volumes,
     load_clean_folder,
     load_folder,
+    load_volumes,
     previous_checkpoint,
     read_checkpoint,
 )
@@ -42,6 +45,8 @@ from .training.distributed import end_process_group, is_rank0
 
 #: float arrays given without ``data_range`` must lie in [0, 1] up to noise: values beyond these are refused
 FLOAT_SLACK = (-0.5, 1.5)
+#: ``as_float_image(robust=True)`` (volumes) checks the range of the values between this quantile and its complement
+ROBUST_QUANTILE = 1e-4
 
 
 def _range_pair(data_range) -> tuple[float, float]:
@@ -55,13 +60,15 @@ def _range_pair(data_range) -> tuple[float, float]:
     return lo, hi
 
 
-def as_float_image(image, name: str = "image") -> tuple[np.ndarray, bool]:
+def as_float_image(image, name: str = "image", robust: bool = False) -> tuple[np.ndarray, bool]:
     """Validate a user array and give float32 (H, W, C) in [0, 1] plus whether it was 2-D.
 
     The contract: uint8 and uint16 arrays are scaled by their full range; float arrays are in [0, 1] (noisy
     values a little outside are fine, within ``FLOAT_SLACK``); anything else (floats in 0-255, 12-bit data in
     int32, ...) is refused: ``denoise(..., data_range=)`` maps such data to [0, 1] and back. Axes are (H, W) or
-    (H, W, C) with C = 1, 3 or 4, never guessed."""
+    (H, W, C) with C = 1, 3 or 4, never guessed. ``robust``: the range checked is that of the
+    values between the ``ROBUST_QUANTILE`` and its complement (a volume's millions of voxels hold noise draws
+    beyond any fixed slack; the check is about the data's scale)."""
     arr = np.asarray(image)
     if arr.dtype == np.bool_:
         arr = arr.astype(np.uint8) * 255
@@ -75,7 +82,8 @@ def as_float_image(image, name: str = "image") -> tuple[np.ndarray, bool]:
     elif not np.issubdtype(arr.dtype, np.floating):
         raise InputError(f"{name}: unsupported data type {arr.dtype}")
     elif arr.size and np.all(np.isfinite(arr)):
-        lo, hi = float(arr.min()), float(arr.max())
+        lo, hi = np.quantile(arr, (ROBUST_QUANTILE, 1 - ROBUST_QUANTILE)) if robust else (arr.min(), arr.max())
+        lo, hi = float(lo), float(hi)
         if lo < FLOAT_SLACK[0] or hi > FLOAT_SLACK[1]:
             raise InputError(f"{name}: float values span {lo:.4g}..{hi:.4g}, not [0, 1]; scale the array or call "
                              "denoise(..., data_range=...) (e.g. 255)")
@@ -95,6 +103,20 @@ def as_float_image(image, name: str = "image") -> tuple[np.ndarray, bool]:
     if not np.all(np.isfinite(arr)):
         raise InputError(f"{name}: contains NaN/Inf values")
     return np.ascontiguousarray(arr, dtype=np.float32), gray_2d
+
+
+def as_float_volume(volume, name: str = "volume") -> tuple[np.ndarray, bool]:
+    """Validate a user volume (Z, H, W) or (Z, H, W, C) and give float32 (Z, H, W, C) in [0, 1] plus whether it
+    had no channel axis; values as ``as_float_image`` takes them (its planes are checked as one tall image, its
+    range robustly)."""
+    arr = np.asarray(volume)
+    if arr.ndim not in (3, 4):
+        what = "a 2-D image" if arr.ndim == 2 else f"shape {arr.shape}"
+        raise InputError(f"{name}: a 3-D model denoises volumes (Z, Y, X) or (Z, Y, X, C), not {what}")
+    if arr.shape[1] < io.MIN_SIDE:
+        raise InputError(f"{name}: planes of {arr.shape[1]} rows; at least {io.MIN_SIDE} are needed")
+    planes, gray = as_float_image(arr.reshape(arr.shape[0] * arr.shape[1], *arr.shape[2:]), name, robust=True)
+    return planes.reshape(arr.shape[0], arr.shape[1], *planes.shape[1:]), gray
 
 
 def _parse_sigma(sigma) -> float | None:
@@ -118,6 +140,7 @@ def denoise(image, method: str = "zero-shot", *, model=None, sigma: float | str 
     or a dataset method that can also fit the one image (``asym-mask``, ``n2v``, ``n2v2``, ``struct-n2v``).
     ``model``: a trained model (file path or ``load_model`` result); then ``method`` is ignored and
     ``options`` may set ``tta`` (flips/rotations averaged).
+    A model of volumes (``ne2ne-3d``) takes one volume (Z, H, W) or (Z, H, W, C) instead of an image.
     ``sigma`` (0-255 units) is used by the classical methods; ``"auto"`` estimates it.
     ``options`` go to the method (e.g. ``budget=30`` seconds for zero-shot).
     Returns float32 in [0, 1], the same shape as the input (in ``data_range`` when one is given).
@@ -127,6 +150,10 @@ def denoise(image, method: str = "zero-shot", *, model=None, sigma: float | str 
         scaled = ((np.asarray(image, dtype=np.float64) - lo) / (hi - lo)).astype(np.float32)
         out = denoise(scaled, method, model=model, sigma=sigma, seed=seed, tile=tile, progress=progress, **options)
         return out * np.float32(hi - lo) + np.float32(lo)
+    if model is not None and not isinstance(model, TrainedModel):
+        model = load_model(model)
+    if model is not None and model.volumetric:  # a volume (Z, H, W[, C]), checked by the model
+        return model.denoise(image, tile=tile, **options)
     img, gray_2d = as_float_image(image)
     s = _parse_sigma(sigma)
     if model is not None:
@@ -218,8 +245,9 @@ def output_paths(inputs: list[str | os.PathLike], output: str | os.PathLike) -> 
 def denoise_file(src: str | os.PathLike, dst: str | os.PathLike, method: str = "zero-shot", *,
                  progress: bool = False, report: bool | ComparePage = False, max_pixels: int | None = None,
                  axes: str | None = None, **kwargs) -> dict:
-    """Read ``src``, denoise it (a multi-page stack slice by slice) and write ``dst`` atomically in the
-    input's dtype, channels and range. Returns {"input", "output", "seconds", "slices"}.
+    """Read ``src``, denoise it (a multi-page stack slice by slice; with a model of volumes, each ZYX volume
+    whole, see ``io.as_volumes``) and write ``dst`` atomically in the input's dtype, channels and range.
+    Returns {"input", "output", "seconds", "slices"}.
 
     ``report=True`` also writes a before/after page for this image next to ``dst`` (``denoise_report``);
     a ``ComparePage`` gets this image added instead (call its ``write()`` once all images are in).
@@ -233,7 +261,12 @@ def denoise_file(src: str | os.PathLike, dst: str | os.PathLike, method: str = "
     t0 = time.perf_counter()
     img, info = io.read_image(src, max_pixels, axes)
     try:
-        if info.stack:
+        if isinstance(kwargs.get("model"), (str, os.PathLike)):
+            kwargs["model"] = load_model(kwargs["model"])
+        if kwargs.get("model") is not None and kwargs["model"].volumetric:  # whole volumes, not slice by slice
+            volumes = io.as_volumes(img, info, src)
+            out = np.stack([denoise(v, progress=False, **kwargs) for v in volumes]).reshape(img.shape)
+        elif info.stack:
             slices = [denoise(s, method, progress=False, **kwargs)
                       for s in tqdm(img, desc=Path(src).name, unit="slice", disable=not progress, leave=False)]
             out = np.stack([s if s.ndim == 3 else s[..., None] for s in slices])
@@ -474,13 +507,19 @@ class TrainedModel:
     def channels(self) -> int:
         return int(self.metadata["channels"])
 
+    @property
+    def volumetric(self) -> bool:
+        """True for a model of volumes: it denoises (Z, H, W[, C]) arrays, not images."""
+        return self.method.data_needs().ndim == 3
+
     def __repr__(self) -> str:
         return f"TrainedModel({self.metadata['method']}, {self.channels} channel(s), {self.path or 'in memory'})"
 
     def denoise(self, image, *, tile: int | None = None, tta: int | None = None, **options) -> np.ndarray:
-        """Denoise one image (H, W) / (H, W, C); float32 [0, 1] of the same shape. ``options`` change
-        inference settings of the method for this call (e.g. ``r3=False``, ``blend=False`` for asym-mask)."""
-        img, gray_2d = as_float_image(image)
+        """Denoise one image (H, W) / (H, W, C), or one volume (Z, H, W) / (Z, H, W, C) for a model of volumes;
+        float32 [0, 1] of the same shape. ``options`` change inference settings of the method for this call (e.g.
+        ``r3=False``, ``blend=False`` for asym-mask)."""
+        img, gray_2d = as_float_volume(image) if self.volumetric else as_float_image(image)
         if options:
             meta = self.metadata
             method = registry.get_method(meta["method"], **{**meta["config"], **options})
@@ -492,8 +531,8 @@ class TrainedModel:
                              f"({self.channels} channel(s)); this image is {kind.get(c, c)} ({c} channel(s))")
         method = dataclasses.replace(self.method, **({"tile": tile} if tile else {}), **({"tta": tta} if tta else {}))
         dev = next(self.network.parameters()).device
-        x = torch.from_numpy(img).permute(2, 0, 1)[None].contiguous().to(dev)
-        y = method.denoise(self.network, x)[0].permute(1, 2, 0).float().cpu().numpy()
+        x = torch.from_numpy(img).movedim(-1, 0)[None].contiguous().to(dev)  # (1, C, [Z,] H, W)
+        y = method.denoise(self.network, x)[0].movedim(0, -1).float().cpu().numpy()
         out = np.clip(y, 0.0, 1.0)
         return out[..., 0] if gray_2d else out
 
@@ -515,10 +554,12 @@ def train(data, method: str = "ne2ne", output: str | os.PathLike | None = None, 
           preset: str = "fast", seed: int = 0, device: str = "auto", checkpoint: str | os.PathLike | None = None,
           checkpoint_every: int = 0, checkpoint_minutes: float = 5.0, resume: str | os.PathLike | None = None,
           log: str | os.PathLike | None = None, val_every: int = 0, progress: bool = False, on_step=None, clean=None,
-          **options):
+          axes: str | None = None, **options):
     """Train a dataset method (``n2n``, ``ne2ne``) on noisy data and save it to ``output``.
 
-    ``data``: a folder (see ``selfdenoise.training.data``), a ``TrainingSet``, or a list of noisy arrays.
+    ``data``: a folder (see ``selfdenoise.training.data``), a ``TrainingSet``, or a list of noisy arrays; for a
+    method of volumes (``ne2ne-3d``) a TIFF/NPY volume or a folder of them, or a list of (Z, H, W[, C]) arrays.
+    ``axes``: what the dimensions of TIFF/NPY files are (``"ZYX"``, ``"TZYX"``, ...; see ``io.read_image``).
     ``noise``: a synthetic spec drawn afresh on the fly (then ``data`` is the signal: the papers'
     protocol). ``val``: a folder of *clean* images noised with ``val_noise`` (default ``noise``) for
     validation PSNR. ``preset``: ``fast`` (CPU default) or ``paper`` (the paper's network and
@@ -542,8 +583,9 @@ def train(data, method: str = "ne2ne", output: str | os.PathLike | None = None, 
     cfg = TrainConfig(steps=steps, minutes=minutes, seed=seed, val_every=val_every,
                       checkpoint_every=checkpoint_every, checkpoint_minutes=checkpoint_minutes, **train_opts)
     cfg.check()
-    ts = _training_set(data, noise, clean, register=m.data_needs().register)
-    val_pairs = _validation_pairs(val, val_noise or noise, seed) if val is not None else None
+    needs = m.data_needs()
+    ts = _training_set(data, noise, clean, needs, axes)
+    val_pairs = _validation_pairs(val, val_noise or noise, seed, needs.ndim == 3) if val is not None else None
     if val_pairs and val_pairs[0][0].shape[1] != ts.channels:
         raise InputError(f"validation images have {val_pairs[0][0].shape[1]} channel(s), training data {ts.channels}")
     if output is not None:
@@ -594,16 +636,17 @@ def trainable_methods() -> list[str]:
     return registry.names("dataset")
 
 
-def _training_set(data, noise: str | None, clean, register: bool) -> TrainingSet:
-    """``data`` as a training set (a folder, a ``TrainingSet`` or a list of noisy arrays), its repeated
-    frames aligned when the method asks for it, plus the unpaired clean domain when given."""
+def _training_set(data, noise: str | None, clean, needs: DataNeeds, axes: str | None = None) -> TrainingSet:
+    """``data`` as a training set (a folder, a ``TrainingSet`` or a list of noisy arrays; volumes for a method of
+    volumes), its repeated frames aligned when the method asks for it, plus the unpaired clean domain when given."""
+    volumes = needs.ndim == 3
     if isinstance(data, TrainingSet):
         ts = data
     elif isinstance(data, (str, os.PathLike)):
-        ts = load_folder(data, noise)
+        ts = load_volumes(data, noise, axes) if volumes else load_folder(data, noise, axes)
     else:
-        ts = from_arrays(list(data), noise=noise)
-    if register:
+        ts = (from_volumes if volumes else from_arrays)(list(data), noise=noise)
+    if needs.register:
         ts = ts.registered()
     if clean is not None:
         if isinstance(clean, (str, os.PathLike)):
@@ -613,21 +656,21 @@ def _training_set(data, noise: str | None, clean, register: bool) -> TrainingSet
     return ts
 
 
-def _validation_pairs(val, spec: str | None, seed: int, limit: int = 8, size: int = 256):
+def _validation_pairs(val, spec: str | None, seed: int, volumes: bool = False, limit: int = 8, size: int = 256):
     """Up to ``limit`` clean validation images (centre crops of at most ``size``), noised once with a
-    fixed seed: [(noisy, clean)] as (1, C, H, W) tensors."""
+    fixed seed: [(noisy, clean)] as (1, C, H, W) tensors; with ``volumes``, the first volume of each file
+    (``io.as_volumes``, every plane cropped alike) as (1, C, Z, H, W)."""
     if spec is None:
         raise InputError("validation needs a noise spec (--noise or --val-noise) to make noisy inputs from clean images")
     files = io.list_images(val)[:limit]
     pairs = []
     for i, f in enumerate(files):
-        img, _ = io.read_image(f)
-        if img.ndim == 4:
-            img = img[0]
-        h, w = img.shape[:2]
+        img, info = io.read_image(f)
+        img = io.as_volumes(img, info, f)[0] if volumes else img[0] if img.ndim == 4 else img
+        h, w = img.shape[-3:-1]
         top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
-        clean = img[top:top + size, left:left + size]
-        noisy = _add_noise(clean, spec, seed=10_000 + seed + i)
-        t = lambda a: torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[None].float()
+        clean = img[..., top:top + size, left:left + size, :]
+        noisy = _add_noise(clean.reshape(-1, *clean.shape[-2:]), spec, seed=10_000 + seed + i).reshape(clean.shape)
+        t = lambda a: torch.from_numpy(np.ascontiguousarray(np.moveaxis(a, -1, 0)))[None].float()
         pairs.append((t(noisy), t(clean)))
     return pairs

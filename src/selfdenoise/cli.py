@@ -189,10 +189,15 @@ def _denoise_on_cluster(inputs, output, method, scheduler, report, **options):
 
 
 @main.command()
+@click.argument("data_path", required=False, type=click.Path(), metavar="[DATA]")
 @click.option("-m", "--method", required=True, help="n2n (Noise2Noise), ne2ne (Neighbor2Neighbor), asym-mask (real camera "
-              "noise), tcfl (OCT, with --clean), n2v / n2v2 / struct-n2v (Noise2Void family: microscopy).")
-@click.option("--data", required=True, type=click.Path(), help="Folder of noisy images (a/ + b/ pairs or "
-              "sub-folder groups for n2n on real data).")
+              "noise), tcfl (OCT, with --clean), n2v / n2v2 / struct-n2v (Noise2Void family: microscopy), ne2ne-3d "
+              "(Neighbor2Neighbor on ZYX volumes).")
+@click.option("--data", default=None, type=click.Path(), help="Folder of noisy images (a/ + b/ pairs or "
+              "sub-folder groups for n2n on real data); ne2ne-3d: a TIFF/NPY volume or a folder of them. Or give it "
+              "as the argument DATA.")
+@click.option("--axes", default=None, help="What each dimension of TIFF/NPY training files is, as for `denoise "
+              "--axes` (ZYX, TZYX, ZCYX, ...).")
 @click.option("-o", "--output", required=True, type=click.Path(), help="Model file to write (e.g. model.sdm).")
 @click.option("--noise", default=None, help="Synthetic noise drawn on the fly (the data are then the signal).")
 @click.option("--clean", type=click.Path(), default=None, help="tcfl: folder of unpaired clean images of other scenes.")
@@ -202,7 +207,7 @@ def _denoise_on_cluster(inputs, output, method, scheduler, report, **options):
 @click.option("--steps", type=int, default=None, help="Training steps.")
 @click.option("--minutes", type=float, default=None, help="Training wall time (schedules follow the time).")
 @click.option("--preset", default="fast", show_default=True, help="fast (CPU) or paper (the paper's recipe).")
-@click.option("--net", default=None, help="fast, unet (the papers'), srresnet.")
+@click.option("--net", default=None, help="fast, unet (the papers'), srresnet; unet3d (ne2ne-3d).")
 @click.option("--loss", default=None, help="n2n: l2, l1 or l0 (annealed).")
 @click.option("--gamma", type=float, default=None, help="ne2ne: final regulariser weight (ramped from 0).")
 @click.option("--batch", type=int, default=None, help="Crops per step (global, over all processes).")
@@ -225,20 +230,25 @@ def _denoise_on_cluster(inputs, output, method, scheduler, report, **options):
 @click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE",
               help="A method option, e.g. -p masks=3 -p fill=zero -p tv=0.1 (asym-mask), -p widths=32,64,96.")
 @click.option("-q", "--quiet", is_flag=True)
-def train(method, data, output, noise, clean, gan, val, val_noise, steps, minutes, preset, net, loss, gamma, batch,
-          crop, lr, optimizer, weight_decay, schedule, warmup, clip, device, seed, val_every, checkpoint_every,
-          checkpoint_minutes, resume, log, params, quiet):
-    """Train Noise2Noise or Neighbor2Neighbor on noisy images; writes a reusable model file.
+def train(data_path, method, data, axes, output, noise, clean, gan, val, val_noise, steps, minutes, preset, net, loss,
+          gamma, batch, crop, lr, optimizer, weight_decay, schedule, warmup, clip, device, seed, val_every,
+          checkpoint_every, checkpoint_minutes, resume, log, params, quiet):
+    """Train Noise2Noise or Neighbor2Neighbor on noisy images (ne2ne-3d: on a ZYX volume); writes a reusable
+    model file.
 
     The checkpoint MODEL.checkpoint is written every 5 minutes and on Ctrl-C or kill; running the same
     command again continues from it (with --steps, to the same result). Run under `torchrun --nproc_per_node N -m selfdenoise
     train ...` for multi-process training."""
+    if (data is None) == (data_path is None):
+        raise InputError("give the training data once: as the argument DATA or as --data")
+    data = data if data is not None else data_path
     options = dict(net=net, loss=loss, gamma=gamma, batch=batch, crop=crop, lr=lr, optimizer=optimizer,
                    weight_decay=weight_decay, schedule=schedule, warmup=warmup, clip=clip, gan=gan)
     checkpoint = str(output) + ".checkpoint"
     try:
-        r = selfdenoise.api.train(data, method, output, noise=noise, clean=clean, val=val, val_noise=val_noise, steps=steps,
-                      minutes=minutes, preset=preset, seed=seed, device=device, checkpoint=checkpoint,
+        r = selfdenoise.api.train(data, method, output, noise=noise, clean=clean, axes=axes, val=val,
+                      val_noise=val_noise, steps=steps, minutes=minutes, preset=preset, seed=seed, device=device,
+                      checkpoint=checkpoint,
                       checkpoint_every=checkpoint_every, checkpoint_minutes=checkpoint_minutes, resume=resume,
                       log=log or str(output) + ".log.csv",
                       val_every=val_every, progress=not quiet,

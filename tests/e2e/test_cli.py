@@ -395,3 +395,31 @@ def test_landmark_tracks_generate_denoise_and_fail_cleanly(tmp_path):
                          "has no option size")
     assert not (tmp_path / "o.json").exists()
     assert_clean_failure(run_here("bench", "single-image", "--out", tmp_path), "needs --data")
+
+
+def test_train_and_denoise_a_volume_with_ne2ne_3d(tmp_path, noisy_png):
+    """`train VOLUME.tif --method ne2ne-3d --axes ZYX` then `denoise VOLUME.tif --model ... --axes ZYX`: a 3-D
+    result in the input's form; 2-D images and axes without Z fail in one line."""
+    import tifffile
+
+    z, y, x = np.mgrid[0:7, 0:33, 0:37]
+    clean = 2000 + 1500 * np.sin(x / 4.0 + z / 3.0) * np.cos(y / 5.0)
+    volume = np.random.default_rng(0).poisson(clean).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "vol.tif", volume)
+    model = tmp_path / "m.sdm"
+    r = run_here("train", tmp_path / "vol.tif", "--method", "ne2ne-3d", "--axes", "ZYX", "-o", model, "--steps", "3",
+                 "--crop", "16", "--batch", "1", "-p", "widths=8,8,8", "-p", "crop_depth=4", "-q")
+    assert r.returncode == 0, r.stderr
+    r = run_here("denoise", tmp_path / "vol.tif", "--model", model, "--axes", "ZYX", "-o", tmp_path / "out.tif", "-q")
+    assert r.returncode == 0, r.stderr
+    out = tifffile.imread(tmp_path / "out.tif")
+    assert out.shape == volume.shape and out.dtype == np.uint16
+    assert_clean_failure(run_here("denoise", noisy_png, "--model", model, "-o", tmp_path / "x.png"),
+                         "a 3-D method needs a volume")
+    assert_clean_failure(run_here("denoise", tmp_path / "vol.tif", "--model", model, "--axes", "TYX", "-o",
+                                  tmp_path / "x.tif"), "have no Z")
+    assert_clean_failure(run_here("train", noisy_png, "--method", "ne2ne-3d", "-o", tmp_path / "y.sdm", "--steps", "1"),
+                         "a 3-D method needs a volume")
+    assert_clean_failure(run_here("train", "--method", "ne2ne-3d", "-o", tmp_path / "y.sdm", "--steps", "1"),
+                         "give the training data")
+    assert not (tmp_path / "x.png").exists() and not (tmp_path / "y.sdm").exists()

@@ -16,7 +16,7 @@ from ..core.errors import InputError
 from ..core.io import read_image
 from ..methods import registry
 from ..methods.contract import DataNeeds
-from ..training import from_arrays
+from ..training import from_arrays, from_volumes
 
 #: Classical baselines, run in every benchmark run unless disabled.
 BASELINES = registry.CLASSICAL
@@ -263,11 +263,11 @@ def protocol_training_set(proto: Protocol, data_dir: Path, needs: DataNeeds, bas
 
     Synthetic noise (``train_noise``) is drawn once per realisation (two for methods trained on pairs)
     with fixed seeds that no test image uses (``seed + r * 100_000 + i``); a transductive protocol instead
-    trains on the noisy test volume itself, exactly as the tests see it. Real noisy files are used as
-    they are, grouped by folder when ``train_group == "folder"`` (the frames of a folder are realisations
-    of one scene). For methods that also learn from unpaired clean images the noisy domain leaves out the
-    folders of the clean domain (TCFL on OCT: noisy eyes 01-04, clean averages of eyes 05-07). Only noisy
-    images reach the method."""
+    trains on the noisy test volume itself, exactly as the tests see it (whole, for a method of volumes). Real
+    noisy files are used as they are, grouped by folder when ``train_group == "folder"`` (the frames of a folder
+    are realisations of one scene). For methods that also learn from unpaired clean images the noisy domain
+    leaves out the folders of the clean domain (TCFL on OCT: noisy eyes 01-04, clean averages of eyes 05-07).
+    Only noisy images reach the method."""
     files = protocol_train_files(proto, data_dir)
     if needs.clean and proto.train_clean:
         clean_folders = {f.parent for f in protocol_files(data_dir, proto.train_clean, "clean training images")}
@@ -284,7 +284,11 @@ def protocol_training_set(proto: Protocol, data_dir: Path, needs: DataNeeds, bas
                                    f"{', frames of a folder = one scene' if proto.train_group else ''})"),
                        sources=[source_name(f) for f in files])
     if proto.transductive:
-        slices = [s for i, f in enumerate(files) for s in _noisy_volume(str(f), proto.train_noise, base_seed + i)[1]]
+        volumes = [_noisy_volume(str(f), proto.train_noise, base_seed + i)[1] for i, f in enumerate(files)]
+        if needs.ndim == 3:  # a method of volumes trains on the noisy volumes whole
+            return from_volumes(volumes, [f.name for f in files], layout=f"{proto.train} + {proto.train_noise}: "
+                                "the noisy test volume itself (transductive), whole")
+        slices = [s for v in volumes for s in v]
         return from_arrays(slices, [f"z{z:03d}" for z in range(len(slices))],
                            layout=f"{proto.train} + {proto.train_noise}: the noisy test volume itself (transductive)")
     realisations = 2 if needs.pairs else 1
@@ -318,6 +322,14 @@ def protocol_clean_images(proto: Protocol, data_dir: Path, method: str) -> tuple
         raise InputError(f"method '{method}' needs unpaired clean images; protocol '{proto.name}' has none")
     files = protocol_files(data_dir, proto.train_clean, "clean training images")
     return [read_image(f)[0] for f in files], [f"{f.parent.name}/{f.name}" for f in files]
+
+
+def test_volume(ts: TestSet, item: TestImage, base_seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(clean, noisy) of the whole volume (Z, H, W, C) a slice test image belongs to, its noise as ``test_pair``
+    draws it (``test_volume(...)[k][item.z]`` is ``test_pair(...)[k]``)."""
+    if ts.slices is None:
+        raise InputError(f"test set '{ts.name}' holds 2-D images, not slices of a volume")
+    return _noisy_volume(str(item.path), ts.noise, base_seed + item.index)
 
 
 def test_pair(ts: TestSet, item: TestImage, base_seed: int) -> tuple[np.ndarray, np.ndarray]:

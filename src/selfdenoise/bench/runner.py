@@ -41,6 +41,7 @@ from .protocols import (
     find_test_images,
     result_dir,
     test_pair,
+    test_volume,
 )
 from .provenance import PeakMemory, git_commit, origin, require_clean_tree
 from .report import centre_crop, write_report
@@ -142,6 +143,8 @@ class _RunState:
     skipped: dict[str, str] = field(default_factory=dict)
     crops: list[dict] = field(default_factory=list)
     failed: dict[str, list[dict]] = field(default_factory=dict)
+    #: (method, volume file) -> (its denoised volume, seconds, peak MiB): a method of volumes denoises each once
+    volumes: dict[tuple[str, str], tuple[np.ndarray, float, float | None]] = field(default_factory=dict)
 
 
 def run_protocol(protocol: str, data_dir: str | os.PathLike | None, methods: list[str] | None, *,
@@ -208,6 +211,7 @@ def plan_run(protocol: str, data_dir: str | os.PathLike | None, methods: list[st
     train_settings = _check_options(names, options)
     _check_training(protocol, proto, names, options, train)
     model_files, trained = _load_model_files(options)
+    _check_volume_methods(protocol, ts, names, options)
     peer_env = check_peers(list(peers)) if peers else None
     if "careamics-n2n" in peers and not ts.noise:
         raise InputError("peer careamics-n2n needs a second noisy realisation: only on synthetic-noise test sets")
@@ -269,6 +273,17 @@ def _check_training(protocol: str, proto: Protocol, names: list[str], options: d
                                  "(give a trained model with model=PATH)")
             if not train or not (train.get("minutes") or train.get("steps")):
                 raise InputError(f"method {m} is trained first: give --train-minutes or --train-steps")
+
+
+def _check_volume_methods(protocol: str, ts: TestSet, names: list[str], options: dict[str, dict]) -> None:
+    """A method of volumes runs only where the test images are slices of volumes (``TestSet.slices``)."""
+    for m in names:
+        model = options.get(m, {}).get("model")
+        volumes = model.volumetric if isinstance(model, api.TrainedModel) else \
+            _needs_training(m) and registry.get_method(m).data_needs().ndim == 3
+        if volumes and ts.slices is None:
+            raise InputError(f"method {m} denoises volumes; the test images of '{protocol}' ({ts.name}) are 2-D "
+                             "(it runs where they are slices of a volume, e.g. poisson-3d)")
 
 
 def _load_model_files(options: dict[str, dict]) -> tuple[dict[str, str], dict[str, dict]]:
@@ -352,7 +367,7 @@ def _run_images(plan: RunPlan) -> _RunState:
             if row is None:
                 try:
                     done = _run_peer(plan, m, item, clean, noisy) if m in plan.peers else \
-                        _run_method(plan, run, m, name, clean, noisy)
+                        _run_method(plan, run, m, item, clean, noisy)
                 except MissingDependencyError as e:
                     if m not in BASELINES:
                         raise
@@ -383,11 +398,13 @@ def _run_images(plan: RunPlan) -> _RunState:
     return run
 
 
-def _run_method(plan: RunPlan, run: _RunState, m: str, name: str, clean: np.ndarray,
+def _run_method(plan: RunPlan, run: _RunState, m: str, item: TestImage, clean: np.ndarray,
                 noisy: np.ndarray) -> tuple[np.ndarray, dict]:
     """Denoise one image with method ``m``: its output and its result row (scores, time, peak memory)."""
-    ts = plan.ts
+    ts, name = plan.ts, item.name
     opts = dict(plan.options.get(m, {}))
+    if _volumetric(opts.get("model")):
+        return _run_volume_method(plan, run, m, item, clean)
     sigma = opts.pop("sigma", _default_sigma(m, ts))
     run.memory.start()
     t0 = time.perf_counter()
@@ -402,6 +419,43 @@ def _run_method(plan: RunPlan, run: _RunState, m: str, name: str, clean: np.ndar
         raise FloatingPointError("the output holds NaN or Inf values")
     row = {"name": name, **metrics.evaluate_pair(clean, out, ts.metric), "seconds": seconds, "peak_memory_mb": peak,
            **({"sigma": float(sigma)} if not isinstance(sigma, str) else {})}
+    gpu = run.memory.gpu_peak_mb()
+    if gpu is not None:
+        row["gpu_peak_memory_mb"] = gpu
+    return out, row
+
+
+def _volumetric(model) -> bool:
+    """True for a trained model of volumes (it denoises a slice's whole volume)."""
+    return isinstance(model, api.TrainedModel) and model.volumetric
+
+
+#: how ``seconds_per_image`` is measured for a method of volumes (its JSON says so)
+VOLUME_SECONDS = ("the whole noisy volume denoised once (volume_seconds); seconds per image = that time / the planes "
+                  "of the volume")
+
+
+def _run_volume_method(plan: RunPlan, run: _RunState, m: str, item: TestImage,
+                       clean: np.ndarray) -> tuple[np.ndarray, dict]:
+    """A slice's output and result row for a method of volumes: the slice's whole noisy volume is denoised once
+    (``test_volume``, the noise the 2-D methods see) and the slice is scored exactly as theirs; its seconds are
+    the volume's time over its planes (``VOLUME_SECONDS``)."""
+    opts = {k: v for k, v in plan.options.get(m, {}).items() if k != "sigma"}
+    key = (m, str(item.path))
+    if key not in run.volumes:
+        _, noisy = test_volume(plan.ts, item, plan.base_seed)
+        run.memory.start()
+        t0 = time.perf_counter()
+        out = api.denoise(noisy, m, seed=int(plan.seed), progress=False, **opts)
+        seconds = time.perf_counter() - t0
+        out = np.clip(np.asarray(out, dtype=np.float32).reshape(noisy.shape), 0.0, 1.0)
+        if not np.all(np.isfinite(out)):
+            raise FloatingPointError("the output holds NaN or Inf values")
+        run.volumes[key] = (out, seconds, run.memory.peak_mb())
+    volume, seconds, peak = run.volumes[key]
+    out = volume[item.z].reshape(clean.shape)
+    row = {"name": item.name, **metrics.evaluate_pair(clean, out, plan.ts.metric),
+           "seconds": seconds / len(volume), "volume_seconds": seconds, "peak_memory_mb": peak}
     gpu = run.memory.gpu_peak_mb()
     if gpu is not None:
         row["gpu_peak_memory_mb"] = gpu
@@ -497,6 +551,8 @@ def _method_result(plan: RunPlan, m: str, a: _Acc, common: dict) -> dict:
     })
     if m in plan.trained:
         res["train_seconds"] = plan.trained[m]["seconds"]
+    if _volumetric(plan.options.get(m, {}).get("model")):
+        res["seconds_per_image_basis"] = VOLUME_SECONDS
     if ts.group_by:
         res["per_camera"] = _group(a.per_image, ts)
     return res

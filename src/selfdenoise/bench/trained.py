@@ -17,6 +17,7 @@ from .protocols import (
     protocol_clean_images,
     protocol_training_set,
     test_pair,
+    test_volume,
 )
 from .results import json_safe
 
@@ -83,13 +84,27 @@ def train_for_protocol(proto: Protocol, data_dir: Path, method: str, out_path: P
     weights = {k: v.clone() for k, v in trained.network.state_dict().items()}
     for snap in states + [final]:
         trained.network.load_state_dict(snap["state"] if snap["state"] is not None else weights)
-        psnr = [metrics.evaluate_pair(c, trained.denoise(x), ts.metric)["psnr"] for c, x in tests]  # as scored
+        outputs = denoised_test_images(trained, ts, curve_images, [x for _, x in tests], base_seed)
+        psnr = [metrics.evaluate_pair(c, out, ts.metric)["psnr"] for (c, _), out in zip(tests, outputs)]  # as scored
         curve.append({"step": snap["step"], "train_seconds": snap["seconds"], "psnr": float(np.mean(psnr))})
     trained.network.load_state_dict(weights)
     return {"trained_model": trained, **fit, "preset": preset,
             "recipe": recipe(trained.metadata["extra"]["train"]), "minutes": minutes,
             "model_file": f"{method}.sdm", "method_config": trained.method.config(),
             "curve": {"images": [item.name for item in curve_images], "points": curve}}
+
+
+def denoised_test_images(trained: api.TrainedModel, ts: TestSet, items, noisy: list[np.ndarray],
+                         base_seed: int) -> list[np.ndarray]:
+    """A trained model's outputs on test images (their ``noisy`` inputs), as the run makes them: a model of
+    volumes denoises the whole noisy volume of each slice once (``test_volume``) and gives its planes."""
+    if not trained.volumetric:
+        return [trained.denoise(x) for x in noisy]
+    volumes: dict[str, np.ndarray] = {}
+    for item in items:
+        if str(item.path) not in volumes:
+            volumes[str(item.path)] = trained.denoise(test_volume(ts, item, base_seed)[1])
+    return [volumes[str(item.path)][item.z] for item in items]
 
 
 def _keep_snapshot(folder: Path, method: str, index: int, snap: dict) -> None:

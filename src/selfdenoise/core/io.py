@@ -241,6 +241,19 @@ def restore_axes(arr: np.ndarray, axes: str, layout: tuple) -> np.ndarray:
     return arr.transpose([list(order).index(a) for a in axes])
 
 
+def as_volumes(arr: np.ndarray, info: ImageInfo, path="array") -> np.ndarray:
+    """``read_image``'s array as ZYX volumes (N, Z, H, W, C): N counts the other leading axes (S, T, channels
+    denoised one by one); a stack without named axes is one volume, its pages the planes. A one-line
+    ``InputError`` for a 2-D image or axes without Z. ``reshape(arr.shape)`` gives the stack back."""
+    if arr.ndim != 4:
+        raise _fail(path, "is a 2-D image; a 3-D method needs a volume (a TIFF/NPY stack with a Z axis, e.g. "
+                          "--axes ZYX)")
+    if info.axes and "Z" not in info.axes:
+        raise _fail(path, f"axes {info.axes} have no Z; a 3-D method needs a volume (e.g. --axes ZYX)")
+    depth = info.layout[1][-4] if info.axes else arr.shape[0]  # Z is the innermost of the flattened axes
+    return arr.reshape(-1, depth, *arr.shape[1:])
+
+
 #: a 3-D array whose last axis is this short (and shorter than the others) is taken for channels, not a stack
 MAX_CHANNELS_GUESS = 16
 

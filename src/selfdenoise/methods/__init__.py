@@ -4,4 +4,5 @@ single-image fitting loop and the registry. The method modules are loaded on fir
 import lazy_loader as lazy
 
 __getattr__, __dir__, __all__ = lazy.attach(__name__, submodules=[
-    "asym_mask", "n2n", "n2v", "n2v2", "ne2ne", "self2self", "self2self_1d", "struct_n2v", "tcfl", "zero_shot"])
+    "asym_mask", "n2n", "n2v", "n2v2", "ne2ne", "ne2ne_3d", "self2self", "self2self_1d", "struct_n2v", "tcfl",
+    "zero_shot"])

@@ -19,7 +19,8 @@ tests check that each registered method satisfies them.
 - ``ImageFilter`` / ``SequenceFilter``: classical functions, ``fn(image, sigma=None, **options)``
   and ``fn(seq, **options)``.
 
-Tensors are float32, shaped (batch, channels, height, width), values nominally in [0, 1].
+Tensors are float32, shaped (batch, channels, height, width), values nominally in [0, 1]; a method whose
+``data_needs().ndim`` is 3 works on volumes (batch, channels, depth, height, width) instead.
 """
 from __future__ import annotations
 
@@ -52,13 +53,17 @@ class DataNeeds:
     ``target_frames``: realisations averaged into that target (0: all the other frames of the group);
     ``clean``: unpaired clean crops of other scenes in ``batch.extra["clean"]`` (TCFL);
     ``augment``: the flips/rotations drawn for every crop (``core.augment.AUGMENT_MODES``);
-    ``register``: align the repeated frames of each scene before pairing them."""
+    ``register``: align the repeated frames of each scene before pairing them;
+    ``ndim``: 2 for images; 3 for a method of volumes: it trains on crops (B, C, D, H, W) of ``depth`` planes (at
+    most the shallowest volume's) cut from ZYX volumes, and its ``denoise`` takes volumes (B, C, D, H, W)."""
 
     pairs: bool = False
     target_frames: int = 1
     clean: bool = False
     augment: str = "dihedral"
     register: bool = False
+    ndim: int = 2
+    depth: int = 1
 
 
 class StopTraining(Exception):
@@ -114,7 +119,8 @@ class DatasetMethod(Protocol):
 
     def build_model(self, channels: int) -> nn.Module:
         """A fresh network for ``channels``-channel images; it has a ``multiple`` attribute (the
-        side multiple it needs; inference tiles are rounded to it)."""
+        side multiple it needs; inference tiles are rounded to it). A method of volumes gets a
+        network of volumes, its ``multiple`` the in-plane one."""
         ...
 
     def param_groups(self, model: nn.Module) -> dict[str, Iterable | dict]:
@@ -134,7 +140,8 @@ class DatasetMethod(Protocol):
         ...
 
     def denoise(self, model: nn.Module, noisy: Tensor) -> Tensor:
-        """The inference rule for a trained model: (B, C, H, W) -> (B, C, H, W), not clipped."""
+        """The inference rule for a trained model: (B, C, H, W) -> (B, C, H, W), not clipped (volumes
+        (B, C, D, H, W) when ``data_needs().ndim`` is 3)."""
         ...
 
 

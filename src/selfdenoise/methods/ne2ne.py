@@ -14,12 +14,13 @@ pixel-unshuffle UNet on 48x48 crops.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..core.tiling import channels_last
 from .base import FAST_RECIPE, NamedNetMethod
 from .contract import Batch, option
 
@@ -37,6 +38,14 @@ def neighbor_pair_index(batch: int, h2: int, w2: int, generator: torch.Generator
     return pair[..., 0].view(batch, 1, 1, h2, w2), pair[..., 1].view(batch, 1, 1, h2, w2)
 
 
+def seeded_pair_index(seeds: list[int | None], planes: int, h2: int, w2: int) -> tuple[Tensor, Tensor]:
+    """``neighbor_pair_index`` for a batch, each sample's ``planes`` index maps drawn from its own seed (the
+    data's ``extra["seeds"]``, so a batch is reproducible whatever its layout; None: the global generator)."""
+    parts = [neighbor_pair_index(planes, h2, w2, None if s is None else torch.Generator().manual_seed(s + 1))
+             for s in seeds]
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+
 def subsample(x: Tensor, idx: Tensor) -> Tensor:
     """Gather one pixel of every 2x2 cell of ``x`` (B, C, H, W; H, W even) -> (B, C, H/2, W/2)."""
     b, c, h, w = x.shape
@@ -50,17 +59,21 @@ def neighbor_loss(
     gamma: float,
     generator: torch.Generator | None = None,
     idx: tuple[Tensor, Tensor] | None = None,
+    sample: Callable[[Tensor, Tensor], Tensor] = subsample,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Neighbor2Neighbor loss on noisy images ``y`` (H, W even):
     ``|f(g1 y) - g2 y|^2 + gamma |f(g1 y) - g2 y - (g1 f(y) - g2 f(y))|^2`` with f(y) not
-    differentiated. Returns (total, reconstruction, regulariser)."""
-    b, _, h, w = y.shape
-    i1, i2 = idx if idx is not None else neighbor_pair_index(b, h // 2, w // 2, generator)
+    differentiated. ``sample(x, idx)`` is the sub-sampler ``idx`` indexes (``subsample``; volumes bring
+    their own). Returns (total, reconstruction, regulariser)."""
+    if idx is None:
+        b, _, h, w = y.shape
+        idx = neighbor_pair_index(b, h // 2, w // 2, generator)
+    i1, i2 = idx
     with torch.no_grad():
         fy = model(y)
-        exp_diff = subsample(fy, i1) - subsample(fy, i2)
-    s1, s2 = subsample(y, i1), subsample(y, i2)
-    out = model(s1.contiguous(memory_format=torch.channels_last))
+        exp_diff = sample(fy, i1) - sample(fy, i2)
+    s1, s2 = sample(y, i1), sample(y, i2)
+    out = model(channels_last(s1))
     diff = out - s2
     rec = diff.pow(2).mean()
     reg = (diff - exp_diff).pow(2).mean()
@@ -84,13 +97,13 @@ class Neighbor2Neighbor(NamedNetMethod):
         super().__post_init__()
         self.gamma = float(self.gamma)
 
+    def gamma_at(self, step: int, total: int) -> float:
+        """The regulariser weight at ``step`` of ``total``: ramped linearly to ``gamma``."""
+        return self.gamma * (step / total if total > 0 else 1.0)
+
     def training_step(self, batch: Batch, model: nn.Module, step: int, total: int) -> dict[str, Tensor]:
         y = batch.noisy
         b, _, h, w = y.shape
-        seeds = batch.extra.get("seeds") or [None] * b
-        parts = [neighbor_pair_index(1, h // 2, w // 2, None if s is None else torch.Generator().manual_seed(s + 1))
-                 for s in seeds]
-        idx = (torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]))
-        gamma = self.gamma * (step / total if total > 0 else 1.0)
-        loss, rec, reg = neighbor_loss(model, y, gamma, idx=idx)
+        idx = seeded_pair_index(batch.extra.get("seeds") or [None] * b, 1, h // 2, w // 2)
+        loss, rec, reg = neighbor_loss(model, y, self.gamma_at(step, total), idx=idx)
         return {"loss": loss, "rec": rec.detach(), "reg": reg.detach()}

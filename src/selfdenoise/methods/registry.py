@@ -43,6 +43,8 @@ IMAGE_METHODS: dict[str, Entry] = {
                        "a shipped self-supervised prior adapted to the image itself (the default)"),
     "n2n": Entry(methods, "n2n", "Noise2Noise", ("dataset",), "Noise2Noise: pairs of independent noisy realisations"),
     "ne2ne": Entry(methods, "ne2ne", "Neighbor2Neighbor", ("dataset",), "Neighbor2Neighbor: single noisy images"),
+    "ne2ne-3d": Entry(methods, "ne2ne_3d", "Neighbor2Neighbor3D", ("dataset",),
+                      "Neighbor2Neighbor with a 3-D network: a noisy ZYX volume itself"),
     "self2self": Entry(methods, "self2self", "Self2Self", ("single-image",), "Self2Self: Bernoulli-dropout ensemble on one image"),
     "tcfl": Entry(methods, "tcfl", "TCFL", ("dataset", "gan"), "TCFL: noisy scans plus unpaired clean ones (OCT)"),
     "asym-mask": Entry(methods, "asym_mask", "AsymMask", ("dataset", "single-image"),

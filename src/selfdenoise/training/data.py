@@ -8,6 +8,10 @@ scene, all the same shape (C, H, W). The layouts understood on disk:
 - a folder of sub-folders: each sub-folder is a group of repeated frames (e.g. OCT B-scans);
 - a multi-page TIFF / 3-D NPY: its slices are a group of repeated frames.
 
+Methods of volumes (``DataNeeds.ndim == 3``) train on ZYX volumes instead (``load_volumes``, ``from_volumes``):
+each group holds one volume (C, D, H, W), and a sample is a crop of ``needs.depth`` planes (at most the
+shallowest volume's) x ``crop`` x ``crop``, the same in-plane flip/rotation applied to all its planes.
+
 With a synthetic ``noise`` spec the images are the *signal* and every draw gets fresh noise on the
 fly (the papers' synthetic protocol): two independent draws per sample for Noise2Noise, one for the
 single-image losses.
@@ -36,8 +40,9 @@ from torch import Tensor
 
 from ..core.augment import augment_modes, flip_rotate
 from ..core.errors import InputError
-from ..core.io import IMAGE_SUFFIXES, list_images, read_image
+from ..core.io import IMAGE_SUFFIXES, as_volumes, list_images, read_image
 from ..core.noise import NoiseModel, parse_noise
+from ..core.tiling import channels_last
 from ..methods.contract import Batch, DataNeeds
 from .registration import register_group
 
@@ -70,11 +75,21 @@ class TrainingSet:
     def min_side(self) -> int:
         return min(min(g[0].shape[-2:]) for g in self.groups)
 
+    @property
+    def ndim(self) -> int:
+        """2 for images (C, H, W), 3 for volumes (C, D, H, W)."""
+        return int(self.groups[0][0].ndim) - 1
+
+    @property
+    def min_depth(self) -> int:
+        """Planes of the shallowest volume (1 for images)."""
+        return min(int(g[0].shape[1]) for g in self.groups) if self.ndim == 3 else 1
+
     def max_realisations(self) -> int:
         return max(len(g) for g in self.groups)
 
     def summary(self) -> dict:
-        pixels = sum(int(g[0].shape[-1] * g[0].shape[-2]) for g in self.groups)
+        pixels = sum(int(g[0][0].numel()) for g in self.groups)  # voxels for volumes
         return {"layout": self.layout, "groups": len(self.groups),
                 "images": sum(len(g) for g in self.groups), "channels": self.channels,
                 "megapixels": round(pixels / 1e6, 3), "noise": self.noise.spec if self.noise else "in the data",
@@ -117,8 +132,13 @@ class TrainingSet:
 
     def check(self, crop: int, needs: DataNeeds, method: str = "this method") -> None:
         """Fail early with one line: crop larger than an image, no pairs for Noise2Noise (or a group
-        with one frame), averaged targets of masked noise, no clean domain for a method that needs one."""
+        with one frame), averaged targets of masked noise, no clean domain for a method that needs one, images for
+        a method of volumes or volumes for a method of images."""
         pairs, targets = needs.pairs, needs.target_frames
+        if needs.ndim != self.ndim:
+            raise InputError(f"method '{method}' trains on volumes (Z, Y, X): give TIFF/NPY stacks with a Z axis "
+                             "(--axes ZYX), not 2-D images" if needs.ndim == 3 else
+                             f"method '{method}' trains on 2-D images, not volumes")
         if needs.clean and self.clean is None:
             raise InputError(f"method '{method}' learns from unpaired clean images too: give a folder of clean "
                              "images of other scenes (--clean DIR, or clean=... in the API)")
@@ -148,6 +168,15 @@ class TrainingSet:
             raise InputError(f"{len(small)} clean image(s) smaller than the {crop}x{crop} crop (e.g. "
                              f"{small[0][0]}x{small[0][1]}); use a smaller crop")
 
+    def noised(self, signal: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor | None]:
+        """``(noisy, mask)``: one draw of the synthetic noise on a crop; a volume's planes are stacked as one tall
+        image, so that one draw (one level, for a range of levels) covers the whole crop."""
+        if signal.ndim == 3:
+            return self.noise.sample(signal, generator)
+        c, d, h, w = signal.shape
+        x, m = self.noise.sample(signal.reshape(c, d * h, w), generator)
+        return x.view(c, d, h, w), None if m is None else m.view(c, d, h, w)
+
     def sample(self, step: int, batch: int, crop: int, needs: DataNeeds = DataNeeds(), *, seed: int = 0,
                rank: int = 0) -> Batch:
         """Process ``rank``'s share of global batch ``step``: ``batch`` crops, each ``crop`` square and
@@ -155,7 +184,8 @@ class TrainingSet:
         ``needs.pairs``: also a second, independent realisation as target; ``needs.target_frames`` > 1:
         the mean of that many other realisations (0: all the other frames of the group), a target with
         the same expectation and less noise. ``needs.clean``: also a crop of a random unpaired clean
-        image per sample, in ``extra["clean"]``."""
+        image per sample, in ``extra["clean"]``. Volumes (``needs.ndim`` 3): crops of ``needs.depth`` planes (at most
+        the shallowest volume's)."""
         pairs, targets, clean = needs.pairs, needs.target_frames, needs.clean
         if clean and self.clean is None:
             raise InputError("this training set has no clean domain (give a folder of clean images)")
@@ -165,23 +195,21 @@ class TrainingSet:
             s = sample_seed(seed, step, k)
             g = torch.Generator().manual_seed(s)
             group = self.groups[int(torch.randint(len(self.groups), (1,), generator=g))]
-            c, h, w = group[0].shape
-            i = int(torch.randint(h - crop + 1, (1,), generator=g))
-            j = int(torch.randint(w - crop + 1, (1,), generator=g))
+            window = crop_window(group[0].shape, crop, min(needs.depth, self.min_depth), g)
             aug = modes[int(torch.randint(len(modes), (1,), generator=g))]
             if self.noise is not None:
-                signal = flip_rotate(group[int(torch.randint(len(group), (1,), generator=g))][:, i:i + crop, j:j + crop], aug)
-                x, _ = self.noise.sample(signal, g)
+                signal = flip_rotate(group[int(torch.randint(len(group), (1,), generator=g))][window], aug)
+                x, _ = self.noised(signal, g)
                 if pairs:
-                    t, m = self.noise.sample(signal, g)
+                    t, m = self.noised(signal, g)
                     if targets > 1:  # masked noise is refused by ``check``
-                        t = torch.stack([t] + [self.noise.sample(signal, g)[0] for _ in range(targets - 1)]).mean(0)
+                        t = torch.stack([t] + [self.noised(signal, g)[0] for _ in range(targets - 1)]).mean(0)
             else:
                 order = torch.randperm(len(group), generator=g)
-                x = flip_rotate(group[int(order[0])][:, i:i + crop, j:j + crop], aug)
+                x = flip_rotate(group[int(order[0])][window], aug)
                 if pairs:
                     others = order[1:] if targets == 0 else order[1:1 + max(1, targets)]
-                    t = torch.stack([group[int(o)][:, i:i + crop, j:j + crop] for o in others]).mean(0)
+                    t = torch.stack([group[int(o)][window] for o in others]).mean(0)
                     t, m = flip_rotate(t, aug), None
             if clean:  # drawn after the noisy crop, so the noisy draws do not depend on it
                 image = self.clean[int(torch.randint(len(self.clean), (1,), generator=g))]
@@ -194,14 +222,26 @@ class TrainingSet:
             if pairs:
                 target_crops.append(t)
                 masks.append(m)
-        cl = torch.channels_last
-        noisy = torch.stack(inputs).contiguous(memory_format=cl)
-        target = torch.stack(target_crops).contiguous(memory_format=cl) if pairs else None
+        noisy = channels_last(torch.stack(inputs))
+        target = channels_last(torch.stack(target_crops)) if pairs else None
         mask = torch.stack(masks) if pairs and masks[0] is not None else None
         extra = {"seeds": seeds}
         if clean:
-            extra["clean"] = torch.stack(cleans).contiguous(memory_format=cl)
+            extra["clean"] = channels_last(torch.stack(cleans))
         return Batch(noisy=noisy, target=target, mask=mask, extra=extra)
+
+
+def crop_window(shape: tuple, crop: int, depth: int, generator: torch.Generator) -> tuple[slice, ...]:
+    """A random ``crop`` x ``crop`` window of an image (C, H, W), or of ``depth`` planes and ``crop`` x ``crop``
+    pixels of a volume (C, D, H, W), as slices; drawn in the order row, column (, first plane)."""
+    h, w = shape[-2:]
+    i = int(torch.randint(h - crop + 1, (1,), generator=generator))
+    j = int(torch.randint(w - crop + 1, (1,), generator=generator))
+    rows, columns = slice(i, i + crop), slice(j, j + crop)
+    if len(shape) == 3:
+        return slice(None), rows, columns
+    z = int(torch.randint(shape[1] - depth + 1, (1,), generator=generator))
+    return slice(None), slice(z, z + depth), rows, columns
 
 
 # ------------------------------------------------------------------------------------------ loading
@@ -209,12 +249,13 @@ def _to_chw(arr: np.ndarray) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
 
 
-def _read_all(files: list[Path]) -> tuple[list[np.ndarray], list[str]]:
-    """Read every file; collect all failures and report them together before training starts."""
+def _read_all(files: list[Path], axes: str | None = None) -> tuple[list[np.ndarray], list[str]]:
+    """Read every file (with ``axes``, see ``core.io.read_image``); collect all failures and report them together
+    before training starts."""
     arrays, bad = [], []
     for f in files:
         try:
-            arrays.append(read_image(f)[0])
+            arrays.append(read_image(f, axes=axes)[0])
         except InputError as e:
             bad.append(str(e))
     if bad:
@@ -250,8 +291,41 @@ def from_arrays(groups: list[list[np.ndarray]] | list[np.ndarray], names: list[s
     return TrainingSet([[_to_chw(a) for a in g] for g in norm], names, model, layout)
 
 
-def load_folder(path: str | os.PathLike, noise: str | NoiseModel | None = None) -> TrainingSet:
-    """Scan ``path`` (see the module docstring for the layouts), read and check every file."""
+def from_volumes(volumes: list[np.ndarray], names: list[str] | None = None, noise: str | NoiseModel | None = None,
+                 layout: str = "volumes") -> TrainingSet:
+    """A training set of in-memory float volumes (Z, H, W) or (Z, H, W, C) in [0, 1], one realisation each,
+    for methods of volumes (``DataNeeds.ndim == 3``)."""
+    if len(volumes) == 0:
+        raise InputError("the training set holds no volumes")
+    names = list(names) if names is not None else [f"volume{i}" for i in range(len(volumes))]
+    norm = [np.asarray(v, np.float32) for v in volumes]
+    norm = [v[..., None] if v.ndim == 3 else v for v in norm]
+    bad = [(n, v.shape) for n, v in zip(names, norm) if v.ndim != 4]
+    if bad:
+        raise InputError(f"{bad[0][0]}: a volume is (Z, Y, X) or (Z, Y, X, C), got shape {bad[0][1]}")
+    _check_channels(norm, names)
+    tensors = [torch.from_numpy(np.ascontiguousarray(v.transpose(3, 0, 1, 2))) for v in norm]
+    return TrainingSet([[t] for t in tensors], names, parse_noise(noise) if noise is not None else None, layout)
+
+
+def load_volumes(path: str | os.PathLike, noise: str | NoiseModel | None = None,
+                 axes: str | None = None) -> TrainingSet:
+    """The ZYX volumes of a TIFF/NPY file or of a folder of them (``core.io.as_volumes``: a file with S, T or
+    several channels holds several); a one-line error for a 2-D image or axes without Z."""
+    files = list_images(path)
+    volumes, names = [], []
+    for f in files:
+        stack = as_volumes(*read_image(f, axes=axes), f)
+        volumes.extend(stack)
+        names.extend([f.name] if len(stack) == 1 else [f"{f.name}[{k}]" for k in range(len(stack))])
+    layout = f"volumes ({sum(v.shape[0] for v in volumes)} planes in all)"
+    return replace(from_volumes(volumes, names, noise, layout), sources=[f"{f.parent.name}/{f.name}" for f in files])
+
+
+def load_folder(path: str | os.PathLike, noise: str | NoiseModel | None = None,
+                axes: str | None = None) -> TrainingSet:
+    """Scan ``path`` (see the module docstring for the layouts), read and check every file (``axes``: what the
+    dimensions of its TIFF/NPY files are, as ``core.io.read_image`` takes them)."""
     root = Path(path)
     if not root.exists():
         raise InputError(f"{root}: no such training folder")
@@ -267,21 +341,21 @@ def load_folder(path: str | os.PathLike, noise: str | NoiseModel | None = None) 
         if missing:
             raise InputError(f"{b_dir}: no partner for {len(missing)} file(s) of a/ (e.g. {missing[0]}); "
                              "pairs are matched by file name")
-        arr_a, names = _read_all(fa)
-        arr_b, _ = _read_all([names_b[n] for n in names])
+        arr_a, names = _read_all(fa, axes)
+        arr_b, _ = _read_all([names_b[n] for n in names], axes)
         groups = [[x, y] for x, y in zip(arr_a, arr_b)]
         layout, read = "pairs a/ b/", fa + fb
     elif subdirs and not files:
         groups, names, read = [], [], []
         for d in subdirs:
-            arrs, _ = _read_all(list_images(d))
+            arrs, _ = _read_all(list_images(d), axes)
             groups.append([s for a in arrs for s in (a if a.ndim == 4 else [a])])
             names.append(d.name)
             read += list_images(d)
         layout = "groups (one per sub-folder)"
     else:
         read = list_images(root)
-        arrays, names = _read_all(read)
+        arrays, names = _read_all(read, axes)
         groups = [list(a) if a.ndim == 4 else [a] for a in arrays]
         layout = "stacks (groups of frames)" if any(a.ndim == 4 for a in arrays) else "images"
     return replace(from_arrays(groups, names, noise, layout), sources=[f"{f.parent.name}/{f.name}" for f in read])

@@ -343,8 +343,9 @@ def _finish(run: _Run, val) -> TrainResult:
 
 @torch.no_grad()
 def validate(method: DatasetMethod, model: nn.Module, val: list[tuple[Tensor, Tensor]]) -> float:
-    """Mean PSNR (uint8-quantised, as the benchmarks) of the method's inference on ``val`` pairs."""
+    """Mean PSNR (uint8-quantised, as the benchmarks) of the method's inference on ``val`` pairs (a volume's
+    over all its voxels)."""
     dev = next(model.parameters()).device
-    as_uint8 = lambda t: quantize_uint8(t[0].permute(1, 2, 0).float().cpu().numpy())
+    as_uint8 = lambda t: quantize_uint8(t[0].movedim(0, -1).flatten(0, -3).float().cpu().numpy())
     scores = [psnr(as_uint8(clean), as_uint8(method.denoise(model, noisy.to(dev)))) for noisy, clean in val]
     return float(sum(scores) / len(scores))
