@@ -45,8 +45,10 @@ from .training.distributed import end_process_group, is_rank0
 
 #: float arrays given without ``data_range`` must lie in [0, 1] up to noise: values beyond these are refused
 FLOAT_SLACK = (-0.5, 1.5)
-#: ``as_float_image(robust=True)`` (volumes) checks the range of the values between this quantile and its complement
+#: the range checked is that of the values between this quantile and its complement (noise draws of millions
+#: of pixels reach beyond any fixed slack; the check is about the data's scale), on at most ``RANGE_SAMPLE`` values
 ROBUST_QUANTILE = 1e-4
+RANGE_SAMPLE = 1 << 20
 
 
 def _range_pair(data_range) -> tuple[float, float]:
@@ -60,15 +62,14 @@ def _range_pair(data_range) -> tuple[float, float]:
     return lo, hi
 
 
-def as_float_image(image, name: str = "image", robust: bool = False) -> tuple[np.ndarray, bool]:
+def as_float_image(image, name: str = "image") -> tuple[np.ndarray, bool]:
     """Validate a user array and give float32 (H, W, C) in [0, 1] plus whether it was 2-D.
 
     The contract: uint8 and uint16 arrays are scaled by their full range; float arrays are in [0, 1] (noisy
     values a little outside are fine, within ``FLOAT_SLACK``); anything else (floats in 0-255, 12-bit data in
     int32, ...) is refused: ``denoise(..., data_range=)`` maps such data to [0, 1] and back. Axes are (H, W) or
-    (H, W, C) with C = 1, 3 or 4, never guessed. ``robust``: the range checked is that of the
-    values between the ``ROBUST_QUANTILE`` and its complement (a volume's millions of voxels hold noise draws
-    beyond any fixed slack; the check is about the data's scale)."""
+    (H, W, C) with C = 1, 3 or 4, never guessed. The range checked is that between the ``ROBUST_QUANTILE``
+    and its complement (Poisson noise at a few photons takes single pixels beyond any fixed slack)."""
     arr = np.asarray(image)
     if arr.dtype == np.bool_:
         arr = arr.astype(np.uint8) * 255
@@ -82,7 +83,8 @@ def as_float_image(image, name: str = "image", robust: bool = False) -> tuple[np
     elif not np.issubdtype(arr.dtype, np.floating):
         raise InputError(f"{name}: unsupported data type {arr.dtype}")
     elif arr.size and np.all(np.isfinite(arr)):
-        lo, hi = np.quantile(arr, (ROBUST_QUANTILE, 1 - ROBUST_QUANTILE)) if robust else (arr.min(), arr.max())
+        flat = arr.reshape(-1)[::max(1, arr.size // RANGE_SAMPLE)]
+        lo, hi = np.quantile(flat, (ROBUST_QUANTILE, 1 - ROBUST_QUANTILE))
         lo, hi = float(lo), float(hi)
         if lo < FLOAT_SLACK[0] or hi > FLOAT_SLACK[1]:
             raise InputError(f"{name}: float values span {lo:.4g}..{hi:.4g}, not [0, 1]; scale the array or call "
@@ -107,15 +109,15 @@ def as_float_image(image, name: str = "image", robust: bool = False) -> tuple[np
 
 def as_float_volume(volume, name: str = "volume") -> tuple[np.ndarray, bool]:
     """Validate a user volume (Z, H, W) or (Z, H, W, C) and give float32 (Z, H, W, C) in [0, 1] plus whether it
-    had no channel axis; values as ``as_float_image`` takes them (its planes are checked as one tall image, its
-    range robustly)."""
+    had no channel axis; values as ``as_float_image`` takes them (its planes are checked as one tall
+    image)."""
     arr = np.asarray(volume)
     if arr.ndim not in (3, 4):
         what = "a 2-D image" if arr.ndim == 2 else f"shape {arr.shape}"
         raise InputError(f"{name}: a 3-D model denoises volumes (Z, Y, X) or (Z, Y, X, C), not {what}")
     if arr.shape[1] < io.MIN_SIDE:
         raise InputError(f"{name}: planes of {arr.shape[1]} rows; at least {io.MIN_SIDE} are needed")
-    planes, gray = as_float_image(arr.reshape(arr.shape[0] * arr.shape[1], *arr.shape[2:]), name, robust=True)
+    planes, gray = as_float_image(arr.reshape(arr.shape[0] * arr.shape[1], *arr.shape[2:]), name)
     return planes.reshape(arr.shape[0], arr.shape[1], *planes.shape[1:]), gray
 
 
