@@ -406,23 +406,34 @@ def _run_method(plan: RunPlan, run: _RunState, m: str, item: TestImage, clean: n
     if _volumetric(opts.get("model")):
         return _run_volume_method(plan, run, m, item, clean)
     sigma = opts.pop("sigma", _default_sigma(m, ts))
-    run.memory.start()
-    t0 = time.perf_counter()
     if m in BASELINES and sigma == "auto" and poisson_noise(ts):
         opts.setdefault("noise", ts.noise)  # the true noise model: the baseline runs through the Anscombe VST
     # else "auto": the baseline estimates the noise the image has, exactly as the CLI and API do
-    out = api.denoise(noisy, m, sigma=sigma, seed=int(plan.seed), progress=False, **opts)
-    seconds = time.perf_counter() - t0
-    peak = run.memory.peak_mb()
-    out = np.clip(np.asarray(out, dtype=np.float32).reshape(clean.shape), 0.0, 1.0)
-    if not np.all(np.isfinite(out)):
-        raise FloatingPointError("the output holds NaN or Inf values")
+    out, seconds, peak = _timed_denoise(plan, run, m, noisy, clean.shape, sigma=sigma, **opts)
     row = {"name": name, **metrics.evaluate_pair(clean, out, ts.metric), "seconds": seconds, "peak_memory_mb": peak,
            **({"sigma": float(sigma)} if not isinstance(sigma, str) else {})}
+    return out, _with_gpu_peak(run, row)
+
+
+def _timed_denoise(plan: RunPlan, run: _RunState, m: str, noisy: np.ndarray, shape: tuple,
+                   **opts) -> tuple[np.ndarray, float, float | None]:
+    """``api.denoise`` of ``noisy`` by ``m``, timed and its peak memory taken: (output reshaped to ``shape`` and
+    clipped to [0, 1], seconds, peak MiB); an output holding NaN or Inf is an error."""
+    run.memory.start()
+    t0 = time.perf_counter()
+    out = api.denoise(noisy, m, seed=int(plan.seed), progress=False, **opts)
+    seconds = time.perf_counter() - t0
+    peak = run.memory.peak_mb()
+    out = np.clip(np.asarray(out, dtype=np.float32).reshape(shape), 0.0, 1.0)
+    if not np.all(np.isfinite(out)):
+        raise FloatingPointError("the output holds NaN or Inf values")
+    return out, seconds, peak
+
+
+def _with_gpu_peak(run: _RunState, row: dict) -> dict:
+    """``row`` with the GPU's peak memory of the call, where there is a GPU."""
     gpu = run.memory.gpu_peak_mb()
-    if gpu is not None:
-        row["gpu_peak_memory_mb"] = gpu
-    return out, row
+    return row if gpu is None else {**row, "gpu_peak_memory_mb": gpu}
 
 
 def _volumetric(model) -> bool:
@@ -444,22 +455,12 @@ def _run_volume_method(plan: RunPlan, run: _RunState, m: str, item: TestImage,
     key = (m, str(item.path))
     if key not in run.volumes:
         _, noisy = test_volume(plan.ts, item, plan.base_seed)
-        run.memory.start()
-        t0 = time.perf_counter()
-        out = api.denoise(noisy, m, seed=int(plan.seed), progress=False, **opts)
-        seconds = time.perf_counter() - t0
-        out = np.clip(np.asarray(out, dtype=np.float32).reshape(noisy.shape), 0.0, 1.0)
-        if not np.all(np.isfinite(out)):
-            raise FloatingPointError("the output holds NaN or Inf values")
-        run.volumes[key] = (out, seconds, run.memory.peak_mb())
+        run.volumes[key] = _timed_denoise(plan, run, m, noisy, noisy.shape, **opts)
     volume, seconds, peak = run.volumes[key]
     out = volume[item.z].reshape(clean.shape)
     row = {"name": item.name, **metrics.evaluate_pair(clean, out, plan.ts.metric),
            "seconds": seconds / len(volume), "volume_seconds": seconds, "peak_memory_mb": peak}
-    gpu = run.memory.gpu_peak_mb()
-    if gpu is not None:
-        row["gpu_peak_memory_mb"] = gpu
-    return out, row
+    return out, _with_gpu_peak(run, row)
 
 
 def _run_peer(plan: RunPlan, peer: str, item: TestImage, clean: np.ndarray,
