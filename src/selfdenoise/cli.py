@@ -194,10 +194,11 @@ def _denoise_on_cluster(inputs, output, method, scheduler, report, **options):
               "noise), tcfl (OCT, with --clean), n2v / n2v2 / struct-n2v (Noise2Void family: microscopy), ne2ne-3d "
               "(Neighbor2Neighbor on ZYX volumes).")
 @click.option("--data", default=None, type=click.Path(), help="Folder of noisy images (a/ + b/ pairs or "
-              "sub-folder groups for n2n on real data); ne2ne-3d: a TIFF/NPY volume or a folder of them. Or give it "
-              "as the argument DATA.")
+              "sub-folder groups for n2n on real data), or a TIFF/NPY stack or a folder of them; ne2ne-3d: a TIFF/NPY "
+              "volume or a folder of them. Or give it as the argument DATA.")
 @click.option("--axes", default=None, help="What each dimension of TIFF/NPY training files is, as for `denoise "
-              "--axes` (ZYX, TZYX, ZCYX, ...).")
+              "--axes` (ZYX, TYX, TZYX, ZCYX, ...). With T or Z, n2n pairs neighbouring frames (planes); a stack "
+              "without them is repeated frames of one scene.")
 @click.option("-o", "--output", required=True, type=click.Path(), help="Model file to write (e.g. model.sdm).")
 @click.option("--noise", default=None, help="Synthetic noise drawn on the fly (the data are then the signal).")
 @click.option("--clean", type=click.Path(), default=None, help="tcfl: folder of unpaired clean images of other scenes.")

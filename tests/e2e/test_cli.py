@@ -423,3 +423,25 @@ def test_train_and_denoise_a_volume_with_ne2ne_3d(tmp_path, noisy_png):
     assert_clean_failure(run_here("train", "--method", "ne2ne-3d", "-o", tmp_path / "y.sdm", "--steps", "1"),
                          "give the training data")
     assert not (tmp_path / "x.png").exists() and not (tmp_path / "y.sdm").exists()
+
+
+def test_noise2noise_on_neighbouring_frames_of_a_time_lapse(tmp_path):
+    """`train LAPSE.tif -m n2n --axes TYX`: neighbouring frames are the pairs (no repeated frames needed), then
+    the model denoises the time-lapse in its own form."""
+    import tifffile
+
+    t, y, x = np.mgrid[0:6, 0:33, 0:37]
+    clean = 2000 + 1500 * np.sin((x - t) / 4.0) * np.cos(y / 5.0)  # drifting structure
+    lapse = np.random.default_rng(0).poisson(clean).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "lapse.tif", lapse)
+    model = tmp_path / "m.sdm"
+    r = run_here("train", tmp_path / "lapse.tif", "-m", "n2n", "--axes", "TYX", "-o", model, "--steps", "3",
+                 "--crop", "16", "--batch", "2")
+    assert r.returncode == 0, r.stderr
+    import json
+
+    from selfdenoise import api
+    assert "neighbouring frames" in json.dumps(api.load_model(model).metadata)
+    r = run_here("denoise", tmp_path / "lapse.tif", "--model", model, "--axes", "TYX", "-o", tmp_path / "out.tif", "-q")
+    assert r.returncode == 0, r.stderr
+    assert tifffile.imread(tmp_path / "out.tif").shape == lapse.shape

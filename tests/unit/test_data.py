@@ -54,6 +54,19 @@ def test_subfolders_and_stacks_are_groups_of_frames(tmp_path, natural):
     assert ts.layout.startswith("stacks") and ts.max_realisations() == 5 and ts.channels == 1
 
 
+def test_time_lapses_and_z_stacks_pair_neighbouring_frames_only(tmp_path):
+    frames = np.random.default_rng(0).random((2, 4, 20, 22)).astype(np.float32)  # T, Z, Y, X
+    np.save(tmp_path / "tz.npy", frames)
+    ts = data.load_folder(tmp_path / "tz.npy", axes="TZYX")  # one file, not only a folder
+    assert ts.layout.startswith("neighbouring") and len(ts.groups) == 2 * 3 and ts.max_realisations() == 2
+    pairs = [(g[0][0].numpy(), g[1][0].numpy()) for g in ts.groups]
+    expected = [(frames[t, z], frames[t, z + 1]) for t in range(2) for z in range(3)]  # never z 3 with z 0 of t 1
+    assert all(np.allclose(a, x) and np.allclose(b, y) for (a, b), (x, y) in zip(pairs, expected))
+    np.save(tmp_path / "t.npy", frames[0])
+    assert len(data.load_folder(tmp_path / "t.npy", axes="TYX").groups) == 3
+    assert data.load_folder(tmp_path / "t.npy").max_realisations() == 4  # no axes: repeated frames of one scene
+
+
 def test_every_bad_file_is_found_before_training(folder):
     (folder / "im1.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     with pytest.raises(InputError, match=r"1 of 3 training file\(s\) cannot be read: .*im1.png"):

@@ -142,6 +142,19 @@ def test_volumes_are_read_by_their_axes(tmp_path):
     assert as_volumes(arr, info).shape == (1, 10, 12, 14, 1)
 
 
+def test_a_folder_of_volumes_reports_every_unreadable_file_at_once(tmp_path):
+    from selfdenoise.training import load_volumes
+
+    np.save(tmp_path / "a.npy", blobs()[1])
+    (tmp_path / "b.tif").write_bytes(b"not a tiff")
+    np.save(tmp_path / "c.npy", blobs()[1][0])  # a 2-D image: no volume
+    with pytest.raises(InputError, match=r"2 of 3 training file\(s\) cannot be read: .*b\.tif.*c\.npy"):
+        load_volumes(tmp_path)
+    (tmp_path / "b.tif").unlink()
+    (tmp_path / "c.npy").unlink()
+    assert load_volumes(tmp_path).names == ["a.npy"]
+
+
 def test_the_benchmark_denoises_the_volume_once_and_scores_its_slices_as_the_2d_methods(tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "git_commit", lambda: "0" * 40)
     (tmp_path / "nuclei3d").mkdir()
@@ -163,3 +176,6 @@ def test_the_benchmark_denoises_the_volume_once_and_scores_its_slices_as_the_2d_
     with pytest.raises(InputError, match="denoises volumes"):
         bench.run_protocol("gauss25-color", tmp_path, ["ne2ne-3d"], out_dir=tmp_path / "x", progress=False,
                            train={"steps": 1})
+    pairs = protocols.protocol_training_set(bench.PROTOCOLS["poisson-3d"], tmp_path, registry.get_method("n2n").data_needs())
+    assert len(pairs.groups) == 59 and pairs.max_realisations() == 2  # Noise2Noise: neighbouring planes as pairs
+    assert torch.equal(pairs.groups[4][1], pairs.groups[5][0]) and pairs.layout.startswith("nuclei")

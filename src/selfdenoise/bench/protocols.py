@@ -16,7 +16,7 @@ from ..core.errors import InputError
 from ..core.io import read_image
 from ..methods import registry
 from ..methods.contract import DataNeeds
-from ..training import from_arrays, from_volumes
+from ..training import from_arrays, from_volumes, neighbour_pairs
 
 #: Classical baselines, run in every benchmark run unless disabled.
 BASELINES = registry.CLASSICAL
@@ -263,7 +263,8 @@ def protocol_training_set(proto: Protocol, data_dir: Path, needs: DataNeeds, bas
 
     Synthetic noise (``train_noise``) is drawn once per realisation (two for methods trained on pairs)
     with fixed seeds that no test image uses (``seed + r * 100_000 + i``); a transductive protocol instead
-    trains on the noisy test volume itself, exactly as the tests see it (whole, for a method of volumes). Real
+    trains on the noisy test volume itself, exactly as the tests see it (whole, for a method of volumes; its
+    neighbouring planes as pairs, for a method trained on pairs). Real
     noisy files are used as they are, grouped by folder when ``train_group == "folder"`` (the frames of a folder
     are realisations of one scene). For methods that also learn from unpaired clean images the noisy domain
     leaves out the folders of the clean domain (TCFL on OCT: noisy eyes 01-04, clean averages of eyes 05-07).
@@ -288,6 +289,11 @@ def protocol_training_set(proto: Protocol, data_dir: Path, needs: DataNeeds, bas
         if needs.ndim == 3:  # a method of volumes trains on the noisy volumes whole
             return from_volumes(volumes, [f.name for f in files], layout=f"{proto.train} + {proto.train_noise}: "
                                 "the noisy test volume itself (transductive), whole")
+        if needs.pairs:  # Noise2Noise on a volume: neighbouring planes as the pairs
+            pairs = [p for v in volumes for p in neighbour_pairs(v)]
+            return from_arrays(pairs, [f"z{z:03d}+{z + 1:03d}" for z in range(len(pairs))],
+                               layout=f"{proto.train} + {proto.train_noise}: neighbouring planes of the noisy test "
+                                      "volume itself (transductive)")
         slices = [s for v in volumes for s in v]
         return from_arrays(slices, [f"z{z:03d}" for z in range(len(slices))],
                            layout=f"{proto.train} + {proto.train_noise}: the noisy test volume itself (transductive)")

@@ -11,21 +11,22 @@ from torch import Tensor
 from ..core.errors import InputError, MissingDependencyError
 from ..core.noise import NoiseChain, parse_noise
 from ..core.tiling import apply_tiled
-from .noise_level import SIGNAL_DEPENDENCE, auto_sigma, poisson_gaussian_model
+from .noise_level import BIN_SPREAD, SIGNAL_DEPENDENCE, auto_sigma, poisson_gaussian_model
 from .vst import vst_denoise
 
 
 def with_estimated_noise(white_denoiser, image: np.ndarray, *,
-                         dependence_threshold: float = SIGNAL_DEPENDENCE) -> np.ndarray:
+                         dependence_threshold: float = SIGNAL_DEPENDENCE, spread: str = BIN_SPREAD) -> np.ndarray:
     """Run ``white_denoiser(image, sigma_255)`` for the noise the image really has, estimated from it:
     spatially correlated (real camera noise) -> one level estimated on stride-3 pixel-shuffle sub-images;
     white and signal dependent (fluorescence, raw sensor data: fitted ``dependence`` at least
-    ``dependence_threshold``) -> the fitted Poisson-Gaussian model through the generalized Anscombe VST;
+    ``dependence_threshold``; ``spread`` of ``noise_level.estimate_poisson_gaussian``) -> the fitted
+    Poisson-Gaussian model through the generalized Anscombe VST;
     white and signal independent -> one level estimated on the image."""
     sigma, correlated = auto_sigma(image)
     if correlated:
         return white_denoiser(image, sigma)
-    model = poisson_gaussian_model(image, dependence_threshold)
+    model = poisson_gaussian_model(image, dependence_threshold, spread)
     if model is not None:
         gain, read, mu = model
         return vst_denoise(white_denoiser, image, gain=gain, sigma=read, mu=mu)

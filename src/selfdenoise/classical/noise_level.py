@@ -106,18 +106,44 @@ def _pca_sigma(channel: np.ndarray, patch: int = 7, max_patches: int = 60000) ->
 #: (mean of NLM and BM3D over the four sets; one level always: 32.40), so 1.5 stays.
 SIGNAL_DEPENDENCE = 1.5
 
+#: how the noise variance of a signal bin is measured from its Haar details: "mad" (the squared median absolute
+#: deviation, robust to texture left in flat cells), "moment" (their variance) or "auto" (the variance in
+#: every bin when more than ``TIED`` of some bin's details equal their median, else the MAD). The MAD collapses on
+#: photon-limited data, where most pixels of a dark bin sit on the camera offset and the noise is the rare
+#: photon: on the FMD confocal fish frames it gives a variance of 0.5 counts^2 where the details' variance is
+#: 7-50. Selected on validation splits (``benchmarks/selection/baseline-noise.json``).
+BIN_SPREAD = "auto"
+TIED = 0.25
+SPREADS = ("mad", "moment", "auto")
 
-def estimate_poisson_gaussian(image: np.ndarray, bins: int = 12) -> tuple[float, float, float]:
+
+def _tied(details: np.ndarray) -> bool:
+    """More than ``TIED`` of a bin's details equal their median: counts that are mostly the camera offset."""
+    return bool(np.mean(details == np.median(details)) > TIED)
+
+
+def _bin_variance(details: np.ndarray, spread: str) -> float:
+    """The noise variance of one signal bin's Haar details: their variance or their squared MAD."""
+    if spread == "moment":
+        return float(details.var())
+    return float((1.4826 * np.median(np.abs(details - np.median(details)))) ** 2)
+
+
+def estimate_poisson_gaussian(image: np.ndarray, bins: int = 12,
+                              spread: str = BIN_SPREAD) -> tuple[float, float, float]:
     """``(gain, var0, dependence)`` of the noise model ``Var[z | y] = gain * y + var0`` (image units, [0, 1])
     fitted on one image with white noise, in the spirit of Foi et al. (IEEE TIP 2008, "Practical
     Poissonian-Gaussian noise modeling and fitting for single-image raw-data"): on the 2x2 Haar transform,
     the diagonal detail ``(a - b - c + d) / 2`` of each cell carries the noise variance of its pixels and the
     mean carries the signal; cells where the smoothed signal curves (edges, texture) are dropped, the rest
-    are binned by signal level, each bin's variance is the squared MAD of its details, and a weighted least
+    are binned by signal level, each bin's variance is measured from its details (``spread``: their
+    variance, or the squared MAD; ``BIN_SPREAD``), and a weighted least
     squares line through the bins gives ``gain`` (>= 0) and ``var0``. ``dependence``: the fitted variance at
     the 95th percentile of the signal over that at the 5th (about 1 for Gaussian noise)."""
     from scipy.ndimage import laplace, uniform_filter  # scipy.ndimage costs 0.3 s at import: only here
 
+    if spread not in SPREADS:
+        raise ValueError(f"spread is one of {SPREADS}, not {spread!r}")
     img = np.asarray(image)
     img = img[..., None] if img.ndim == 2 else img
     if min(img.shape[:2]) < MIN_SIDE_FOR_WHITENESS:  # too few cells to fit a line: one white level
@@ -138,16 +164,13 @@ def estimate_poisson_gaussian(image: np.ndarray, bins: int = 12) -> tuple[float,
     level, detail = level[inside], detail[inside]
     edges = np.quantile(level, np.linspace(0, 1, bins + 1))
     which = np.clip(np.searchsorted(edges, level, side="right") - 1, 0, bins - 1)
-    means, variances, counts = [], [], []
-    for k in range(bins):
-        sel = which == k
-        if sel.sum() < 50:
-            continue
-        dk = detail[sel]
-        means.append(level[sel].mean())
-        variances.append((1.4826 * np.median(np.abs(dk - np.median(dk)))) ** 2)
-        counts.append(sel.sum())
-    m, v, n = np.array(means), np.array(variances), np.array(counts, dtype=np.float64)
+    selected = [which == k for k in range(bins)]
+    selected = [sel for sel in selected if sel.sum() >= 50]
+    if spread == "auto":
+        spread = "moment" if any(_tied(detail[sel]) for sel in selected) else "mad"
+    m = np.array([level[sel].mean() for sel in selected])
+    v = np.array([_bin_variance(detail[sel], spread) for sel in selected])
+    n = np.array([sel.sum() for sel in selected], dtype=np.float64)
     if len(m) < 2 or np.ptp(m) <= 0:
         var0 = float(v.mean()) if len(v) else 0.0
         return 0.0, var0, 1.0
@@ -161,12 +184,12 @@ def estimate_poisson_gaussian(image: np.ndarray, bins: int = 12) -> tuple[float,
     return float(gain), float(var0), float(bright / dark) if dark > 0 else float("inf")
 
 
-def poisson_gaussian_model(image: np.ndarray,
-                           dependence_threshold: float = SIGNAL_DEPENDENCE) -> tuple[float, float, float] | None:
+def poisson_gaussian_model(image: np.ndarray, dependence_threshold: float = SIGNAL_DEPENDENCE,
+                           spread: str = BIN_SPREAD) -> tuple[float, float, float] | None:
     """``(gain, sigma, mu)`` of ``vst.generalized_anscombe`` for the white, signal-dependent noise of
     ``image`` (fitted by ``estimate_poisson_gaussian``: a negative ``var0`` becomes the offset ``mu``), or
     None when the noise is not signal dependent (fitted ``dependence`` under ``dependence_threshold``)."""
-    gain, var0, dependence = estimate_poisson_gaussian(image)
+    gain, var0, dependence = estimate_poisson_gaussian(image, spread=spread)
     if gain > 0 and dependence >= dependence_threshold:
         return gain, float(np.sqrt(max(var0, 0.0))), max(-var0, 0.0) / gain
     return None

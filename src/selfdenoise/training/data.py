@@ -6,7 +6,10 @@ scene, all the same shape (C, H, W). The layouts understood on disk:
 - a folder of images: one realisation each (Neighbor2Neighbor; Noise2Noise with ``noise`` given);
 - a folder with sub-folders ``a/`` and ``b/``: pairs matched by file name (Noise2Noise on real data);
 - a folder of sub-folders: each sub-folder is a group of repeated frames (e.g. OCT B-scans);
-- a multi-page TIFF / 3-D NPY: its slices are a group of repeated frames.
+- a multi-page TIFF / 3-D NPY (or a folder of them): its slices are a group of repeated frames; when its
+  axes (``--axes`` or OME/ImageJ metadata) name T or Z, each frame instead forms a group with the next one
+  along the innermost of them (``neighbour_groups``): the frames of a time-lapse or the planes of a volume
+  hold different signal, so Noise2Noise pairs neighbours only, aligned first when the method registers.
 
 Methods of volumes (``DataNeeds.ndim == 3``) train on ZYX volumes instead (``load_volumes``, ``from_volumes``):
 each group holds one volume (C, D, H, W), and a sample is a crop of ``needs.depth`` planes (at most the
@@ -40,7 +43,7 @@ from torch import Tensor
 
 from ..core.augment import augment_modes, flip_rotate
 from ..core.errors import InputError
-from ..core.io import IMAGE_SUFFIXES, as_volumes, list_images, read_image
+from ..core.io import IMAGE_SUFFIXES, ImageInfo, as_volumes, list_images, read_image
 from ..core.noise import NoiseModel, parse_noise
 from ..core.tiling import channels_last
 from ..methods.contract import Batch, DataNeeds
@@ -249,13 +252,13 @@ def _to_chw(arr: np.ndarray) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
 
 
-def _read_all(files: list[Path], axes: str | None = None) -> tuple[list[np.ndarray], list[str]]:
-    """Read every file (with ``axes``, see ``core.io.read_image``); collect all failures and report them together
-    before training starts."""
+def _read_all(files: list[Path], axes: str | None = None, read=None) -> tuple[list, list[str]]:
+    """Read every file (with ``axes``, see ``core.io.read_image``; or with ``read(file)``); collect all failures
+    and report them together before training starts."""
     arrays, bad = [], []
     for f in files:
         try:
-            arrays.append(read_image(f, axes=axes)[0])
+            arrays.append(read(f) if read else read_image(f, axes=axes)[0])
         except InputError as e:
             bad.append(str(e))
     if bad:
@@ -313,9 +316,9 @@ def load_volumes(path: str | os.PathLike, noise: str | NoiseModel | None = None,
     """The ZYX volumes of a TIFF/NPY file or of a folder of them (``core.io.as_volumes``: a file with S, T or
     several channels holds several); a one-line error for a 2-D image or axes without Z."""
     files = list_images(path)
+    stacks, _ = _read_all(files, read=lambda f: as_volumes(*read_image(f, axes=axes), f))
     volumes, names = [], []
-    for f in files:
-        stack = as_volumes(*read_image(f, axes=axes), f)
+    for f, stack in zip(files, stacks):
         volumes.extend(stack)
         names.extend([f.name] if len(stack) == 1 else [f"{f.name}[{k}]" for k in range(len(stack))])
     layout = f"volumes ({sum(v.shape[0] for v in volumes)} planes in all)"
@@ -329,8 +332,8 @@ def load_folder(path: str | os.PathLike, noise: str | NoiseModel | None = None,
     root = Path(path)
     if not root.exists():
         raise InputError(f"{root}: no such training folder")
-    if not root.is_dir():
-        raise InputError(f"{root}: training data must be a folder of images")
+    if root.is_file():
+        return _load_stacks([root], noise, axes)
     a_dir, b_dir = root / "a", root / "b"
     subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     files = sorted(f for f in root.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
@@ -354,11 +357,39 @@ def load_folder(path: str | os.PathLike, noise: str | NoiseModel | None = None,
             read += list_images(d)
         layout = "groups (one per sub-folder)"
     else:
-        read = list_images(root)
-        arrays, names = _read_all(read, axes)
-        groups = [list(a) if a.ndim == 4 else [a] for a in arrays]
-        layout = "stacks (groups of frames)" if any(a.ndim == 4 for a in arrays) else "images"
+        return _load_stacks(list_images(root), noise, axes)
     return replace(from_arrays(groups, names, noise, layout), sources=[f"{f.parent.name}/{f.name}" for f in read])
+
+
+def _load_stacks(files: list[Path], noise, axes: str | None) -> TrainingSet:
+    """Images and stacks, one file each: an image is a group of one, a stack a group of repeated frames or
+    its neighbouring frames (``neighbour_groups``)."""
+    per_file, _ = _read_all(files, read=lambda f: neighbour_groups(*read_image(f, axes=axes)))
+    groups = [g for gs in per_file for g in gs]
+    names = [f.name if len(gs) == 1 else f"{f.name}[{k}]" for f, gs in zip(files, per_file) for k in range(len(gs))]
+    neighbours = any(len(gs) > 1 for gs in per_file)
+    layout = ("neighbouring frames (T or Z)" if neighbours else "stacks (groups of frames)"
+              if any(len(gs[0]) > 1 for gs in per_file) else "images")
+    return replace(from_arrays(groups, names, noise, layout), sources=[f"{f.parent.name}/{f.name}" for f in files])
+
+
+def neighbour_groups(arr: np.ndarray, info: ImageInfo) -> list[list[np.ndarray]]:
+    """``read_image``'s array as training groups: an image alone; a stack whose axes name T or Z as groups
+    ``[frame k, frame k+1]`` along the innermost of them (never across the outer axes); any other stack as
+    one group of repeated frames of one scene."""
+    if arr.ndim == 3:
+        return [[arr]]
+    if not ({"T", "Z"} & set(info.axes)):
+        return [list(arr)]
+    runs = arr.reshape(-1, info.layout[1][-4], *arr.shape[1:])  # the innermost of S, T, Z runs fastest
+    if runs.shape[1] < 2:
+        return [[frame] for run in runs for frame in run]
+    return [pair for run in runs for pair in neighbour_pairs(run)]
+
+
+def neighbour_pairs(frames) -> list[list]:
+    """``[frame k, frame k + 1]`` for every k of a run of frames (a time-lapse, or the planes of a volume)."""
+    return [[frames[k], frames[k + 1]] for k in range(len(frames) - 1)]
 
 
 def load_clean_folder(path: str | os.PathLike) -> tuple[list[np.ndarray], list[str]]:
