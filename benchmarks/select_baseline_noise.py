@@ -8,8 +8,7 @@ when the noise is spatially correlated), except on white noise whose fitted Pois
 ``dependence`` (variance at the bright end over the dark end) of at least a threshold: there it runs
 through the generalized Anscombe VST with that model. Each image is denoised both ways, so the validation
 PSNR of every threshold (``inf``: one level always) comes from the same runs; the fit is made with each
-bin spread (``noise_level.BIN_SPREAD``: the details' squared MAD, their variance, or the variance only
-where most details are tied, i.e. photon-limited). Scored on the validation
+bin spread (``noise_level.BIN_SPREAD``: the details' variance or their squared MAD). Scored on the validation
 splits of protocols with signal-dependent noise (W2S fluorescence, semi-synthetic Poisson-Gaussian
 nuclei), white Gaussian noise (McMaster, clipped to [0, 1] like every synthetic set) and real camera noise
 (Nam), with each protocol's metric; writes ``benchmarks/selection/baseline-noise.json``. No test image is read.
@@ -69,7 +68,7 @@ def main() -> int:
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--every", type=int, default=1)
     ap.add_argument("--thresholds", default="1.1,1.25,1.5,2,3,inf", help="comma-separated; inf = one level always")
-    ap.add_argument("--spreads", default="mad,moment,auto", help="comma-separated bin spreads of the fit (BIN_SPREAD)")
+    ap.add_argument("--spreads", default="moment,mad", help="comma-separated bin spreads of the fit (BIN_SPREAD)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "selection" / "baseline-noise.json")
     args = ap.parse_args()
     commit = require_clean_tree(git_commit(), exploratory=False)

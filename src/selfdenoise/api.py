@@ -548,7 +548,7 @@ def load_model(path: str | os.PathLike) -> TrainedModel:
 
 
 #: Training options of ``train`` (``TrainConfig`` fields) that a preset may set.
-TRAIN_KEYS = ("batch", "crop", "lr", "schedule", "warmup", "betas", "optimizer", "weight_decay", "clip")
+TRAIN_KEYS = ("batch", "crop", "lr", "schedule", "warmup", "betas", "optimizer", "weight_decay", "clip", "ema")
 
 
 def train(data, method: str = "ne2ne", output: str | os.PathLike | None = None, *, noise: str | None = None,
@@ -567,7 +567,7 @@ def train(data, method: str = "ne2ne", output: str | os.PathLike | None = None, 
     validation PSNR. ``preset``: ``fast`` (CPU default) or ``paper`` (the paper's network and
     schedule). ``clean``: unpaired clean images of other scenes (a folder, or a list of arrays) for
     methods that also learn from them (``tcfl``). ``options``: training settings (batch, crop, lr,
-    schedule, warmup, optimizer, weight_decay, clip, betas) or method options (net, widths, loss, gamma, ...).
+    schedule, warmup, optimizer, weight_decay, clip, betas, ema) or method options (net, widths, loss, gamma, ...).
     A checkpoint (``output``.checkpoint unless ``checkpoint`` is given) is written every
     ``checkpoint_minutes`` (and ``checkpoint_every`` steps), the one before it kept as ``.previous``; when one
     is there from an interrupted run and no ``resume`` is given, training continues from it (the same

@@ -70,6 +70,36 @@ def test_interrupt_then_resume_equals_uninterrupted(tmp_path, natural, name, rea
     assert max_diff(straight, weights(half)) > 1e-4
 
 
+def test_weight_averaging_returns_the_exponential_moving_average_and_resumes_exactly(tmp_path, natural):
+    """``ema``: the raw weights follow the same path as without it; the model returned is their average
+    ``a <- 0.8 a + 0.2 w`` after every step (the first step's weights to start), and it resumes exactly."""
+    ts = tiny_set(natural)
+    method = registry.get_method("ne2ne", **TINY)
+    cfg = TrainConfig(steps=12, batch=2, crop=16, lr=2e-3, schedule="constant")
+    average = {}
+
+    def follow(step, info):
+        for k, w in info["model"].state_dict().items():
+            average[k] = w.detach().clone() if k not in average else 0.8 * average[k] + 0.2 * w.detach()
+
+    last = weights(train(method, ts, cfg, on_step=follow).model)
+    cfg.ema = 0.8
+    straight = weights(train(method, ts, cfg).model)
+    assert max_diff(average, straight) < 1e-6 and max_diff(last, straight) > 1e-5
+
+    def ctrl_c_at_5(step, info):
+        if step == 5:
+            raise KeyboardInterrupt
+
+    ckpt = tmp_path / "run.checkpoint"
+    with pytest.raises(KeyboardInterrupt):
+        train(method, ts, cfg, checkpoint=ckpt, on_step=ctrl_c_at_5)
+    assert read_checkpoint(ckpt)["average"]
+    assert max_diff(straight, weights(train(method, ts, cfg, checkpoint=ckpt, resume=ckpt).model)) < 1e-6
+    with pytest.raises(InputError, match="ema is a decay"):
+        TrainConfig(steps=1, ema=1.0).check()
+
+
 def test_a_killed_training_continues_from_its_timed_checkpoint_when_the_command_runs_again(tmp_path, natural):
     """A crash (no chance to save: like kill -9) after a timed checkpoint: the same call again continues from
     it and ends where an uninterrupted run ends; the two newest checkpoints exist while it runs."""

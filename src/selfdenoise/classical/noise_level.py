@@ -99,27 +99,19 @@ def _pca_sigma(channel: np.ndarray, patch: int = 7, max_patches: int = 60000) ->
 
 
 #: noise variance at the bright end (95th percentile of the signal) over that at the dark end (5th) above
-#: which the noise counts as signal dependent (Poisson-Gaussian) and the baselines run through the VST.
-#: Selected on validation splits (``benchmarks/selection/baseline-noise.json``): the fitted ratio is 11-24 on
-#: W2S fluorescence frames, 1.01-1.09 on McMaster with Gaussian noise and 1.0-1.8 on the dark, read-noise
-#: dominated nuclei slices; thresholds 1.1 / 1.25 / 1.5 / 2 / 3 gave 34.12 / 34.13 / 34.14 / 34.14 / 34.14 dB
-#: (mean of NLM and BM3D over the four sets; one level always: 32.40), so 1.5 stays.
-SIGNAL_DEPENDENCE = 1.5
-
-#: how the noise variance of a signal bin is measured from its Haar details: "mad" (the squared median absolute
-#: deviation, robust to texture left in flat cells), "moment" (their variance) or "auto" (the variance in
-#: every bin when more than ``TIED`` of some bin's details equal their median, else the MAD). The MAD collapses on
-#: photon-limited data, where most pixels of a dark bin sit on the camera offset and the noise is the rare
-#: photon: on the FMD confocal fish frames it gives a variance of 0.5 counts^2 where the details' variance is
-#: 7-50. Selected on validation splits (``benchmarks/selection/baseline-noise.json``).
-BIN_SPREAD = "auto"
-TIED = 0.25
-SPREADS = ("mad", "moment", "auto")
-
-
-def _tied(details: np.ndarray) -> bool:
-    """More than ``TIED`` of a bin's details equal their median: counts that are mostly the camera offset."""
-    return bool(np.mean(details == np.median(details)) > TIED)
+#: which the noise counts as signal dependent (Poisson-Gaussian) and the baselines run through the VST, and
+#: how the noise variance of a signal bin is measured from its Haar details: "moment" (their variance) or "mad"
+#: (the squared median absolute deviation, robust to texture left in flat cells but blind to photon-limited
+#: noise: where most pixels of a dark bin sit on the camera offset and the noise is the rare photon, as on the
+#: FMD confocal fish frames, it gives 0.5 counts^2 where the details' variance is 7-50). Both selected on
+#: validation splits (``benchmarks/selection/baseline-noise.json``; the fitted ratio is 11-24 on W2S
+#: fluorescence frames, 1.01-1.09 on McMaster with Gaussian noise and 1.0-1.8 on the dark, read-noise dominated
+#: nuclei slices): mean of NLM and BM3D over the four sets with thresholds 1.1 / 1.25 / 1.5 / 2 / 3, moment
+#: 34.190 / 34.201 / 34.208 / 34.211 / 34.211 dB, MAD 34.119 / 34.130 / 34.140 / 34.144 / 34.144 (one level
+#: always: 32.401); the moment gains 0.43 dB on W2S for BM3D and ties elsewhere.
+SIGNAL_DEPENDENCE = 2.0
+BIN_SPREAD = "moment"
+SPREADS = ("moment", "mad")
 
 
 def _bin_variance(details: np.ndarray, spread: str) -> float:
@@ -166,8 +158,6 @@ def estimate_poisson_gaussian(image: np.ndarray, bins: int = 12,
     which = np.clip(np.searchsorted(edges, level, side="right") - 1, 0, bins - 1)
     selected = [which == k for k in range(bins)]
     selected = [sel for sel in selected if sel.sum() >= 50]
-    if spread == "auto":
-        spread = "moment" if any(_tied(detail[sel]) for sel in selected) else "mad"
     m = np.array([level[sel].mean() for sel in selected])
     v = np.array([_bin_variance(detail[sel], spread) for sel in selected])
     n = np.array([sel.sum() for sel in selected], dtype=np.float64)

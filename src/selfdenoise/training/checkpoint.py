@@ -30,11 +30,14 @@ def _optimizer_key(name: str) -> tuple[str, str]:
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, opt: torch.optim.Optimizer | dict, *, step: int,
                     elapsed: float, method: DatasetMethod, channels: int, config: TrainConfig,
-                    keep_previous: bool = False) -> None:
+                    keep_previous: bool = False, average: nn.Module | None = None) -> None:
     """Weights + the state of every optimiser (one, or a dict name -> optimiser for methods with
     parameter groups) as safetensors with JSON metadata, written atomically in one file (no pickle).
-    ``keep_previous``: the checkpoint it replaces moves to ``PATH.previous`` once the new one is complete."""
+    ``keep_previous``: the checkpoint it replaces moves to ``PATH.previous`` once the new one is complete.
+    ``average``: the moving average of the weights (``TrainConfig.ema``), kept beside them."""
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if average is not None:
+        tensors.update({f"average.{k}": v.detach().cpu().contiguous() for k, v in average.state_dict().items()})
     optims = opt if isinstance(opt, dict) else {"": opt}
     meta = {"format": CHECKPOINT_FORMAT, "step": str(step), "elapsed": repr(float(elapsed)),
             "method": method.name, "method_config": json.dumps(method.config()), "channels": str(channels),
@@ -75,4 +78,5 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
             "method_config": json.loads(meta["method_config"]), "channels": int(meta["channels"]),
             "config": TrainConfig(**cfg),
             "model": {k[6:]: v for k, v in tensors.items() if k.startswith("model.")},
+            "average": {k[8:]: v for k, v in tensors.items() if k.startswith("average.")},
             "optims": optims}

@@ -24,6 +24,7 @@ class TrainConfig:
     schedule: str = "cosine"  # see SCHEDULES; fractions are of the whole run
     warmup: float = 0.0  # linear warm-up, fraction of the run
     clip: float | None = None  # clip the gradient norm to this
+    ema: float = 0.0  # decay of an exponential moving average of the weights, the model returned (0: the last weights)
     seed: int = 0
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
     val_every: int = 0  # steps between validations (0: only at the end)
@@ -40,6 +41,8 @@ class TrainConfig:
             raise InputError(f"batch must be >= 1 and crop an even number >= 8 (got batch {self.batch}, crop {self.crop})")
         if self.optimizer not in ("adam", "adamw"):
             raise InputError(f"unknown optimizer '{self.optimizer}' (adam, adamw)")
+        if not 0.0 <= self.ema < 1.0:
+            raise InputError(f"ema is a decay in [0, 1) (0: off), not {self.ema}")
         lr_factor(self.schedule, 0.0)
 
 

@@ -20,6 +20,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..core.errors import InputError, TrainingDiverged
@@ -61,6 +62,7 @@ class _Run:
     start_step: int
     result: TrainResult
     log: TrainingLog | None = None
+    average: AveragedModel | None = None  # the moving average of the weights (``config.ema``)
     bar: tqdm | None = None
     t0: float = 0.0
     saved_at: float = 0.0  # when the last checkpoint was written (perf_counter)
@@ -84,6 +86,11 @@ class _Run:
         """The learning rate now: the first (or only) optimiser's."""
         return next(iter(self.opts.values())).param_groups[0]["lr"]
 
+    @property
+    def current(self) -> nn.Module:
+        """The network as training would return it now: the moving average of the weights when kept."""
+        return self.average.module if self.average is not None else self.model
+
     def saved_optimizers(self):
         """One optimiser as itself, several as a dict by group name (the checkpoint's two forms)."""
         return self.opts if len(self.opts) > 1 else next(iter(self.opts.values()))
@@ -92,7 +99,7 @@ class _Run:
         """Write the checkpoint atomically; the one before it is kept as ``PATH.previous``."""
         save_checkpoint(path, self.model, self.saved_optimizers(), step=self.step,
                         elapsed=time.perf_counter() - self.t0, method=self.method, channels=self.data.channels,
-                        config=self.config, keep_previous=True)
+                        config=self.config, keep_previous=True, average=self.average)
         self.saved_at = time.perf_counter()
 
     def close(self) -> None:
@@ -120,7 +127,8 @@ def train(
     Adam/AdamW, the schedule of ``config``, gradient clipping, bf16 autocast on CUDA, validation PSNR
     on ``val`` = [(noisy, clean), ...] (1, C, H, W) tensors, a CSV log, atomic checkpoints (all
     optimisers in one file) every ``config.checkpoint_every`` steps and on Ctrl-C (then
-    ``KeyboardInterrupt`` is raised again), exact ``resume``, early stop on ``StopTraining``
+    ``KeyboardInterrupt`` is raised again), exact ``resume``, an exponential moving average of the weights
+    returned in their place (``config.ema``, checkpointed beside them), early stop on ``StopTraining``
     (``result.stopped`` holds the reason). Under ``torchrun`` it runs DistributedDataParallel (gloo on
     CPU, NCCL on CUDA; methods with several parameter groups average their gradients by all-reduce
     instead): each process takes its slice of the global batch, only rank 0 writes.
@@ -178,6 +186,10 @@ def _set_up(method: DatasetMethod, data: TrainingSet, config: TrainConfig, *, re
     start, elapsed0 = (state["step"], state["elapsed"]) if state is not None else (0, 0.0)
     run = _Run(method, data, config, needs, rank, world, dev, model, net, groups, opts, start,
                TrainResult(model=model, steps=start, seconds=elapsed0), step=start)
+    if config.ema:
+        run.average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True)
+        if state is not None and state["average"]:
+            run.average.load_state_dict(state["average"])
     if rank == 0 and log is not None:
         run.log = TrainingLog(log, resume=state is not None)
     if progress and rank == 0:
@@ -249,6 +261,8 @@ def _step(run: _Run) -> dict[str, Tensor] | None:
         o.step()
     with torch.no_grad():
         run.method.after_step(run.model, step)
+    if run.average is not None:
+        run.average.update_parameters(run.model)
     if step > run.start_step:  # the first step pays for allocation and FLOP counting
         run.compute_s += time.perf_counter() - ts
     run.step = run.result.steps = step + 1
@@ -315,14 +329,14 @@ def _record(run: _Run, out: dict[str, Tensor], *, val, checkpoint, on_step) -> N
                **{k: v / run.n_window for k, v in run.window.items()},
                "steps_per_s": run.n_window / max(1e-9, now - run.t_window)}
         if do_val:
-            row["val_psnr"] = run.result.val_psnr = validate(run.method, run.model, val)
+            row["val_psnr"] = run.result.val_psnr = validate(run.method, run.current, val)
             run.net.train()
         run.result.history.append(row)
         if run.log is not None:
             run.log.write(row)
         run.window, run.n_window, run.t_window = {}, 0, time.perf_counter()
     if on_step is not None:
-        on_step(step, {**out, "model": run.model, "seconds": time.perf_counter() - run.t0})
+        on_step(step, {**out, "model": run.current, "seconds": time.perf_counter() - run.t0})
     by_steps = config.checkpoint_every and step % config.checkpoint_every == 0
     by_time = config.checkpoint_minutes and time.perf_counter() - run.saved_at >= 60 * config.checkpoint_minutes
     if checkpoint is not None and run.rank == 0 and (by_steps or by_time and not last):
@@ -332,6 +346,8 @@ def _record(run: _Run, out: dict[str, Tensor], *, val, checkpoint, on_step) -> N
 def _finish(run: _Run, val) -> TrainResult:
     result = run.result
     result.seconds = time.perf_counter() - run.t0
+    if run.average is not None:  # the averaged weights are the result
+        run.model.load_state_dict(run.average.module.state_dict())
     done = run.step - run.start_step
     if result.flops_per_step and done > 1 and run.compute_s > 0:
         result.gflops_per_s = result.flops_per_step * (done - 1) / run.compute_s / 1e9 / run.world
