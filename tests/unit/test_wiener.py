@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import torch
 from scipy.fft import dct
+from scipy.ndimage import uniform_filter
 
 from selfdenoise.classical import wiener
 from selfdenoise.classical.wiener import (
@@ -179,3 +180,30 @@ def test_the_vst_refinement_filters_noise_that_an_underrated_model_misses():
     underrated = wiener.refine_through_vst(x, pilot, 1, (0.001, 0.0, 0.0))
     assert score(underrated) > score(x) + 6 and abs(score(underrated) - score(right)) < 3, (
         score(x), score(right), score(underrated))
+
+
+def test_the_bm3d_engine_is_bm3ds_own_wiener_stage_with_the_pilot():
+    """``refine_filter="bm3d"``: the passes are the bm3d package's second stage with the network's output as
+    its basic estimate, at the level ``noise_std`` gives; refused for colour and for unknown engines."""
+    bm3d = pytest.importorskip("bm3d")
+    from skimage import data
+
+    from selfdenoise.classical.wiener import noise_std, refine_estimate
+    from selfdenoise.methods import registry
+
+    clean = data.camera()[:72, :80].astype(np.float32) / 255
+    noisy = torch.from_numpy(clean + np.random.default_rng(0).normal(0, 0.1, clean.shape).astype(np.float32))[None, None]
+    pilot = torch.from_numpy(uniform_filter(noisy[0, 0].numpy(), 3))[None, None]
+    out = refine_estimate(noisy, pilot, 1, sigma=0.1, engine="bm3d")
+    level = float(noise_std(noisy, pilot, 0.1).max())
+    expected = bm3d.bm3d(noisy[0, 0].double().numpy(), level, stage_arg=pilot[0, 0].double().numpy())
+    np.testing.assert_allclose(out[0, 0].numpy(), expected, atol=1e-5)
+    model = registry.get_method("ne2ne", widths=(8, 8, 8))
+    net = model.build_model(1)
+    plain = model.denoise(net, noisy)
+    refined = registry.get_method("ne2ne", widths=(8, 8, 8), refine=1, refine_filter="bm3d").denoise(net, noisy)
+    assert torch.allclose(refined, refine_estimate(noisy, plain, 1, engine="bm3d"), atol=1e-5)
+    with pytest.raises(InputError, match="refine_filter"):
+        registry.get_method("ne2ne", refine_filter="median")
+    with pytest.raises(InputError, match="gray"):
+        refine_estimate(noisy.expand(1, 3, -1, -1), pilot.expand(1, 3, -1, -1), 1, sigma=0.1, engine="bm3d")

@@ -90,12 +90,29 @@ def bm3d(image: np.ndarray, sigma: float | None = None, *, noise: str | None = N
     return with_noise_model(_bm3d, image, sigma, noise)
 
 
-def _bm3d(image: np.ndarray, sigma: float) -> np.ndarray:
+def _bm3d_package(what: str = "method 'bm3d'"):
     try:
         import bm3d as bm3d_lib
     except ImportError:
-        raise MissingDependencyError(
-            "method 'bm3d' needs the optional bm3d package: pip install 'selfdenoise[bm3d]'") from None
+        raise MissingDependencyError(f"{what} needs the optional bm3d package: pip install 'selfdenoise[bm3d]'") from None
+    return bm3d_lib
+
+
+def bm3d_wiener(noisy: Tensor, pilot: Tensor, sigma: float, passes: int = 1) -> Tensor:
+    """BM3D's own second stage (the bm3d package's collaborative Wiener filtering) of a gray ``noisy``
+    (1, H, W) in [0, 1] with ``pilot`` as its basic estimate, ``passes`` times (each result the next pilot);
+    ``sigma``: the noise standard deviation in [0, 1] units."""
+    if noisy.shape[0] != 1:
+        raise InputError(f"BM3D's Wiener stage refines gray images here, not {noisy.shape[0]} channels")
+    lib = _bm3d_package("refine_filter=bm3d")
+    z, estimate = noisy[0].double().cpu().numpy(), pilot[0].double().cpu().numpy()
+    for _ in range(passes):
+        estimate = lib.bm3d(z, float(sigma), stage_arg=estimate)
+    return torch.from_numpy(np.asarray(estimate, np.float32))[None].to(noisy.device)
+
+
+def _bm3d(image: np.ndarray, sigma: float) -> np.ndarray:
+    bm3d_lib = _bm3d_package()
     s = float(sigma) / 255.0
     img = np.asarray(image, dtype=np.float32)
     if img.ndim == 3 and img.shape[-1] == 3:

@@ -29,8 +29,10 @@ import math
 import torch
 from torch import Tensor
 
+from ..core.errors import InputError
 from ..core.params import whole_or_auto
 from ..core.tiling import apply_tiled
+from .baselines import bm3d_wiener
 from .noise_level import WHITE_RATIO, estimate_sigma, poisson_gaussian_model
 from .noise_level import whiteness_ratio as noise_ratio
 from .vst import exact_unbiased_inverse, generalized_anscombe
@@ -196,6 +198,8 @@ def _filter(y: Tensor, p: Tensor, var: Tensor, patch: int, step: int, window: in
 #: 31.01 dB at 23.8 / 28.2 / 40.2 s per image, so zero-shot compares all 8x8; then the window again with 8x8
 #: (``...-refine_window.json``): 39 / 51 gave 31.01 / 31.07 dB at 43.5 / 60.6 s per image, so zero-shot uses 51.
 AUTO_PASSES = 3
+#: what filters the refinement's passes: this module's collaborative Wiener filter, or BM3D's own second stage
+ENGINES = ("wiener", "bm3d")
 
 
 def check_passes(refine, owner: str = "refine") -> int | str:
@@ -229,7 +233,8 @@ def refine_auto(noisy: Tensor, estimate: Tensor, refine: int | str, sigma: float
     None: on white, signal-dependent noise (fitted by ``noise_level.poisson_gaussian_model``, only when no
     ``sigma`` is given) the passes run through the generalized Anscombe transform (``refine_through_vst``);
     off by default until selected on validation data (the fit also fires on small clipped Gaussian images).
-    ``match``: ``window``/``features`` of ``collaborative_wiener``."""
+    ``match``: ``window``/``features`` of ``collaborative_wiener``, or ``engine="bm3d"``: BM3D's own Wiener stage
+    in its place (gray images; the optional bm3d package)."""
     passes = resolve_passes(refine, noisy)
     if not passes:
         return estimate
@@ -281,8 +286,15 @@ def noise_std(noisy: Tensor, pilot: Tensor, level: float) -> Tensor:
     return removed.clamp_min(level**2).sqrt()
 
 
-def _tiled_wiener(noisy: Tensor, pilot: Tensor, std: Tensor | float, passes: int, tile: int | None, **match) -> Tensor:
-    """``collaborative_wiener`` of (1, C, H, W) ``noisy`` with ``pilot``, tiled like inference."""
+def _tiled_wiener(noisy: Tensor, pilot: Tensor, std: Tensor | float, passes: int, tile: int | None,
+                  engine: str = "wiener", **match) -> Tensor:
+    """``collaborative_wiener`` of (1, C, H, W) ``noisy`` with ``pilot``, tiled like inference; ``engine`` "bm3d":
+    BM3D's own Wiener stage (``baselines.bm3d_wiener``, the optional bm3d package) in its place."""
     c = noisy.shape[1]
-    run = lambda t: collaborative_wiener(t[0, :c], t[0, c:], std, passes=passes, **match)[None]  # noqa: E731
+    if engine not in ENGINES:
+        raise InputError(f"refine_filter is one of {', '.join(ENGINES)}, not {engine!r}")
+    if engine == "bm3d":
+        run = lambda t: bm3d_wiener(t[0, :c], t[0, c:], float(torch.as_tensor(std).max()), passes)[None]  # noqa: E731
+    else:
+        run = lambda t: collaborative_wiener(t[0, :c], t[0, c:], std, passes=passes, **match)[None]  # noqa: E731
     return apply_tiled(run, torch.cat([noisy, pilot], 1).float(), tile)

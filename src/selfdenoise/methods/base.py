@@ -7,7 +7,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from ..classical.wiener import check_passes, refine_auto
+from ..classical.wiener import ENGINES, check_passes, refine_auto
 from ..core.augment import augment_modes
 from ..core.errors import InputError
 from ..core.tiling import apply_tiled, channels_last, tta_apply
@@ -50,7 +50,9 @@ class DatasetMethodBase:
     collaborative Wiener filtering of the noisy image with the network's output as pilot
     (``classical.wiener``; 0 = off; "auto" = ``classical.wiener.AUTO_PASSES`` passes on white noise, none otherwise);
     ``refine_vst``, "auto" runs those passes through the generalized Anscombe transform when the noise fits a
-    Poisson-Gaussian model (fluorescence, photon-limited data), "off" (default) refines in the image's own range.
+    Poisson-Gaussian model (fluorescence, photon-limited data), "off" (default) refines in the image's own range;
+    ``refine_filter``, "wiener" (``classical.wiener``) or "bm3d" (BM3D's own second stage with the network's
+    output as its basic estimate: gray images, the optional bm3d package).
     ``augment``: the flips/rotations drawn in training and averaged by ``tta`` (``core.augment.AUGMENT_MODES``):
     ``dihedral`` (all 8), ``flips`` (the 4 mirrors that keep the axes: OCT B-scans, whose layers and
     speckle have an orientation) or ``none``.
@@ -64,6 +66,7 @@ class DatasetMethodBase:
     tile: int | None = option(None, saved=False)
     refine: int | str = option(0, saved=False)
     refine_vst: str = option("off", saved=False)
+    refine_filter: str = option("wiener", saved=False)
     augment: str = option("dihedral", omit_default=True)
     modes: tuple[int, ...] = field(init=False, repr=False, compare=False)
 
@@ -72,6 +75,8 @@ class DatasetMethodBase:
         self.refine_vst = {True: "auto", False: "off"}.get(self.refine_vst, self.refine_vst)  # -p refine_vst=off
         if self.refine_vst not in ("auto", "off"):
             raise InputError(f"{self.name}: refine_vst is 'auto' or 'off', not {self.refine_vst!r}")
+        if self.refine_filter not in ENGINES:
+            raise InputError(f"{self.name}: refine_filter is one of {', '.join(ENGINES)}, not {self.refine_filter!r}")
         self.modes = augment_modes(self.augment, self.name)
         self.tta = max(1, min(len(self.modes), int(self.tta)))
 
@@ -89,7 +94,8 @@ class DatasetMethodBase:
 
     def refined(self, noisy: Tensor, estimate: Tensor) -> Tensor:
         """``estimate`` after ``refine`` collaborative Wiener passes (as is when there are none)."""
-        return refine_auto(noisy, estimate, self.refine, tile=self.tile, vst=None if self.refine_vst == "auto" else False)
+        return refine_auto(noisy, estimate, self.refine, tile=self.tile, vst=None if self.refine_vst == "auto" else False,
+                           engine=self.refine_filter)
 
     @torch.inference_mode()
     def denoise(self, model: nn.Module, noisy: Tensor) -> Tensor:
