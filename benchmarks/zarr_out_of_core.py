@@ -108,6 +108,7 @@ def main() -> int:
         print("in-memory check", check, flush=True)
     gb = planes * args.side ** 2 * 2 / 1e9
     record = {"what": "out-of-core denoising of a uint16 ZYX Zarr volume with a trained model (selfdenoise denoise)",
+              "split": "test", "split_note": "a synthetic volume drawn for the run; nothing is selected on it",
               "volume": {"shape": [planes, args.side, args.side], "chunks": list(chunks), "dtype": "uint16",
                          "gb": round(gb, 2), "noise": f"Poisson (peak {PEAK:g} photons) + Gaussian read noise "
                                                        f"{READ_NOISE:g} counts, offset {OFFSET:g}"},

@@ -250,8 +250,14 @@ def as_volumes(arr: np.ndarray, info: ImageInfo, path="array") -> np.ndarray:
                           "--axes ZYX)")
     if info.axes and "Z" not in info.axes:
         raise _fail(path, f"axes {info.axes} have no Z; a 3-D method needs a volume (e.g. --axes ZYX)")
-    depth = info.layout[1][-4] if info.axes else arr.shape[0]  # Z is the innermost of the flattened axes
-    return arr.reshape(-1, depth, *arr.shape[1:])
+    return frame_runs(arr, info)
+
+
+def frame_runs(arr: np.ndarray, info: ImageInfo) -> np.ndarray:
+    """``read_image``'s stack (S, H, W, C) as runs (N, R, H, W, C) along its innermost stacked axis (Z, else T,
+    else S: it runs fastest in the flattened stack); a stack without named axes is one run, its pages in order."""
+    run = info.layout[1][-4] if info.axes else arr.shape[0]
+    return arr.reshape(-1, run, *arr.shape[1:])
 
 
 #: a 3-D array whose last axis is this short (and shorter than the others) is taken for channels, not a stack

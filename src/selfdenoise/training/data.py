@@ -43,7 +43,7 @@ from torch import Tensor
 
 from ..core.augment import augment_modes, flip_rotate
 from ..core.errors import InputError
-from ..core.io import IMAGE_SUFFIXES, ImageInfo, as_volumes, list_images, read_image
+from ..core.io import IMAGE_SUFFIXES, ImageInfo, as_volumes, frame_runs, list_images, read_image
 from ..core.noise import NoiseModel, parse_noise
 from ..core.tiling import channels_last
 from ..methods.contract import Batch, DataNeeds
@@ -381,7 +381,7 @@ def neighbour_groups(arr: np.ndarray, info: ImageInfo) -> list[list[np.ndarray]]
         return [[arr]]
     if not ({"T", "Z"} & set(info.axes)):
         return [list(arr)]
-    runs = arr.reshape(-1, info.layout[1][-4], *arr.shape[1:])  # the innermost of S, T, Z runs fastest
+    runs = frame_runs(arr, info)
     if runs.shape[1] < 2:
         return [[frame] for run in runs for frame in run]
     return [pair for run in runs for pair in neighbour_pairs(run)]
