@@ -48,6 +48,14 @@ Recipe (the library default for one noisy photo, no training data, no clean imag
    rung (alone, with ``NLM_ALONE_H``, on rungs without a Wiener pass: "fast" on a 512x512 photo); where even
    it does not fit (a 12-MP photo with "fast"), the network's route is taken instead.
 
+7. White, signal-dependent noise (fluorescence microscopy, raw sensor data: ``vst`` "auto" and the
+   Poisson-Gaussian fit of ``classical.noise_level.poisson_gaussian_model`` says so) is first made white and
+   Gaussian by the generalized Anscombe transform with the fitted model; steps 1-6 run on the transformed
+   image (scaled to [0, 1]; its noise level is known there), and the exact unbiased inverse brings the result
+   back (``classical.vst.vst_denoise``, as BM3D is run on such data by Makitalo & Foi). The prior was made for
+   white Gaussian noise, and the Wiener passes assume it: in the image's own domain both see dark pixels with
+   little noise and bright ones with much.
+
 Gray images are run as three equal channels (the prior saw such images in training). If the prior
 file is missing the same network is trained from scratch on the image (much weaker in the same time).
 The network is blind (no noise level); the refinement and the optional "r2r" adaptation objective
@@ -69,8 +77,9 @@ from safetensors import safe_open
 from torch import Tensor, nn
 
 from ..classical.baselines import nlm_tiled
-from ..classical.noise_level import auto_sigma
+from ..classical.noise_level import auto_sigma, poisson_gaussian_model
 from ..classical.noise_level import estimate_sigma as patch_pca_sigma
+from ..classical.vst import vst_denoise
 from ..classical.wiener import AUTO_PASSES, check_passes, refine_estimate
 from ..core.augment import random_crops
 from ..core.errors import InputError
@@ -126,6 +135,8 @@ CORRELATED_NLM_BLEND = 0.3
 #: reference seconds per megapixel of ``classical.baselines.nlm_tiled`` (30.8 s on a 12-MP photo, 2 cores)
 NLM_SECONDS = 2.6
 PILOTS = ("auto", "network", "nlm")
+#: ``vst``: whether white, signal-dependent noise is denoised through the generalized Anscombe transform (step 7)
+VST_DEFAULT = "off"
 
 
 @dataclass(frozen=True)
@@ -281,7 +292,9 @@ class ZeroShot:
       the estimated level; the network does not run) ("auto": ``CORRELATED_PILOT`` on correlated noise,
       "network" on white noise);
       ``nlm_blend``: weight of non-local means averaged into the result, 0..1 ("auto":
-      ``CORRELATED_NLM_BLEND`` on correlated noise, 0 on white noise).
+      ``CORRELATED_NLM_BLEND`` on correlated noise, 0 on white noise);
+      ``vst``: "auto" runs everything through the generalized Anscombe transform when the noise is white and
+      signal dependent and no ``sigma`` is given (step 7), "off" never (default: ``VST_DEFAULT``).
     """
 
     name: ClassVar[str] = "zero-shot"
@@ -307,6 +320,7 @@ class ZeroShot:
     shuffle: int | str = option("auto")
     pilot: str = option("auto")
     nlm_blend: float | str = option("auto")
+    vst: str = option(VST_DEFAULT)
     has_prior: bool = field(init=False, repr=False, compare=False)
     #: what runs (``steps``/``lr`` resolved): at most 150 (prior) / 1500 (scratch) steps and, with the prior
     #: and no ``steps`` given, at most ``passes`` crop-passes over the image (small images overfit the prior)
@@ -346,6 +360,9 @@ class ZeroShot:
             if not 0.0 <= weight <= 1.0:
                 raise InputError(f"zero-shot: nlm_blend is a weight in 0..1 or 'auto', got {self.nlm_blend!r}")
             self.nlm_blend = weight
+        self.vst = {True: "auto", False: "off"}.get(self.vst, self.vst)  # -p vst=off parses as a bool
+        if self.vst not in ("auto", "off"):
+            raise InputError(f"zero-shot: vst is 'auto' or 'off', not {self.vst!r}")
         if (self.refine_window is not None and self.refine_window < 1) or self.refine_features < 1:
             raise InputError(f"zero-shot: refine_window and refine_features must be >= 1, "
                              f"got {self.refine_window}, {self.refine_features}")
@@ -414,15 +431,38 @@ class ZeroShot:
         """Denoise one image (1, C, H, W) float32 -> (1, C, H, W) (not clipped)."""
         if noisy.ndim != 4 or noisy.shape[0] != 1:
             raise ValueError(f"expected a (1, C, H, W) tensor, got {tuple(noisy.shape)}")
-        start = time.perf_counter()
         x = noisy.detach().float().contiguous()
         h, w = x.shape[-2:]
         if min(h, w) < 8:  # too small for the 2x2 sub-sampler and crops: replicate-pad first
             ph, pw = max(0, 8 - h), max(0, 8 - w)
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+        model = self.noise_model(x)
+        if model is None:
+            out = self._denoise_white(x, self.sigma, seed, progress)
+        else:  # step 7: through the generalized Anscombe transform, where the noise is white with std sigma_255
+            gain, read, mu = model
+            white = lambda f, sigma_255: self._denoise_white(torch.from_numpy(f), sigma_255 / 255.0, seed,  # noqa: E731
+                                                             progress).numpy()
+            out = torch.from_numpy(vst_denoise(white, x.numpy(), gain=gain, sigma=read, mu=mu))
+        return out[..., :h, :w].contiguous()
+
+    def noise_model(self, x: Tensor) -> tuple[float, float, float] | None:
+        """The fitted Poisson-Gaussian model (gain, sigma, mu) of ``x`` (1, C, H, W) when step 7 applies: ``vst``
+        "auto", no ``sigma`` given, white noise that the fit finds signal dependent; else None."""
+        if self.vst == "off" or self.sigma is not None:
+            return None
+        image = x[0].permute(1, 2, 0).numpy()
+        if auto_sigma(image)[1]:  # spatially correlated: the pixel-shuffled route of step 5
+            return None
+        return poisson_gaussian_model(image)
+
+    def _denoise_white(self, x: Tensor, sigma: float | None, seed: int, progress: bool) -> Tensor:
+        """Steps 1-6 on ``x`` (1, C, H, W, at least 8 pixels a side) whose noise, if white, has std ``sigma``
+        ([0, 1] units; None: estimated from it)."""
+        start = time.perf_counter()
         if self.objective == "r2r":
-            self._sigma_now = self.sigma if self.sigma is not None else estimate_sigma(x)
-        route = self.resolve(x)
+            self._sigma_now = sigma if sigma is not None else estimate_sigma(x)
+        route = self.resolve(x, sigma)
         megapixels = x.shape[-2] * x.shape[-1] / 1e6
         allowance = QUALITY[self.quality][0]
         limit = self.budget if self.budget is not None else None if allowance is None else (
@@ -465,14 +505,14 @@ class ZeroShot:
         if passes:
             with torch.inference_mode():  # in place (``out`` is an inference tensor), one sub-image at a time
                 for k in range(len(subs)):
-                    out[k:k + 1] = refine_estimate(subs[k:k + 1], out[k:k + 1], passes, self.sigma, self.tile,
+                    out[k:k + 1] = refine_estimate(subs[k:k + 1], out[k:k + 1], passes, sigma, self.tile,
                                                    window=self.rung.window, features=self.refine_features)
         del subs
         out = pd_up(out, route.factor, x.shape[-2:])
         if route.blend > 0:
             with torch.inference_mode():  # in place, as above
                 out = out.mul_(1.0 - route.blend).add_(classical, alpha=route.blend)
-        return out[..., :h, :w].contiguous()
+        return out
 
     # -- the plan --------------------------------------------------------------------------------
     def _given(self, rung: Rung) -> Rung:
@@ -503,8 +543,9 @@ class ZeroShot:
                 return rung
         return ladder[-1]
 
-    def resolve(self, x: Tensor) -> Route:
-        """The ``Route`` for the image ``x`` (1, C, H, W): "auto" settings look at whether its noise is
+    def resolve(self, x: Tensor, sigma: float | None = None) -> Route:
+        """The ``Route`` for the image ``x`` (1, C, H, W) whose noise, if white, has std ``sigma`` ([0, 1] units;
+        None: ``self.sigma`` or estimated): "auto" settings look at whether its noise is
         spatially correlated (the noise level on stride-3 sub-images over that on the image, at least
         ``noise_level.WHITE_RATIO``; each measured once). Correlated noise is pixel-shuffled by
         ``CORRELATED_SHUFFLE``, refined by ``NLM_PILOT_PASSES`` with ``CORRELATED_PILOT`` and blended with NLM
@@ -527,11 +568,12 @@ class ZeroShot:
         if self.refine == "auto" and is_correlated and factor > 1 and pilot == "nlm":
             passes = NLM_PILOT_PASSES
         blend = self.nlm_blend if self.nlm_blend != "auto" else (CORRELATED_NLM_BLEND if is_correlated else 0.0)
-        sigma = None
+        sigma = self.sigma if sigma is None else sigma
+        nlm_sigma = None
         if pilot == "nlm" or blend > 0:
-            sigma = self.sigma * 255.0 if self.sigma is not None else level
+            nlm_sigma = sigma * 255.0 if sigma is not None else level
         strengths = (CORRELATED_NLM_H, NLM_ALONE_H) if is_correlated else (0.8, 0.8)
-        return Route(factor, passes, pilot, blend, sigma, *strengths)
+        return Route(factor, passes, pilot, blend, nlm_sigma, *strengths)
 
 
 class _PerChannel(nn.Module):
