@@ -138,6 +138,8 @@ def test_auto_routes_white_and_correlated_noise():
     given = ZeroShot(pilot="network", nlm_blend=0).resolve(correlated)
     assert (given.pilot, given.blend, given.sigma) == ("network", 0.0, None)
     assert ZeroShot(nlm_blend=1, sigma=0.1).resolve(white).sigma == pytest.approx(25.5)
+    through_vst = ZeroShot().resolve(white, 0.05, through_vst=True)  # step 7: NLM with the known level pilots
+    assert (through_vst.pilot, through_vst.passes, through_vst.sigma) == ("nlm", AUTO_PASSES, pytest.approx(12.75))
 
 
 @pytest.mark.parametrize("option", [{"pilot": "bm3d"}, {"nlm_blend": 1.5}, {"nlm_blend": "half"}])
@@ -264,3 +266,58 @@ def test_quality_presets_and_budget_shape_the_run():
     assert tight.rung == LADDER[-1] and out.shape == x.shape  # no time: the prior alone, one view
     with pytest.raises(InputError, match="quality"):
         ZeroShot(quality="medium")
+
+
+def _photon_limited(photons: float, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(clean, noisy) (1, 1, 96, 112): scikit-image's camera at a quarter size, Poisson(photons * x) / photons."""
+    from skimage import data
+
+    clean = data.camera()[::4, ::4][:96, :112].astype(np.float64) / 255
+    noisy = np.random.default_rng(seed).poisson(clean * photons) / photons
+    as_tensor = lambda a: torch.from_numpy(a.astype(np.float32))[None, None]  # noqa: E731
+    return as_tensor(clean), as_tensor(noisy)
+
+
+def test_signal_dependent_noise_runs_through_the_vst(monkeypatch):
+    """vst "auto": steps 1-6 see the generalized Anscombe transform of the image with the fitted model, scaled to
+    [0, 1] and told its noise level there (std 1 before the scaling); the exact unbiased inverse brings it back."""
+    from selfdenoise.classical.vst import exact_unbiased_inverse, generalized_anscombe
+
+    _, noisy = _photon_limited(20)
+    m = ZeroShot(vst="auto")
+    model = m.noise_model(noisy)
+    assert model is not None and model[0] == pytest.approx(1 / 20, rel=0.3)  # the gain: 1 / photons
+    seen = {}
+
+    def white(x, sigma, seed, progress, through_vst):
+        seen["x"], seen["sigma"], seen["through_vst"] = x.clone(), sigma, through_vst
+        return x
+
+    monkeypatch.setattr(m, "_denoise_white", white)
+    out = m.fit_denoise(noisy)
+    f = generalized_anscombe(noisy.numpy(), *model)
+    span = f.max() - f.min()
+    assert seen["sigma"] == pytest.approx(1 / span) and seen["through_vst"]
+    np.testing.assert_allclose(seen["x"].numpy(), (f - f.min()) / span, atol=1e-6)
+    np.testing.assert_allclose(out.numpy(), exact_unbiased_inverse(f, *model), rtol=1e-5, atol=1e-6)
+
+
+def test_vst_stays_off_for_gaussian_noise_a_given_sigma_or_vst_off():
+    from selfdenoise.core.errors import InputError
+
+    clean, noisy = _photon_limited(20)
+    gaussian = clean + 0.08 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(0))
+    assert ZeroShot(vst="auto").noise_model(gaussian) is None
+    assert ZeroShot(vst="auto", sigma=0.1).noise_model(noisy) is None
+    assert ZeroShot(vst="off").noise_model(noisy) is None
+    assert ZeroShot(vst=False).vst == "off" and ZeroShot(vst=True).vst == "auto"  # -p vst=off parses as a bool
+    with pytest.raises(InputError, match="vst"):
+        ZeroShot(vst="always")
+
+
+def test_vst_beats_the_plain_route_on_photon_limited_noise():
+    clean, noisy = _photon_limited(10)
+    kw = dict(steps=0, tta=1, refine=1)
+    score = lambda t: _psnr(t[0, 0].numpy(), clean[0, 0].numpy())  # noqa: E731
+    plain, through = (score(ZeroShot(vst=v, **kw).fit_denoise(noisy)) for v in ("off", "auto"))
+    assert through > plain + 0.8, (score(noisy), plain, through)  # 1.5 dB measured
