@@ -119,6 +119,7 @@ def test_auto_routes_white_and_correlated_noise():
         CORRELATED_SHUFFLE,
         NLM_PILOT_PASSES,
         SHUFFLED_PASSES,
+        VST_PASSES,
     )
 
     g = torch.Generator().manual_seed(0)
@@ -138,11 +139,13 @@ def test_auto_routes_white_and_correlated_noise():
     given = ZeroShot(pilot="network", nlm_blend=0).resolve(correlated)
     assert (given.pilot, given.blend, given.sigma) == ("network", 0.0, None)
     assert ZeroShot(nlm_blend=1, sigma=0.1).resolve(white).sigma == pytest.approx(25.5)
+    assert ZeroShot(nlm_h=1.3).resolve(correlated).h_factor == ZeroShot(nlm_h=1.3).resolve(correlated).alone_h_factor == 1.3
     through_vst = ZeroShot().resolve(white, 0.05, through_vst=True)  # step 7: NLM with the known level pilots
-    assert (through_vst.pilot, through_vst.passes, through_vst.sigma) == ("nlm", AUTO_PASSES, pytest.approx(12.75))
+    assert (through_vst.pilot, through_vst.passes, through_vst.sigma) == ("nlm", VST_PASSES, pytest.approx(12.75))
 
 
-@pytest.mark.parametrize("option", [{"pilot": "bm3d"}, {"nlm_blend": 1.5}, {"nlm_blend": "half"}])
+@pytest.mark.parametrize("option", [{"pilot": "bm3d"}, {"nlm_blend": 1.5}, {"nlm_blend": "half"}, {"nlm_h": 0},
+                                    {"nlm_h": "strong"}])
 def test_route_options_reject_bad_values(option):
     from selfdenoise.core.errors import InputError
 

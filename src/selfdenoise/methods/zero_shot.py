@@ -54,8 +54,8 @@ Recipe (the library default for one noisy photo, no training data, no clean imag
    image (scaled to [0, 1]; its noise level is known there), and the exact unbiased inverse brings the result
    back (``classical.vst.vst_denoise``, as BM3D is run on such data by Makitalo & Foi). The prior was made for
    white Gaussian noise, and the Wiener passes assume it: in the image's own domain both see dark pixels with
-   little noise and bright ones with much. There the Wiener passes are piloted by non-local means
-   (``VST_PILOT``, selected on the W2S validation frames with ``VST_DEFAULT``).
+   little noise and bright ones with much. There ``VST_PASSES`` Wiener passes are piloted by non-local means
+   (``VST_PILOT``; all three selected on the W2S validation frames).
 
 Gray images are run as three equal channels (the prior saw such images in training). If the prior
 file is missing the same network is trained from scratch on the image (much weaker in the same time).
@@ -144,6 +144,11 @@ VST_DEFAULT = "auto"
 #: the network does not run. Same frames (``...-zero-shot-pilot.json``, vst "auto"): the adapted network 32.85 dB
 #: at 19.8 s, NLM 33.36 at 14.5 s; the prior was made on natural images with Gaussian noise, not on cells.
 VST_PILOT = "nlm"
+#: ``refine="auto"`` there, NLM piloting: same frames (``...-zero-shot-refine.json``): 1 / 2 / 3 passes gave
+#: 33.31 / 33.48 / 33.36 dB at 5.4 / 8.9 / 14.0 s per frame.
+VST_PASSES = 2
+#: ``nlm_h="auto"`` there: NLM's h over the known level (scikit-image's and ``nlm``'s own 0.8, as selected below)
+VST_NLM_H = 0.8
 
 
 @dataclass(frozen=True)
@@ -300,6 +305,8 @@ class ZeroShot:
       ``VST_PILOT`` on white signal-dependent noise (step 7), "network" on other white noise);
       ``nlm_blend``: weight of non-local means averaged into the result, 0..1 ("auto":
       ``CORRELATED_NLM_BLEND`` on correlated noise, 0 on white noise);
+      ``nlm_h``: non-local means' ``h`` over its noise level wherever it runs ("auto": ``CORRELATED_NLM_H`` /
+      ``NLM_ALONE_H`` on correlated noise, ``VST_NLM_H`` through the transform, 0.8 elsewhere);
       ``vst``: "auto" runs everything through the generalized Anscombe transform when the noise is white and
       signal dependent and no ``sigma`` is given (step 7), "off" never (default: ``VST_DEFAULT``).
     """
@@ -327,6 +334,7 @@ class ZeroShot:
     shuffle: int | str = option("auto")
     pilot: str = option("auto")
     nlm_blend: float | str = option("auto")
+    nlm_h: float | str = option("auto")
     vst: str = option(VST_DEFAULT)
     has_prior: bool = field(init=False, repr=False, compare=False)
     #: what runs (``steps``/``lr`` resolved): at most 150 (prior) / 1500 (scratch) steps and, with the prior
@@ -370,6 +378,13 @@ class ZeroShot:
         self.vst = {True: "auto", False: "off"}.get(self.vst, self.vst)  # -p vst=off parses as a bool
         if self.vst not in ("auto", "off"):
             raise InputError(f"zero-shot: vst is 'auto' or 'off', not {self.vst!r}")
+        if self.nlm_h != "auto":
+            try:
+                self.nlm_h = float(self.nlm_h)
+            except (TypeError, ValueError):
+                self.nlm_h = -1.0
+            if not self.nlm_h > 0:
+                raise InputError("zero-shot: nlm_h is NLM's h over the noise level, > 0, or 'auto'")
         if (self.refine_window is not None and self.refine_window < 1) or self.refine_features < 1:
             raise InputError(f"zero-shot: refine_window and refine_features must be >= 1, "
                              f"got {self.refine_window}, {self.refine_features}")
@@ -577,12 +592,16 @@ class ZeroShot:
         pilot = self.pilot if self.pilot != "auto" else (CORRELATED_PILOT if is_correlated else white_pilot)
         if self.refine == "auto" and is_correlated and factor > 1 and pilot == "nlm":
             passes = NLM_PILOT_PASSES
+        elif self.refine == "auto" and through_vst and not is_correlated and pilot == "nlm":
+            passes = VST_PASSES
         blend = self.nlm_blend if self.nlm_blend != "auto" else (CORRELATED_NLM_BLEND if is_correlated else 0.0)
         sigma = self.sigma if sigma is None else sigma
         nlm_sigma = None
         if pilot == "nlm" or blend > 0:
             nlm_sigma = sigma * 255.0 if sigma is not None else level
-        strengths = (CORRELATED_NLM_H, NLM_ALONE_H) if is_correlated else (0.8, 0.8)
+        white_h = VST_NLM_H if through_vst else 0.8
+        strengths = (CORRELATED_NLM_H, NLM_ALONE_H) if is_correlated else (white_h, white_h)
+        strengths = strengths if self.nlm_h == "auto" else (self.nlm_h,) * 2
         return Route(factor, passes, pilot, blend, nlm_sigma, *strengths)
 
 
