@@ -10,8 +10,8 @@ through the generalized Anscombe VST with that model. Each image is denoised bot
 PSNR of every threshold (``inf``: one level always) comes from the same runs; the fit is made with each
 bin spread (``noise_level.BIN_SPREAD``: the details' variance or their squared MAD). Scored on the validation
 splits of protocols with signal-dependent noise (W2S fluorescence, semi-synthetic Poisson-Gaussian
-nuclei), white Gaussian noise (McMaster, clipped to [0, 1] like every synthetic set) and real camera noise
-(Nam), with each protocol's metric; writes ``benchmarks/selection/baseline-noise.json``. No test image is read.
+nuclei), white Gaussian noise (McMaster, not clipped: ``select_signal_dependence.py`` measures clipped
+8-bit noise) and real camera noise (Nam), with each protocol's metric; writes ``benchmarks/selection/baseline-noise.json``. No test image is read.
 """
 from __future__ import annotations
 
