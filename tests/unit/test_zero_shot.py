@@ -324,3 +324,14 @@ def test_vst_beats_the_plain_route_on_photon_limited_noise():
     score = lambda t: _psnr(t[0, 0].numpy(), clean[0, 0].numpy())  # noqa: E731
     plain, through = (score(ZeroShot(vst=v, **kw).fit_denoise(noisy)) for v in ("off", "auto"))
     assert through > plain + 0.8, (score(noisy), plain, through)  # 1.5 dB measured
+
+
+def test_the_noise_is_measured_once_per_image(monkeypatch):
+    """The "auto" settings and step 7 share one ``auto_sigma`` of the image (0.2-0.3 s on 2 cores)."""
+    from selfdenoise.methods import zero_shot
+
+    calls = []
+    monkeypatch.setattr(zero_shot, "auto_sigma", lambda image: calls.append(image.shape) or (12.0, False))
+    x = 0.5 + 0.05 * torch.randn(1, 3, 40, 48, generator=torch.Generator().manual_seed(0))
+    ZeroShot(steps=1, tta=1, refine=0).fit_denoise(x)
+    assert calls == [(40, 48, 3)]

@@ -53,3 +53,26 @@ def whole_or_auto(value, minimum: int, what: str) -> int | str:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum or value != int(value):
         raise InputError(f"{what}, got {value!r}")
     return int(value)
+
+
+def number_or_auto(value, valid, what: str) -> float | str:
+    """``value`` as a float for which ``valid`` holds, or "auto"; anything else is an ``InputError`` saying
+    ``what`` it should be (e.g. "zero-shot: nlm_blend is a weight in 0..1 or 'auto'")."""
+    if value == "auto":
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or not valid(number):
+        raise InputError(f"{what}, got {value!r}")
+    return number
+
+
+def auto_or_off(value, what: str) -> str:
+    """"auto" or "off" (``-p KEY=off`` parses as a bool, so True/False are taken too); anything else is an
+    ``InputError`` naming ``what`` (e.g. "zero-shot: vst")."""
+    value = {True: "auto", False: "off"}.get(value, value)
+    if value not in ("auto", "off"):
+        raise InputError(f"{what} is 'auto' or 'off', not {value!r}")
+    return value

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from ..classical.wiener import ENGINES, check_passes, refine_auto
 from ..core.augment import augment_modes
 from ..core.errors import InputError
+from ..core.params import auto_or_off
 from ..core.tiling import apply_tiled, channels_last, tta_apply
 from ..nets import NETS, VOLUME_NETS, build_net
 from .contract import DataNeeds, method_config, option
@@ -72,9 +73,7 @@ class DatasetMethodBase:
 
     def __post_init__(self):
         self.refine = check_passes(self.refine, self.name)
-        self.refine_vst = {True: "auto", False: "off"}.get(self.refine_vst, self.refine_vst)  # -p refine_vst=off
-        if self.refine_vst not in ("auto", "off"):
-            raise InputError(f"{self.name}: refine_vst is 'auto' or 'off', not {self.refine_vst!r}")
+        self.refine_vst = auto_or_off(self.refine_vst, f"{self.name}: refine_vst")
         if self.refine_filter not in ENGINES:
             raise InputError(f"{self.name}: refine_filter is one of {', '.join(ENGINES)}, not {self.refine_filter!r}")
         self.modes = augment_modes(self.augment, self.name)

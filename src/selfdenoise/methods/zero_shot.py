@@ -84,7 +84,7 @@ from ..classical.vst import vst_denoise
 from ..classical.wiener import AUTO_PASSES, check_passes, refine_estimate
 from ..core.augment import random_crops
 from ..core.errors import InputError
-from ..core.params import whole_or_auto
+from ..core.params import auto_or_off, number_or_auto, whole_or_auto
 from ..core.pixel_shuffle import pd_down, pd_up
 from ..core.tiling import DEFAULT_TILE_PIXELS, apply_tiled, tta_apply
 from ..nets.unet_small import UNetSmall
@@ -371,24 +371,11 @@ class ZeroShot:
         self.rung = self._given(LADDER[0])
         if self.pilot not in PILOTS:
             raise InputError(f"zero-shot: pilot must be one of {', '.join(PILOTS)}, got {self.pilot!r}")
-        if self.nlm_blend != "auto":
-            try:
-                weight = float(self.nlm_blend)
-            except (TypeError, ValueError):
-                weight = -1.0
-            if not 0.0 <= weight <= 1.0:
-                raise InputError(f"zero-shot: nlm_blend is a weight in 0..1 or 'auto', got {self.nlm_blend!r}")
-            self.nlm_blend = weight
-        self.vst = {True: "auto", False: "off"}.get(self.vst, self.vst)  # -p vst=off parses as a bool
-        if self.vst not in ("auto", "off"):
-            raise InputError(f"zero-shot: vst is 'auto' or 'off', not {self.vst!r}")
-        if self.nlm_h != "auto":
-            try:
-                self.nlm_h = float(self.nlm_h)
-            except (TypeError, ValueError):
-                self.nlm_h = -1.0
-            if not self.nlm_h > 0:
-                raise InputError("zero-shot: nlm_h is NLM's h over the noise level, > 0, or 'auto'")
+        self.nlm_blend = number_or_auto(self.nlm_blend, lambda w: 0.0 <= w <= 1.0,
+                                        "zero-shot: nlm_blend is a weight in 0..1 or 'auto'")
+        self.nlm_h = number_or_auto(self.nlm_h, lambda h: h > 0, "zero-shot: nlm_h is NLM's h over the noise level, "
+                                    "> 0, or 'auto'")
+        self.vst = auto_or_off(self.vst, "zero-shot: vst")
         if (self.refine_window is not None and self.refine_window < 1) or self.refine_features < 1:
             raise InputError(f"zero-shot: refine_window and refine_features must be >= 1, "
                              f"got {self.refine_window}, {self.refine_features}")
@@ -462,9 +449,10 @@ class ZeroShot:
         if min(h, w) < 8:  # too small for the 2x2 sub-sampler and crops: replicate-pad first
             ph, pw = max(0, 8 - h), max(0, 8 - w)
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-        model = self.noise_model(x)
+        measured = self.measure(x)
+        model = self.noise_model(x, measured)
         if model is None:
-            out = self._denoise_white(x, self.sigma, seed, progress)
+            out = self._denoise_white(x, self.sigma, seed, progress, measured=measured)
         else:  # step 7: through the generalized Anscombe transform, where the noise is white with std sigma_255
             gain, read, mu = model
             white = lambda f, sigma_255: self._denoise_white(torch.from_numpy(f), sigma_255 / 255.0, seed,  # noqa: E731
@@ -472,24 +460,33 @@ class ZeroShot:
             out = torch.from_numpy(vst_denoise(white, x.numpy(), gain=gain, sigma=read, mu=mu))
         return out[..., :h, :w].contiguous()
 
-    def noise_model(self, x: Tensor) -> tuple[float, float, float] | None:
+    def measure(self, x: Tensor) -> tuple[float, bool] | None:
+        """``noise_level.auto_sigma`` of ``x`` (1, C, H, W): (level, correlated), measured once for the "auto"
+        settings and step 7; None when none of them looks at it."""
+        step7 = self.vst == "auto" and self.sigma is None
+        if "auto" in (self.shuffle, self.refine, self.pilot, self.nlm_blend) or step7:
+            return auto_sigma(x[0].permute(1, 2, 0).numpy())
+        return None
+
+    def noise_model(self, x: Tensor, measured: tuple[float, bool] | None = None) -> tuple[float, float, float] | None:
         """The fitted Poisson-Gaussian model (gain, sigma, mu) of ``x`` (1, C, H, W) when step 7 applies: ``vst``
-        "auto", no ``sigma`` given, white noise that the fit finds signal dependent; else None."""
+        "auto", no ``sigma`` given, white noise that the fit finds signal dependent; else None. ``measured``:
+        ``measure(x)`` when already made."""
         if self.vst == "off" or self.sigma is not None:
             return None
-        image = x[0].permute(1, 2, 0).numpy()
-        if auto_sigma(image)[1]:  # spatially correlated: the pixel-shuffled route of step 5
+        if (measured or self.measure(x))[1]:  # spatially correlated: the pixel-shuffled route of step 5
             return None
-        return poisson_gaussian_model(image)
+        return poisson_gaussian_model(x[0].permute(1, 2, 0).numpy())
 
     def _denoise_white(self, x: Tensor, sigma: float | None, seed: int, progress: bool,
-                       through_vst: bool = False) -> Tensor:
+                       through_vst: bool = False, measured: tuple[float, bool] | None = None) -> Tensor:
         """Steps 1-6 on ``x`` (1, C, H, W, at least 8 pixels a side) whose noise, if white, has std ``sigma``
-        ([0, 1] units; None: estimated from it); ``through_vst``: ``x`` is the transformed image of step 7."""
+        ([0, 1] units; None: estimated from it); ``through_vst``: ``x`` is the transformed image of step 7;
+        ``measured``: ``measure(x)`` when already made."""
         start = time.perf_counter()
         if self.objective == "r2r":
             self._sigma_now = sigma if sigma is not None else estimate_sigma(x)
-        route = self.resolve(x, sigma, through_vst)
+        route = self.resolve(x, sigma, through_vst, measured)
         megapixels = x.shape[-2] * x.shape[-1] / 1e6
         allowance = QUALITY[self.quality][0]
         limit = self.budget if self.budget is not None else None if allowance is None else (
@@ -570,11 +567,12 @@ class ZeroShot:
                 return rung
         return ladder[-1]
 
-    def resolve(self, x: Tensor, sigma: float | None = None, through_vst: bool = False) -> Route:
+    def resolve(self, x: Tensor, sigma: float | None = None, through_vst: bool = False,
+                measured: tuple[float, bool] | None = None) -> Route:
         """The ``Route`` for the image ``x`` (1, C, H, W) whose noise, if white, has std ``sigma`` ([0, 1] units;
         None: ``self.sigma`` or estimated; ``through_vst``: ``x`` is the transformed image of step 7, whose
-        white noise is piloted by ``VST_PILOT``): "auto" settings look at whether its noise is
-        spatially correlated (the noise level on stride-3 sub-images over that on the image, at least
+        white noise is piloted by ``VST_PILOT``; ``measured``: ``measure(x)`` when already made): "auto"
+        settings look at whether its noise is spatially correlated (the noise level on stride-3 sub-images over that on the image, at least
         ``noise_level.WHITE_RATIO``; each measured once). Correlated noise is pixel-shuffled by
         ``CORRELATED_SHUFFLE``, refined by ``NLM_PILOT_PASSES`` with ``CORRELATED_PILOT`` and blended with NLM
         (``CORRELATED_NLM_BLEND``, NLM given the stride-3 level and ``CORRELATED_NLM_H``); white noise is refined by
@@ -582,7 +580,7 @@ class ZeroShot:
         auto = "auto" in (self.shuffle, self.refine, self.pilot, self.nlm_blend)
         image = x[0].permute(1, 2, 0).numpy()
         if auto:  # the level NLM would get (stride 3 on correlated noise) and the noise type, each measured once
-            level, is_correlated = auto_sigma(image)
+            level, is_correlated = measured or auto_sigma(image)
         else:
             level = patch_pca_sigma(image) if self.pilot == "nlm" or self.nlm_blend != 0 else None
             is_correlated = False
