@@ -139,8 +139,9 @@ def test_poisson_gaussian_fit_recovers_the_noise_model(photons, read):
 
 @pytest.mark.parametrize("sigma", [15, 25, 50])
 def test_clipped_8bit_gaussian_noise_is_not_read_as_signal_dependent(sigma):
-    """Clipping at 0 and 1 shrinks the variance at both ends (the fit reads a dependence of 2-3 into this crop);
-    such a photo keeps one noise level, a fluorescence-like Poisson image does not."""
+    """Clipping at 0 and 1 shrinks the variance at both ends: the linear fit reads a dependence of 2-3 into
+    this crop; the clipped model (Foi et al. 2008) finds one level, about sigma^2, and such a photo keeps one
+    noise level; a Poisson image (zeros, but no clipped tail) still does not."""
     from skimage import data
 
     from selfdenoise.classical.noise_level import estimate_poisson_gaussian, poisson_gaussian_model
@@ -148,9 +149,27 @@ def test_clipped_8bit_gaussian_noise_is_not_read_as_signal_dependent(sigma):
     clean = data.astronaut()[:256, :256].astype(np.float64) / 255
     rng = np.random.default_rng(sigma)
     photo = np.round(np.clip(clean + rng.normal(0, sigma / 255, clean.shape), 0, 1) * 255) / 255
-    assert estimate_poisson_gaussian(photo)[2] > 1.5  # the clipping's false dependence
+    assert estimate_poisson_gaussian(photo, clipping=False)[2] > 1.5  # the clipping's false dependence
+    gain, var0, dependence = estimate_poisson_gaussian(photo)
+    assert dependence < 1.3 and var0 == pytest.approx((sigma / 255) ** 2, rel=0.25)
     assert poisson_gaussian_model(photo) is None
-    assert poisson_gaussian_model(rng.poisson(clean * 20) / 20) is not None
+    counts = rng.poisson(clean * 20) / 20
+    assert np.mean(counts == 0) > 0.01 and poisson_gaussian_model(counts) is not None
+    assert estimate_poisson_gaussian(counts)[0] == pytest.approx(1 / 20, rel=0.15)
+
+
+def test_clipped_moments_match_sampling():
+    """The clipped normal's mean and variance (Foi et al. 2008) against a million samples, one limit, two
+    limits and none."""
+    from selfdenoise.classical.noise_level import clipped_moments
+
+    rng = np.random.default_rng(0)
+    for mean, std, low, high in [(0.05, 0.1, 0.0, np.inf), (0.9, 0.2, 0.0, 1.0), (0.5, 0.1, -np.inf, np.inf),
+                                 (1.1, 0.3, -np.inf, 1.0)]:
+        samples = np.clip(rng.normal(mean, std, 1_000_000), low, high)
+        first, variance = clipped_moments(np.array([mean]), np.array([std]), low, high)
+        assert first[0] == pytest.approx(samples.mean(), abs=1e-3)
+        assert variance[0] == pytest.approx(samples.var(), rel=5e-3)
 
 
 def test_poisson_gaussian_fit_on_photon_limited_counts():

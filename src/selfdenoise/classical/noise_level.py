@@ -118,6 +118,66 @@ def _pca_sigma(channel: np.ndarray, patch: int = 7, max_patches: int = 60000) ->
 SIGNAL_DEPENDENCE = 5.0
 BIN_SPREAD = "moment"
 SPREADS = ("moment", "mad")
+#: whether the fit models clipping (``clip_levels``, ``_fit_clipped``), and the share of pixels at the image's
+#: minimum or maximum from which it counts as clipped there
+CLIPPING = True
+CLIP_MASS = 0.001
+
+
+def clip_levels(image: np.ndarray, mass: float = CLIP_MASS) -> tuple[float, float]:
+    """``(low, high)``: the image's minimum and maximum where at least ``mass`` of its pixels sit exactly there
+    (the image was clipped there, as an 8-bit file is at 0 and 255), else -inf / inf."""
+    img = np.asarray(image)
+    low, high = float(img.min()), float(img.max())
+    return (low if np.mean(img == low) >= mass else -np.inf, high if np.mean(img == high) >= mass else np.inf)
+
+
+def clipped_moments(mean: np.ndarray, std: np.ndarray, low: float, high: float) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of ``clip(y, low, high)`` for ``y ~ N(mean, std^2)`` (Foi et al. 2008, eqs. 8-9)."""
+    from scipy.special import ndtr
+
+    std = np.maximum(std, 1e-12)
+    low, high = np.maximum(low, mean - 40 * std), np.minimum(high, mean + 40 * std)  # no limit: none met
+    alpha, beta = (low - mean) / std, (high - mean) / std
+    cdf_a, cdf_b = ndtr(alpha), ndtr(beta)
+    pdf_a, pdf_b = np.exp(-0.5 * alpha ** 2) / np.sqrt(2 * np.pi), np.exp(-0.5 * beta ** 2) / np.sqrt(2 * np.pi)
+    inside = cdf_b - cdf_a
+    first = low * cdf_a + high * (1 - cdf_b) + mean * inside + std * (pdf_a - pdf_b)
+    second = (low ** 2 * cdf_a + high ** 2 * (1 - cdf_b) + (mean ** 2 + std ** 2) * inside
+              + 2 * mean * std * (pdf_a - pdf_b) + std ** 2 * (alpha * pdf_a - beta * pdf_b))
+    return first, np.maximum(second - first ** 2, 0.0)
+
+
+def _clipped_variance(levels: np.ndarray, gain: float, var0: float, limits: tuple[float, float],
+                      span: float) -> np.ndarray:
+    """The variance of the clipped observations at the clipped means ``levels`` under ``Var[y] = gain * y +
+    var0``: the unclipped mean of each level found by bisection (the clipped mean grows with it)."""
+    floor = 1e-6 * span ** 2
+    lo, hi = levels - span, levels + span
+    for _ in range(48):
+        mid = (lo + hi) / 2
+        first, _ = clipped_moments(mid, np.sqrt(np.maximum(gain * mid + var0, floor)), *limits)
+        below = first < levels
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    mid = (lo + hi) / 2
+    return clipped_moments(mid, np.sqrt(np.maximum(gain * mid + var0, floor)), *limits)[1]
+
+
+def _fit_clipped(m: np.ndarray, v: np.ndarray, weight: np.ndarray, limits: tuple[float, float], gain: float,
+                 var0: float) -> tuple[float, float, float]:
+    """``(gain, var0, misfit)`` of ``Var[y] = gain * y + var0`` before clipping to ``limits``, fitted by weighted least
+    squares to the bins' clipped means ``m`` and variances ``v`` (Foi et al. 2008, section IV): a clipped
+    Gaussian's variance shrinks near the clip levels without any gain, photon-limited noise's all along."""
+    from scipy.optimize import least_squares
+
+    span = float(np.ptp(m)) + 8 * float(np.sqrt(v.max()))
+
+    def residuals(p):
+        return np.sqrt(weight) * (_clipped_variance(m, p[0] * v.max() / span, p[1] * v.max(), limits, span) - v)
+
+    start = [max(gain, 0.0) * span / v.max(), var0 / v.max()]
+    fit = least_squares(residuals, start, bounds=([0.0, -np.inf], [np.inf, np.inf]))
+    return float(fit.x[0] * v.max() / span), float(fit.x[1] * v.max()), float(2 * fit.cost)
 
 
 def _bin_variance(details: np.ndarray, spread: str) -> float:
@@ -127,8 +187,8 @@ def _bin_variance(details: np.ndarray, spread: str) -> float:
     return float((1.4826 * np.median(np.abs(details - np.median(details)))) ** 2)
 
 
-def estimate_poisson_gaussian(image: np.ndarray, bins: int = 12,
-                              spread: str = BIN_SPREAD) -> tuple[float, float, float]:
+def estimate_poisson_gaussian(image: np.ndarray, bins: int = 12, spread: str = BIN_SPREAD,
+                              clipping: bool = CLIPPING) -> tuple[float, float, float]:
     """``(gain, var0, dependence)`` of the noise model ``Var[z | y] = gain * y + var0`` (image units, [0, 1])
     fitted on one image with white noise, in the spirit of Foi et al. (IEEE TIP 2008, "Practical
     Poissonian-Gaussian noise modeling and fitting for single-image raw-data"): on the 2x2 Haar transform,
@@ -136,8 +196,10 @@ def estimate_poisson_gaussian(image: np.ndarray, bins: int = 12,
     mean carries the signal; cells where the smoothed signal curves (edges, texture) are dropped, the rest
     are binned by signal level, each bin's variance is measured from its details (``spread``: their
     variance, or the squared MAD; ``BIN_SPREAD``), and a weighted least
-    squares line through the bins gives ``gain`` (>= 0) and ``var0``. ``dependence``: the fitted variance at
-    the 95th percentile of the signal over that at the 5th (about 1 for Gaussian noise)."""
+    squares line through the bins gives ``gain`` (>= 0) and ``var0``. Where the image is clipped
+    (``clipping`` and ``clip_levels``), the bins are fitted with the clipped model instead (``_fit_clipped``).
+    ``dependence``: the fitted variance at the 95th percentile of the signal over that at the 5th (about 1
+    for Gaussian noise)."""
     from scipy.ndimage import laplace, uniform_filter  # scipy.ndimage costs 0.3 s at import: only here
 
     if spread not in SPREADS:
@@ -175,6 +237,12 @@ def estimate_poisson_gaussian(image: np.ndarray, bins: int = 12,
     gain, var0 = np.linalg.lstsq(design, v * np.sqrt(weight), rcond=None)[0]
     if gain < 0:
         gain, var0 = 0.0, float(np.average(v, weights=n))
+    limits = clip_levels(img) if clipping else (-np.inf, np.inf)
+    if np.isfinite(limits).any():
+        linear_misfit = float(np.sum(weight * (gain * m + var0 - v) ** 2))
+        clipped_gain, clipped_var0, clipped_misfit = _fit_clipped(m, v, weight, limits, gain, var0)
+        if clipped_misfit < linear_misfit:
+            gain, var0 = clipped_gain, clipped_var0
     p5, p95 = np.quantile(level, [0.05, 0.95])
     dark, bright = gain * p5 + var0, gain * p95 + var0
     return float(gain), float(var0), float(bright / dark) if dark > 0 else float("inf")
