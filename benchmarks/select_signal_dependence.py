@@ -7,9 +7,10 @@ and record the decision.
 signal dependent when the fitted variance at the bright end over the dark end (``dependence``) is at least
 ``noise_level.SIGNAL_DEPENDENCE``; then the baselines and zero-shot run through the generalized Anscombe VST.
 ``select_baseline_noise.py`` scored that threshold by PSNR on the protocols' noisy images, which are never
-clipped, and was level from 2 to 3. An 8-bit photo with Gaussian noise is clipped at 0 and 1: the clipping
-shrinks the variance at both ends and the fit reads a dependence of 2-4 into it. This script measures the
-fitted dependence on both kinds of validation image:
+clipped, and was level from 1.5 to 3. An 8-bit photo with Gaussian noise is clipped at 0 and 1: the clipping
+shrinks the variance at both ends, the linear fit read a dependence of 2-4 into it and the clipped model
+(``noise_level.CLIPPING``) is there to read 1. This script measures the fitted dependence on both kinds of
+validation image:
 
 - signal dependent: the W2S validation frames (real fluorescence), McMaster with Poisson noise
   (``poisson30-color`` validation) and the ``poisson-3d`` validation slices (Poisson-Gaussian, read-noise
