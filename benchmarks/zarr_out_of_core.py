@@ -3,14 +3,19 @@ equality with the in-memory result.
 
     PYTHONPATH=src python3 benchmarks/zarr_out_of_core.py                    # ~4 GB: 512 planes of 2048x2048
     PYTHONPATH=src python3 benchmarks/zarr_out_of_core.py --size 0.02 --side 256 --exploratory --out /tmp/z.json
+    PYTHONPATH=src python3 benchmarks/zarr_out_of_core.py --method ne2ne-3d --size 0.5 --side 1024 \
+        --chunks 8,256,256 --out benchmarks/results/zarr-out-of-core-3d.json       # a model of volumes
 
 A synthetic uint16 ZYX volume (smooth structure, Poisson photon noise plus Gaussian read noise) is written
 chunk by chunk into a Zarr store in a temporary folder (``--workdir``; twice ``--size`` GB of disk: input and
 output). A small ne2ne model is trained on a few centre crops of its planes by ``selfdenoise train``; then
 ``selfdenoise denoise vol.zarr -o out.ome.zarr --model ... --axes ZYX`` runs in its own process, whose wall
 time and peak resident memory (``wait4``) are recorded. A few planes are then denoised in memory
-(``denoise_file`` on them as an NPY stack) and compared with the same planes of the output. Run it alone on
-the machine. Writes ``benchmarks/results/zarr-out-of-core.json``.
+(``denoise_file`` on them as an NPY stack) and compared with the same planes of the output. With ``--method
+ne2ne-3d`` the model is a 3-D one, trained on a centre block of 32 planes, which denoises the store as one
+volume, streamed; the in-memory check then denoises the whole volume in memory (in its own process, whose peak
+is recorded too), so ``--size`` must fit in memory several times over. Run it alone on the machine. Writes
+``benchmarks/results/zarr-out-of-core.json``.
 """
 from __future__ import annotations
 
@@ -25,7 +30,6 @@ import tifffile
 import zarr
 from large_photos import timed
 
-from selfdenoise import api
 from selfdenoise.bench import write_json
 from selfdenoise.bench.provenance import git_commit, origin, require_clean_tree
 
@@ -54,29 +58,40 @@ def make_volume(path: Path, planes: int, side: int, chunks: tuple[int, int, int]
     return z
 
 
-def train_model(volume: zarr.Array, folder: Path, steps: int) -> tuple[Path, dict]:
-    """``selfdenoise train`` (ne2ne) on centre crops of a few planes; the model path and its run's cost."""
+def train_model(volume: zarr.Array, folder: Path, steps: int, method: str = "ne2ne") -> tuple[Path, dict]:
+    """``selfdenoise train`` on centre crops of a few planes (ne2ne), or on a centre block of 32 planes (a
+    method of volumes); the model path and its run's cost."""
     data = folder / "train"
     data.mkdir()
     planes, side = volume.shape[0], volume.shape[1]
-    crop = min(side, 512)
+    crop = min(side, 512 if method == "ne2ne" else 256)
     lo = (side - crop) // 2
-    for k in np.linspace(0, planes - 1, num=min(8, planes)).astype(int):
-        tifffile.imwrite(data / f"plane{k:05d}.tif", volume[k, lo:lo + crop, lo:lo + crop])
+    axes = []
+    if method == "ne2ne":
+        for k in np.linspace(0, planes - 1, num=min(8, planes)).astype(int):
+            tifffile.imwrite(data / f"plane{k:05d}.tif", volume[k, lo:lo + crop, lo:lo + crop])
+    else:
+        z0 = max(0, planes // 2 - 16)
+        tifffile.imwrite(data / "block.tif", volume[z0:z0 + 32, lo:lo + crop, lo:lo + crop])
+        axes = ["--axes", "ZYX"]
     model = folder / "model.sdm"
-    cmd = [sys.executable, "-m", "selfdenoise", "train", "-m", "ne2ne", "--data", str(data), "-o", str(model),
-           "--steps", str(steps), "--crop", str(min(64, crop)), "--device", "cpu", "-q"]
+    cmd = [sys.executable, "-m", "selfdenoise", "train", "-m", method, "--data", str(data), "-o", str(model),
+           "--steps", str(steps), "--crop", str(min(64, crop)), "--device", "cpu", "-q", *axes]
     return model, {"command": shlex.join(["selfdenoise", *cmd[3:]]), **timed(cmd)}
 
 
 def in_memory_check(volume: zarr.Array, output: zarr.Array, model: Path, folder: Path, planes: slice) -> dict:
-    """The largest difference between the out-of-core output and ``denoise_file`` on the planes in memory."""
+    """The largest difference between the out-of-core output and ``denoise_file`` on the planes in memory
+    (``selfdenoise denoise`` on them as an NPY stack, in its own process: its time and peak are recorded)."""
     np.save(folder / "sub.npy", volume[planes])
-    api.denoise_file(folder / "sub.npy", folder / "sub_out.npy", model=api.load_model(model), axes="ZYX")
+    cmd = [sys.executable, "-m", "selfdenoise", "denoise", str(folder / "sub.npy"), "-o", str(folder / "sub_out.npy"),
+           "--model", str(model), "--axes", "ZYX", "-q"]
+    run = timed(cmd)
     ref = np.load(folder / "sub_out.npy").astype(np.int64)
     diff = int(np.abs(output[planes].astype(np.int64) - ref).max())
     return {"planes": [planes.start, planes.stop], "max_abs_diff_counts": diff,
-            "max_abs_diff_unit": diff / 65535.0, "equal_within_1e-5": diff / 65535.0 <= 1e-5}
+            "max_abs_diff_unit": diff / 65535.0, "equal_within_1e-5": diff / 65535.0 <= 1e-5,
+            "in_memory_run": run}
 
 
 def main() -> int:
@@ -85,6 +100,8 @@ def main() -> int:
     ap.add_argument("--side", type=int, default=2048, help="Plane side in pixels.")
     ap.add_argument("--chunks", default="8,512,512", help="Zarr chunks (Z,Y,X).")
     ap.add_argument("--steps", type=int, default=300, help="Training steps of the model.")
+    ap.add_argument("--method", choices=("ne2ne", "ne2ne-3d"), default="ne2ne",
+                    help="ne2ne (plane by plane) or a model of volumes (ne2ne-3d, streamed).")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workdir", type=Path, default=None, help="Folder for the temporary stores (default: TMPDIR).")
     ap.add_argument("--exploratory", action="store_true", help="Allow uncommitted changes (results not reported).")
@@ -96,7 +113,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         folder = Path(tmp)
         volume = make_volume(folder / "vol.zarr", planes, args.side, chunks, args.seed)
-        model, training = train_model(volume, folder, args.steps)
+        model, training = train_model(volume, folder, args.steps, args.method)
         print("trained", training, flush=True)
         cmd = [sys.executable, "-m", "selfdenoise", "denoise", str(folder / "vol.zarr"), "-o",
                str(folder / "out.ome.zarr"), "--model", str(model), "--axes", "ZYX", "-q"]
@@ -104,10 +121,13 @@ def main() -> int:
         print("denoised", run, flush=True)
         group = zarr.open_group(str(folder / "out.ome.zarr"), mode="r")
         middle = planes // 2
-        check = in_memory_check(volume, group["0"], model, folder, slice(middle - 1, middle + 2))
+        whole = args.method != "ne2ne"  # a 3-D model's planes depend on their neighbours: the whole volume
+        check = in_memory_check(volume, group["0"], model, folder,
+                                slice(0, planes) if whole else slice(middle - 1, middle + 2))
         print("in-memory check", check, flush=True)
     gb = planes * args.side ** 2 * 2 / 1e9
-    record = {"what": "out-of-core denoising of a uint16 ZYX Zarr volume with a trained model (selfdenoise denoise)",
+    record = {"what": "out-of-core denoising of a uint16 ZYX Zarr volume with a trained model (selfdenoise denoise)"
+                      + ("" if args.method == "ne2ne" else f", a model of volumes ({args.method}), streamed"),
               "split": "test", "split_note": "a synthetic volume drawn for the run; nothing is selected on it",
               "volume": {"shape": [planes, args.side, args.side], "chunks": list(chunks), "dtype": "uint16",
                          "gb": round(gb, 2), "noise": f"Poisson (peak {PEAK:g} photons) + Gaussian read noise "

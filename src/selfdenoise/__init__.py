@@ -13,7 +13,7 @@ import lazy_loader as lazy
 
 from .core.version import __version__
 
-__getattr__, __dir__, __all__ = lazy.attach(__name__, submodules=["api", "bench", "export", "modelfile"], submod_attrs={
+__getattr__, __dir__, __all__ = lazy.attach(__name__, submodules=["api", "bench", "export", "modelfile", "zoo"], submod_attrs={
     "api": ["TrainedModel", "add_noise", "denoise", "denoise_file", "denoise_files", "denoise_report",
             "denoise_sequence", "denoise_sequence_file", "denoise_zarr", "estimate_sigma", "evaluate", "load_model",
             "train"],

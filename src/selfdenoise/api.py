@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import zoo
 from .classical.noise_level import estimate_sigma as _estimate_sigma
 from .core import cluster, io, zarr_io
 from .core.compare_page import ComparePage
@@ -304,10 +305,12 @@ def denoise_zarr(src: str | os.PathLike, dst: str | os.PathLike, method: str = "
     block (``core.zarr_io``: whole Y-X planes over one chunk of the other axes), into ``dst``: an OME-Zarr
     with the input's metadata (level 0) when the input has it or ``dst`` ends in ``.ome.zarr``, else a
     plain array; the same shape, chunks, codecs and dtype either way. The result equals ``denoise_file`` on
-    the array read into memory (each plane is denoised by ``denoise`` exactly as there). ``axes``: for a
+    the array read into memory (each plane is denoised by ``denoise`` exactly as there; with a model of
+    volumes each ZYX volume, read tile by tile and written as its planes are finished,
+    ``TrainedModel.denoise_streamed``). ``axes``: for a
     plain array of more than 2 dimensions (an OME input names its own). ``scheduler`` (``"local:4"``, an
     address, or a ``distributed.Client``): one task per block on a Dask cluster. Written atomically.
-    Returns {"input", "output", "seconds", "slices", "blocks"}."""
+    Returns {"input", "output", "seconds", "slices", "blocks"} (blocks: volumes, with a model of volumes)."""
     t0 = time.perf_counter()
     source = zarr_io.open_zarr(src, axes, max_pixels)
     if kwargs.get("model") is None and not registry.is_classical(method) and source.frames > FIT_FRAMES_LIMIT:
@@ -315,18 +318,26 @@ def denoise_zarr(src: str | os.PathLike, dst: str | os.PathLike, method: str = "
                          f"{FIT_FRAMES_LIMIT}); train a model on a few (`selfdenoise train`) and use --model")
     if isinstance(kwargs.get("model"), (str, os.PathLike)):
         kwargs["model"] = _cached_model(kwargs["model"])
-    regions = zarr_io.blocks(source)
+    volumetric = kwargs.get("model") is not None and kwargs["model"].volumetric
+    regions = zarr_io.volumes(source) if volumetric else zarr_io.blocks(source)
+    task = _denoise_volume_task if volumetric else _denoise_block_task
     ome = source.ome is not None or str(dst).lower().endswith(".ome.zarr")
 
     def write(tmp):
         target = zarr_io.create_output(source, Path(tmp).absolute(), ome)
         if scheduler is None:
-            for region in tqdm(regions, desc=Path(src).name, unit="block", disable=not progress, leave=False):
-                zarr_io.denoise_block(source, target, region, _frame_denoiser(method, kwargs))
+            for region in tqdm(regions, desc=Path(src).name, unit="volume" if volumetric else "block",
+                               disable=not progress, leave=False):
+                task(source, target, region, method, kwargs)
             return
         portable = _portable(kwargs)
+        if volumetric and zarr_io.volumes_share_chunks(source):  # one writer per chunk: the volumes in turn
+            tasks = [(source, target, tuple(regions), method, portable)]
+            fn = _denoise_volumes_task
+        else:
+            tasks, fn = [(source, target, r, method, portable) for r in regions], task
         with cluster.connect(scheduler) as client:
-            cluster.run_tasks(client, _denoise_block_task, [(source, target, r, method, portable) for r in regions])
+            cluster.run_tasks(client, fn, tasks)
 
     io.ensure_parent(dst)
     try:
@@ -345,8 +356,24 @@ def _frame_denoiser(method: str, kwargs: dict):
 
 
 def _denoise_block_task(source, target, region, method: str, kwargs: dict) -> int:
-    """A worker's share of ``denoise_zarr``: one block (the model given by its file path, loaded once)."""
+    """A share of ``denoise_zarr``: one block (on a worker, the model given by its file path, loaded once)."""
     return zarr_io.denoise_block(source, target, region, _frame_denoiser(method, _resolved(kwargs)))
+
+
+def _denoise_volume_task(source, target, key: tuple, method: str, kwargs: dict) -> int:
+    """A share of ``denoise_zarr`` with a model of volumes: one ZYX volume, streamed (``zarr_io.volume_io``)."""
+    options = dict(_resolved(kwargs))
+    model = options.pop("model")
+    for unused in ("sigma", "seed", "data_range"):  # as ``denoise`` ignores them with a model of volumes
+        options.pop(unused, None)
+    read, write = zarr_io.volume_io(source, target, key)
+    model.denoise_streamed(read, zarr_io.volume_shape(source), write, **options)
+    return zarr_io.volume_shape(source)[0]
+
+
+def _denoise_volumes_task(source, target, keys: tuple, method: str, kwargs: dict) -> int:
+    """Volumes that share chunks, in turn, by one worker."""
+    return sum(_denoise_volume_task(source, target, key, method, kwargs) for key in keys)
 
 
 def denoise_files(inputs: list[str | os.PathLike], output: str | os.PathLike, method: str = "zero-shot", *,
@@ -394,7 +421,8 @@ _MODELS: dict[tuple[str, float], TrainedModel] = {}
 
 def _cached_model(path: str | os.PathLike) -> TrainedModel:
     """``load_model(path)``, loaded once per process and file version."""
-    key = (str(Path(path).absolute()), Path(path).stat().st_mtime if Path(path).is_file() else 0.0)
+    file = zoo.resolve(path)[0]
+    key = (str(file.absolute()), file.stat().st_mtime if file.is_file() else 0.0)
     if key not in _MODELS:
         _MODELS[key] = load_model(path)
     return _MODELS[key]
@@ -500,10 +528,12 @@ def sequence_jobs(inputs: list[str | os.PathLike], output: str | os.PathLike, me
 
 
 class TrainedModel:
-    """A trained model loaded from its file: ``.denoise(image)``, ``.method``, ``.metadata``."""
+    """A trained model loaded from its file: ``.denoise(image)``, ``.method``, ``.metadata``; ``.options``: the
+    inference options it was loaded with (a zoo model's validated ones), under any given per call."""
 
-    def __init__(self, method, network, metadata: dict, path: str = ""):
+    def __init__(self, method, network, metadata: dict, path: str = "", options: dict | None = None):
         self.method, self.network, self.metadata, self.path = method, network, metadata, path
+        self.options = dict(options or {})
 
     @property
     def channels(self) -> int:
@@ -522,29 +552,55 @@ class TrainedModel:
         float32 [0, 1] of the same shape. ``options`` change inference settings of the method for this call (e.g.
         ``r3=False``, ``blend=False`` for asym-mask)."""
         img, gray_2d = as_float_volume(image) if self.volumetric else as_float_image(image)
-        if options:
-            meta = self.metadata
-            method = registry.get_method(meta["method"], **{**meta["config"], **options})
-            return TrainedModel(method, self.network, meta, self.path).denoise(image, tile=tile, tta=tta)
-        c = img.shape[-1]
-        if c != self.channels:
-            kind = {1: "gray", 3: "RGB"}
-            raise InputError(f"{self.path or 'model'}: trained on {kind.get(self.channels, self.channels)} images "
-                             f"({self.channels} channel(s)); this image is {kind.get(c, c)} ({c} channel(s))")
-        method = dataclasses.replace(self.method, **({"tile": tile} if tile else {}), **({"tta": tta} if tta else {}))
+        method = self._inference(img.shape[-1], tile, tta, options)
         dev = next(self.network.parameters()).device
         x = torch.from_numpy(img).movedim(-1, 0)[None].contiguous().to(dev)  # (1, C, [Z,] H, W)
         y = method.denoise(self.network, x)[0].movedim(0, -1).float().cpu().numpy()
         out = np.clip(y, 0.0, 1.0)
         return out[..., 0] if gray_2d else out
 
+    def denoise_streamed(self, read, shape: tuple[int, int, int, int], write, *, tile: int | None = None,
+                         tta: int | None = None, **options) -> None:
+        """``denoise`` of a volume of ``shape`` (Z, Y, X, C) that need not fit in memory, for a model of volumes:
+        ``read(z, y, x)`` (slices) gives its voxels there as (n, h, w, C) float32 in [0, 1]; ``write(z, planes)``
+        takes the result's planes (n, Y, X, C), clipped to [0, 1], in order. Equal to ``denoise`` of the volume."""
+        if not self.volumetric:
+            raise InputError(f"{self.path or 'model'}: a model of images denoises plane by plane, not streamed volumes")
+        method = self._inference(shape[-1], tile, tta, options)
+        dev = next(self.network.parameters()).device
+
+        def read_region(region: tuple) -> torch.Tensor:  # (B, C, Z, Y, X) slices -> (1, C, n, h, w)
+            return torch.from_numpy(np.ascontiguousarray(read(*region[2:]))).movedim(-1, 0)[None].to(dev)
+
+        def emit(z0: int, z1: int, planes: torch.Tensor) -> None:
+            write(slice(z0, z1), np.clip(planes[0].movedim(0, -1).float().cpu().numpy(), 0.0, 1.0))
+
+        method.denoise_streamed(self.network, read_region, (1, shape[-1], *shape[:3]), emit)
+
+    def _inference(self, channels: int, tile: int | None, tta: int | None, options: dict):
+        """The method with this call's inference settings, after checking the input's channel count."""
+        if channels != self.channels:
+            kind = {1: "gray", 3: "RGB"}
+            raise InputError(f"{self.path or 'model'}: trained on {kind.get(self.channels, self.channels)} images "
+                             f"({self.channels} channel(s)); this image is {kind.get(channels, channels)} "
+                             f"({channels} channel(s))")
+        method = self.method
+        if options:
+            method = registry.get_method(self.metadata["method"],
+                                         **{**self.metadata["config"], **self.options, **options})
+        return dataclasses.replace(method, **({"tile": tile} if tile else {}), **({"tta": tta} if tta else {}))
+
 
 def load_model(path: str | os.PathLike) -> TrainedModel:
-    """Load a model file written by ``train`` (safetensors + JSON; never unpickles)."""
-    method, network, meta = _load_model(path)
+    """Load a model file written by ``train`` (safetensors + JSON; never unpickles), or a shipped one named
+    ``zoo:NAME`` (``selfdenoise models``) with the inference options it was validated with."""
+    file, options = zoo.resolve(path)
+    method, network, meta = _load_model(file)
     if "dataset" not in registry.kinds(meta["method"]):
         raise InputError(f"{path}: a '{meta['method']}' model is fitted per image, not reusable")
-    return TrainedModel(method, network, meta, str(path))
+    if options:
+        method = registry.get_method(meta["method"], **{**meta["config"], **options})
+    return TrainedModel(method, network, meta, str(path), options)
 
 
 #: Training options of ``train`` (``TrainConfig`` fields) that a preset may set.

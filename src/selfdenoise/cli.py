@@ -386,13 +386,29 @@ def demo(out, seed, budget, quiet):
 @main.command()
 @click.argument("model_file", type=click.Path())
 def info(model_file):
-    """Show what a model file holds (method, channels, configuration, parameters); never unpickles."""
-    meta = selfdenoise.modelfile.read_metadata(model_file)
+    """Show what a model file (or zoo:NAME) holds (method, channels, configuration, parameters); never unpickles."""
+    meta = selfdenoise.modelfile.read_metadata(selfdenoise.zoo.resolve(model_file)[0])
     for key in ("method", "channels", "parameters", "version", "format"):
         click.echo(f"{key:<11} {meta[key]}")
     click.echo(f"{'config':<11} {json.dumps(meta['config'], sort_keys=True)}")
     if meta["extra"]:
         click.echo(f"{'extra':<11} {json.dumps(meta['extra'], sort_keys=True)}")
+
+
+@main.command("models")
+@click.argument("name", required=False)
+def list_models(name):
+    """List the shipped models (denoise with --model zoo:NAME); with NAME, everything its entry records."""
+    known = selfdenoise.zoo.entries()
+    if name:
+        name = name.removeprefix(selfdenoise.zoo.PREFIX)
+        if name not in known:
+            raise InputError(f"no zoo model '{name}' (known: {', '.join(sorted(known)) or 'none'})")
+        click.echo(json.dumps(known[name], indent=2))
+        return
+    for key, entry in sorted(known.items()):
+        click.echo(f"{selfdenoise.zoo.PREFIX + key:<18} {entry['method']}, {entry['channels']} channel(s): "
+                   f"{entry['summary']}")
 
 
 @main.command("methods")

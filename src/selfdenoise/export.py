@@ -1,7 +1,8 @@
 """Export a saved model to ONNX, TorchScript or a bioimage.io package for use without selfdenoise.
 
 The graph is the network's forward pass: (N, C, H, W) float32 in [0, 1] -> same shape (no test-time
-augmentation, no tiling); N, H and W are dynamic. The networks pad H and W to a multiple of 16/32
+augmentation, no tiling); N, H and W are dynamic. A model of volumes (``ne2ne-3d``) takes (N, C, D, H, W), D
+dynamic too. The networks pad H and W to a multiple of 16/32
 behind Python ``if``s on the size, which both the tracer and ``torch.export`` freeze at the example
 size (the dynamo ONNX exporter even narrows H, W to multiples of 16 without a word). So the exported
 graph is a wrapper that pads with index arithmetic first (the network's own padding is then a no-op)
@@ -26,13 +27,18 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from . import zoo
 from .core.errors import InputError, MissingDependencyError
 from .core.io import atomic_write, write_image
+from .methods import registry
 from .modelfile import load_model
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt", "bioimageio": ".bioimageio.zip"}
 EXAMPLE_SIZE = (40, 56)
 CHECK_SIZES = ((1, 37, 45), (2, 5, 51))  # (N, H, W): odd, not the example; 5 rows are too few to reflect
+#: the same for a model of volumes: (D, H, W) and (N, D, H, W)
+EXAMPLE_SIZE_3D = (4, 40, 56)
+CHECK_SIZES_3D = ((1, 3, 37, 45), (2, 1, 5, 51))
 TOLERANCE = 1e-4
 
 
@@ -59,14 +65,16 @@ class PadCrop(nn.Module):
         ok_h, ok_w = rh.min() >= 0, rw.min() >= 0
         if self.joint:
             ok_h = ok_w = ok_h & ok_w
-        xp = x.index_select(2, torch.where(ok_h, rh, ch)).index_select(3, torch.where(ok_w, rw, cw))
+        rows, cols = x.dim() - 2, x.dim() - 1  # (N, C, H, W), or (N, C, D, H, W) for a network of volumes
+        xp = x.index_select(rows, torch.where(ok_h, rh, ch)).index_select(cols, torch.where(ok_w, rw, cw))
         return self.net(xp)[..., :h, :w]
 
 
-def _exportable(model: nn.Module, channels: int) -> nn.Module:
+def _exportable(model: nn.Module, channels: int, volumes: bool = False) -> nn.Module:
     """Wrap ``model`` in the ``PadCrop`` whose padding rule reproduces the model's own."""
     multiple = max(int(getattr(layer, "multiple", 1)) for layer in model.modules())  # nets and the blocks they wrap
-    x = torch.rand(1, channels, 5, 3 * multiple + 5, generator=torch.Generator().manual_seed(1))
+    depth = (3,) if volumes else ()
+    x = torch.rand(1, channels, *depth, 5, 3 * multiple + 5, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         ref = model(x)
         for joint in (False, True):
@@ -76,12 +84,13 @@ def _exportable(model: nn.Module, channels: int) -> nn.Module:
     raise InputError(f"cannot export {type(model).__name__}: its padding rule is not one the exporter knows")
 
 
-def _check(run, model: nn.Module, channels: int) -> tuple[float, list[list[int]]]:
-    """Max abs difference between ``run`` (numpy in, numpy out) and ``model`` at ``CHECK_SIZES``."""
+def _check(run, model: nn.Module, channels: int, volumes: bool = False) -> tuple[float, list[list[int]]]:
+    """Max abs difference between ``run`` (numpy in, numpy out) and ``model`` at ``CHECK_SIZES`` (or
+    ``CHECK_SIZES_3D`` for a model of ``volumes``)."""
     g = torch.Generator().manual_seed(0)
     diff, sizes = 0.0, []
-    for n, h, w in CHECK_SIZES:
-        x = torch.rand(n, channels, h, w, generator=g)
+    for n, *spatial in CHECK_SIZES_3D if volumes else CHECK_SIZES:
+        x = torch.rand(n, channels, *spatial, generator=g)
         with torch.no_grad():
             ref = model(x).numpy()
         try:
@@ -92,19 +101,21 @@ def _check(run, model: nn.Module, channels: int) -> tuple[float, list[list[int]]
         if out.shape != ref.shape:
             raise InputError(f"exported model gives shape {out.shape} for input {tuple(x.shape)}, expected {ref.shape}")
         diff = max(diff, float(abs(out - ref).max()))
-        sizes.append([n, channels, h, w])
+        sizes.append([n, channels, *spatial])
     if not diff <= TOLERANCE:
         raise InputError(f"exported model differs from PyTorch by {diff:.3g} (> {TOLERANCE:g}); nothing written")
     return diff, sizes
 
 
 def _load_exportable(model_path: Path):
-    """``load_model`` (float32, eval), refusing a method whose inference is not one pass of its network."""
+    """``load_model`` (float32, eval), refusing a method whose inference is not one pass of its network;
+    and whether it is a model of volumes."""
     method, model, meta = load_model(model_path)
     if not method.exportable:
         raise InputError(f"{model_path}: a '{meta['method']}' network is not a denoiser on its own (its inference "
                          "rule runs it several times on masked inputs); it cannot be exported")
-    return method, model.float().eval(), meta
+    volumes = "dataset" in registry.kinds(meta["method"]) and method.data_needs().ndim == 3
+    return method, model.float().eval(), meta, volumes
 
 
 def export_model(model_path: str | os.PathLike, out_path: str | os.PathLike | None = None, fmt: str = "onnx", *,
@@ -124,23 +135,26 @@ def export_model(model_path: str | os.PathLike, out_path: str | os.PathLike | No
         except ImportError:
             raise MissingDependencyError("ONNX export needs the onnx package: pip install 'selfdenoise[onnx]'") from None
     bmz = _bioimageio() if fmt == "bioimageio" else None
-    model_path = Path(model_path)
+    if out_path is None and zoo.is_zoo_name(model_path):  # not next to the package's own file
+        raise InputError(f"{model_path}: give an output path (-o) for a zoo model's export")
+    model_path = zoo.resolve(model_path)[0]
     out = Path(out_path) if out_path is not None else model_path.with_suffix(FORMATS[fmt])
     if out.resolve() == model_path.resolve():
         raise InputError(f"{out}: the export would overwrite the model file; give another output path")
     if bmz is not None:
         return _bioimageio_package(bmz, model_path, out, check, opset, t0)
-    _, model, meta = _load_exportable(model_path)
+    _, model, meta, volumes = _load_exportable(model_path)
     channels = meta["channels"]
-    wrapped = _exportable(model, channels)
-    example = torch.rand(1, channels, *EXAMPLE_SIZE)
+    wrapped = _exportable(model, channels, volumes)
+    example = torch.rand(1, channels, *(EXAMPLE_SIZE_3D if volumes else EXAMPLE_SIZE))
     result = {"max_abs_diff": None, "checked_sizes": []}
 
     def write(tmp: str) -> None:
         try:
             with torch.no_grad():
                 if fmt == "onnx":
-                    axes = {0: "batch", 2: "height", 3: "width"}
+                    axes = {0: "batch", 2: "depth", 3: "height", 4: "width"} if volumes else \
+                        {0: "batch", 2: "height", 3: "width"}
                     torch.onnx.export(wrapped, (example,), tmp, input_names=["noisy"], output_names=["denoised"],
                                       dynamic_axes={"noisy": axes, "denoised": axes}, opset_version=opset,
                                       dynamo=False)
@@ -166,14 +180,14 @@ def export_model(model_path: str | os.PathLike, out_path: str | os.PathLike | No
                 opts.log_severity_level = 4  # a failing run is reported as an InputError, not logged too
                 sess = ort.InferenceSession(tmp, opts, providers=["CPUExecutionProvider"])
                 run = lambda a: sess.run(None, {"noisy": a})[0]  # noqa: E731
-                result["max_abs_diff"], result["checked_sizes"] = _check(run, model, channels)
+                result["max_abs_diff"], result["checked_sizes"] = _check(run, model, channels, volumes)
         else:
             torch.jit.save(traced, tmp, _extra_files={"selfdenoise.json": json.dumps(info, sort_keys=True)})
             if check:
                 loaded = torch.jit.load(tmp)
                 run = lambda a: loaded(torch.from_numpy(a)).detach().numpy()  # noqa: E731
                 with torch.no_grad():
-                    result["max_abs_diff"], result["checked_sizes"] = _check(run, model, channels)
+                    result["max_abs_diff"], result["checked_sizes"] = _check(run, model, channels, volumes)
 
     with warnings.catch_warnings():
         # TracerWarning on the network's (no-op) padding branch; DeprecationWarning on the TorchScript
@@ -205,9 +219,11 @@ PAPERS = {
     "tcfl": ("Geng et al., Triplet Cross-Fusion Learning for Unpaired Image Denoising in Optical Coherence "
              "Tomography, IEEE TMI 2022", "10.1109/TMI.2022.3184529"),
 }
-PAPERS["zero-shot"] = PAPERS["ne2ne"]  # its adaptation loss
+PAPERS["zero-shot"] = PAPERS["ne2ne-3d"] = PAPERS["ne2ne"]  # its adaptation loss; the same method on volumes
 #: the smallest side the package declares (any size from there on: the wrapper pads to the network's multiple)
 BIOIMAGEIO_MIN_SIZE = 16
+#: planes of the test volume packaged with a model of volumes
+VOLUME_SAMPLE_DEPTH = 12
 
 
 def _bioimageio():
@@ -222,13 +238,17 @@ def _bioimageio():
     return v0_5, save_bioimageio_package, test_model
 
 
-def sample_image(channels: int, size: int = 64, seed: int = 0) -> np.ndarray:
+def sample_image(channels: int, size: int = 64, seed: int = 0, depth: int | None = None) -> np.ndarray:
     """A seeded synthetic noisy image (1, C, size, size) float32 in [0, 1]: a gradient (along x, or y in the
-    second channel), concentric rings and Gaussian noise of sigma 0.1."""
-    yy, xx = np.mgrid[0:size, 0:size] / (size - 1)
-    rings = (np.hypot(yy - 0.5, xx - 0.5) * 8) % 1 > 0.5
+    second channel), concentric rings and Gaussian noise of sigma 0.1; with ``depth``, a volume (1, C, depth,
+    size, size) of concentric shells instead of rings."""
+    zz, yy, xx = np.mgrid[0:depth or 1, 0:size, 0:size] / np.array([max((depth or 1) - 1, 1), size - 1, size - 1])[
+        :, None, None, None]
+    radius = np.hypot(yy - 0.5, xx - 0.5) if depth is None else np.sqrt((zz - 0.5) ** 2 + (yy - 0.5) ** 2 + (xx - 0.5) ** 2)
+    rings = (radius * 8) % 1 > 0.5
     clean = np.stack([0.15 + 0.4 * (yy if c == 1 else xx) + 0.3 * rings for c in range(channels)])
     noisy = clean + np.random.default_rng(seed).normal(0.0, 0.1, clean.shape)
+    noisy = noisy if depth is not None else noisy[:, 0]
     return np.clip(noisy, 0.0, 1.0).astype(np.float32)[None]
 
 
@@ -252,7 +272,10 @@ def _bioimageio_weights(bmz, model_path: Path, folder: Path, check: bool, opset:
 
 
 def _write_cover(path: Path, noisy: np.ndarray, denoised: np.ndarray) -> None:
-    """Noisy | denoised side by side (2:1), enlarged 2x: (C, H, W) arrays in [0, 1]."""
+    """Noisy | denoised side by side (2:1), enlarged 2x: (C, H, W) arrays in [0, 1] (of (C, D, H, W) volumes,
+    the middle plane)."""
+    if noisy.ndim == 4:
+        noisy, denoised = noisy[:, len(noisy[0]) // 2], denoised[:, len(denoised[0]) // 2]
     pair = np.concatenate([noisy, denoised], axis=-1).transpose(1, 2, 0).repeat(2, 0).repeat(2, 1)
     write_image(path, np.clip(pair[..., 0] if len(pair[0, 0]) == 1 else pair, 0.0, 1.0))
 
@@ -286,14 +309,14 @@ which the BSD-3-Clause license of this package does not replace; check them befo
 
 ## Inputs and outputs
 
-One tensor (batch, channel, y, x), float32 in [0, 1], with y and x of any size from {min_size}. The graph pads
+One tensor ({axes}), float32 in [0, 1], with y and x of any size from {min_size}{depth_note}. The graph pads
 y and x to a multiple of {multiple} by reflection (replication where a side is too short) and crops the result
 back; the output, clipped to [0, 1], has the input's shape. It is one pass of the network: the test-time
 flips, tiling or Wiener refinement that `selfdenoise denoise` can add are not part of it.
 
 ## Validation
 
-`test_input.npy` is a seeded synthetic 64x64 image (gradient, rings, Gaussian noise of sigma 0.1) and
+`test_input.npy` is a seeded synthetic {sample} (gradient, {rings}, Gaussian noise of sigma 0.1) and
 `test_output.npy` the PyTorch network's output on it, which `bioimageio.core.test_model` reproduces from the
 packaged weights.{checked} The validation PSNR of training, where a validation set was given, is in the
 schedule above; measure the denoiser on held-out noisy/clean pairs of your own data before relying on it.
@@ -310,7 +333,7 @@ def _json_block(value) -> str:
     return "```json\n" + json.dumps(value, indent=2, sort_keys=True, default=str) + "\n```"
 
 
-def _documentation(meta: dict, multiple: int, checks: list[dict]) -> str:
+def _documentation(meta: dict, multiple: int, checks: list[dict], volumes: bool = False) -> str:
     """The package's README.md: method, configuration, training, data, inputs and outputs, validation."""
     extra, paper = meta["extra"], PAPERS.get(meta["method"])
     diffs = [c["max_abs_diff"] for c in checks if c["max_abs_diff"] is not None]
@@ -321,13 +344,17 @@ def _documentation(meta: dict, multiple: int, checks: list[dict]) -> str:
         config=_json_block(meta["config"]), noise=extra.get("noise", "not recorded"),
         command=f"Command:\n\n```\n{extra['command']}\n```\n\n" if extra.get("command") else "",
         data=_json_block(extra.get("data")), train=_json_block(extra.get("train")), min_size=BIOIMAGEIO_MIN_SIZE,
-        multiple=multiple, checked=f" Each weights file was also compared with PyTorch on inputs of shape {sizes} "
+        multiple=multiple, axes="batch, channel, z, y, x" if volumes else "batch, channel, y, x",
+        depth_note=" and z of any size from 1 (the network pools in-plane only)" if volumes else "",
+        sample=f"{VOLUME_SAMPLE_DEPTH}x64x64 volume" if volumes else "64x64 image",
+        rings="concentric shells" if volumes else "rings", checked=f" Each weights file was also compared with PyTorch on inputs of shape {sizes} "
         f"(max abs difference {max(diffs):.1e})." if diffs else "")
 
 
-def _model_description(bmz, folder: Path, meta: dict, weights):
+def _model_description(bmz, folder: Path, meta: dict, weights, volumes: bool = False):
     """The RDF (format 0.5) of the files in ``folder``."""
     channels, method = meta["channels"], meta["method"]
+    spatial = "zyx" if volumes else "yx"
     names = {1: ["gray"], 3: ["red", "green", "blue"]}.get(channels, [f"c{i}" for i in range(channels)])
     data = bmz.IntervalOrRatioDataDescr(type="float32", range=(0.0, 1.0))
     size = bmz.ParameterizedSize(min=BIOIMAGEIO_MIN_SIZE, step=1)
@@ -339,23 +366,25 @@ def _model_description(bmz, folder: Path, meta: dict, weights):
     paper = PAPERS.get(method)
     return bmz.ModelDescr(
         name=f"selfdenoise {method} denoiser ({channels} channel{'s' * (channels > 1)})",
-        description=f"Self-supervised image denoiser ({method}) trained by selfdenoise on noisy data alone; "
-                    "2-D float32 images in [0, 1], any size.",
+        description=f"Self-supervised {'volume' if volumes else 'image'} denoiser ({method}) trained by selfdenoise "
+                    f"on noisy data alone; {'3-D float32 volumes' if volumes else '2-D float32 images'} in [0, 1], "
+                    "any size.",
         authors=[bmz.Author(name="selfdenoise")],
         cite=[bmz.CiteEntry(text=paper[0], doi=bmz.Doi(paper[1]))] if paper else [],
         license=bmz.LicenseId("BSD-3-Clause"),
-        tags=["denoising", "self-supervised", "2d", "pytorch", "selfdenoise", method],
+        tags=["denoising", "self-supervised", "3d" if volumes else "2d", "pytorch", "selfdenoise", method],
         documentation=bmz.FileDescr(source=folder / "README.md"),
         covers=[bmz.FileDescr(source=folder / "cover.png")],
         inputs=[bmz.InputTensorDescr(
             id=inp, description="noisy image, float32 in [0, 1]", data=data,
             axes=[bmz.BatchAxis(), bmz.ChannelAxis(channel_names=names),
-                  bmz.SpaceInputAxis(id=bmz.AxisId("y"), size=size), bmz.SpaceInputAxis(id=bmz.AxisId("x"), size=size)],
+                  *[bmz.SpaceInputAxis(id=bmz.AxisId(a), size=bmz.ParameterizedSize(min=1, step=1) if a == "z" else size)
+                    for a in spatial]],
             test_tensor=bmz.FileDescr(source=folder / "test_input.npy"),
             sample_tensor=bmz.FileDescr(source=folder / "sample_input.tif"))],
         outputs=[bmz.OutputTensorDescr(
             id=outp, description="denoised image, clipped to [0, 1]", data=data,
-            axes=[bmz.BatchAxis(), bmz.ChannelAxis(channel_names=names), space_out("y"), space_out("x")],
+            axes=[bmz.BatchAxis(), bmz.ChannelAxis(channel_names=names), *[space_out(a) for a in spatial]],
             test_tensor=bmz.FileDescr(source=folder / "test_output.npy"),
             sample_tensor=bmz.FileDescr(source=folder / "sample_output.tif"),
             postprocessing=[bmz.ClipDescr(kwargs=bmz.ClipKwargs(min=0.0, max=1.0))])],
@@ -371,21 +400,21 @@ def _bioimageio_package(bmz, model_path: Path, out: Path, check: bool, opset: in
     import tifffile
 
     v0_5, save_package, test_model = bmz
-    _, model, meta = _load_exportable(model_path)
+    _, model, meta, volumes = _load_exportable(model_path)
     status = None
     with tempfile.TemporaryDirectory(prefix="selfdenoise-bioimageio-") as tmp:
         folder = Path(tmp)
         weights, checks = _bioimageio_weights(v0_5, model_path, folder, check, opset)
-        wrapped = _exportable(model, meta["channels"])
-        x = sample_image(meta["channels"])
+        wrapped = _exportable(model, meta["channels"], volumes)
+        x = sample_image(meta["channels"], depth=VOLUME_SAMPLE_DEPTH if volumes else None)
         with torch.no_grad():
             y = wrapped(torch.from_numpy(x)).clamp(0.0, 1.0).numpy()
         for name, a in (("input", x), ("output", y)):
             np.save(folder / f"test_{name}.npy", a)
             tifffile.imwrite(folder / f"sample_{name}.tif", a)  # the same tensors, in a format imageio reads
         _write_cover(folder / "cover.png", x[0], y[0])
-        (folder / "README.md").write_text(_documentation(meta, wrapped.multiple, checks), encoding="utf-8")
-        descr = _model_description(v0_5, folder, meta, weights)
+        (folder / "README.md").write_text(_documentation(meta, wrapped.multiple, checks, volumes), encoding="utf-8")
+        descr = _model_description(v0_5, folder, meta, weights, volumes)
 
         def write(part: str) -> None:
             nonlocal status

@@ -18,7 +18,7 @@ SRC = Path(selfdenoise.__file__).parent
 #: and any group of a lower rank; groups of the same rank (nets, classical, sequences) stay apart.
 RANKS = {"core": 0, "nets": 1, "classical": 1, "sequences": 1, "methods": 2, "training": 3, "interface": 4,
          "bench": 5, "cli": 6, "napari": 6}  # the napari plugin: a front end beside the CLI, imported by neither
-INTERFACE = {"api", "modelfile", "export"}  # top-level modules of the public API
+INTERFACE = {"api", "modelfile", "export", "zoo"}  # top-level modules of the public API
 TOP = {"", "cli", "__main__"}  # the package root (its lazy re-exports), the CLI and ``python -m``
 MAX_FUNCTION_LINES = 80
 

@@ -139,3 +139,28 @@ def test_failed_bioimageio_test_leaves_no_file(tmp_path, monkeypatch):
 def test_every_exportable_method_has_its_paper():
     exportable = [n for n in registry.LEARNED if registry.method_class(n).exportable]
     assert exportable and [n for n in exportable if n not in export.PAPERS] == []
+
+
+def test_a_model_of_volumes_exports_zyx(tmp_path, monkeypatch):
+    """An ne2ne-3d model: its package declares z, y, x (z from 1 plane), passes bioimageio.core's test
+    offline, and its weights reproduce selfdenoise's one pass on an odd volume the package never saw."""
+    config = {"net": "unet3d", "widths": [4, 8, 8]}
+    path = saved(tmp_path / "vol.sdm", method="ne2ne-3d", config=config)
+    offline(monkeypatch)
+    r = export.export_model(path, None, "bioimageio")
+    assert r["test"] == "passed" and r["max_abs_diff"] <= 1e-4
+    assert all(len(s) == 5 for s in r["checked_sizes"])
+    descr = load_description(r["path"])
+    assert [str(a.id) for a in descr.inputs[0].axes] == ["batch", "channel", "z", "y", "x"]
+    assert descr.inputs[0].axes[2].size.min == 1 and "3d" in descr.tags
+    with zipfile.ZipFile(r["path"]) as z:
+        x = np.load(z.open("test_input.npy"))
+        assert "z, y, x" in z.read("README.md").decode()
+    assert x.shape == (1, 1, export.VOLUME_SAMPLE_DEPTH, 64, 64)
+    odd = np.random.default_rng(2).random((1, 1, 5, 21, 27), dtype=np.float32)
+    expected = reference(path, odd)
+    assert abs(expected - odd).max() > 1e-2
+    for fmt in r["weights"]:
+        pipeline = bmz_core.create_prediction_pipeline(descr, weight_format=fmt)
+        out = bmz_core.predict(model=pipeline, inputs=odd).members["denoised"].data.values
+        assert out.shape == odd.shape and abs(out - expected).max() <= 1e-4, fmt

@@ -106,7 +106,35 @@ def test_failed_export_leaves_no_file(tmp_path, monkeypatch):
     with pytest.raises(InputError, match="onnx export failed .*exporter blew up"):
         export_model(path)
     assert leftovers(tmp_path) == []
-    monkeypatch.setattr(export, "_exportable", lambda model, channels: model)  # trace the bare network:
+    monkeypatch.setattr(export, "_exportable", lambda model, channels, volumes=False: model)  # trace the bare network:
     with pytest.raises(InputError, match="exported model"):  # its padding is frozen; the check must see it
         export_model(path, fmt="torchscript")
     assert leftovers(tmp_path) == []
+
+
+def test_a_model_of_volumes_exports_with_dynamic_depth_from_the_cli(tmp_path):
+    """``selfdenoise export vol.sdm --format onnx``: (N, C, D, H, W) with every size dynamic, equal to the
+    network on volumes of other depths and odd sides, one plane included."""
+    from click.testing import CliRunner
+
+    from selfdenoise.cli import main
+
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    method = registry.get_method("ne2ne-3d", widths=[4, 8, 8])
+    model = method.build_model(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())) * 0.05)
+    path = save_model(tmp_path / "vol.sdm", model, method="ne2ne-3d", channels=1, config=method.config())
+    result = CliRunner().invoke(main, ["export", str(path), "--format", "onnx"])
+    assert result.exit_code == 0, result.output
+    sess = ort.InferenceSession(str(tmp_path / "vol.onnx"), providers=["CPUExecutionProvider"])
+    model.eval()
+    for n, d, h, w in [(1, 7, 29, 35), (2, 1, 16, 9), (1, 12, 40, 56)]:
+        x = torch.rand(n, 1, d, h, w)
+        with torch.no_grad():
+            y = model(x)
+        assert (y - x).abs().max() > 1e-2
+        out = sess.run(None, {"noisy": x.numpy()})[0]
+        assert out.shape == x.shape and abs(out - y.numpy()).max() <= 1e-4, (n, d, h, w)

@@ -40,10 +40,12 @@ if _problem:
                 "section napari", allow_module_level=True)
 
 import tifffile  # noqa: E402
+import torch  # noqa: E402
 from napari.components import ViewerModel  # noqa: E402
 from napari.utils.notifications import NotificationSeverity, notification_manager  # noqa: E402
 from npe2 import PluginManager, PluginManifest  # noqa: E402
 
+from selfdenoise import api  # noqa: E402
 from selfdenoise.methods import registry  # noqa: E402
 from selfdenoise.modelfile import save_model  # noqa: E402
 from selfdenoise.napari import _reader, _writer  # noqa: E402
@@ -178,3 +180,27 @@ def test_a_bad_model_file_is_a_notification_and_adds_no_layer(widget, app, tmp_p
     assert w.image.value is None
     w.run()  # no layer to denoise: a notification, no worker
     assert not w.busy and any("choose an Image layer" in m for m in errors_since(seen))
+
+
+def test_a_model_of_volumes_denoises_a_zyx_layer_whole(widget, app, tmp_path):
+    """An ne2ne-3d model denoises the layer's last three axes as one volume (the network sees Z), equal to
+    ``api.denoise`` on that volume; a 2-D layer is refused with a notification."""
+    path = tmp_path / "vol.safetensors"
+    method = registry.get_method("ne2ne-3d", widths=[4, 8, 8])
+    model = method.build_model(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())) * 0.05)
+    save_model(path, model, method="ne2ne-3d", channels=1, config=method.config())
+    viewer, w = widget
+    seen = len(notification_manager.records)
+    w.use_model(path)
+    run_widget(w, app)  # the 2-D "noisy" layer
+    assert len(viewer.layers) == 1 and any("model of volumes" in m for m in errors_since(seen))
+    volume = np.random.default_rng(3).random((5, 40, 44), dtype=np.float32)
+    viewer.add_image(volume, name="stack")
+    w.image.value = viewer.layers["stack"]
+    run_widget(w, app)
+    out = viewer.layers["stack denoised (vol)"].data
+    assert out.shape == volume.shape
+    np.testing.assert_allclose(out, api.denoise(volume, model=path), atol=1e-6)

@@ -6,6 +6,10 @@ so a block holds complete planes and its result is exactly what the in-memory pa
 Y and X are never split (a plane must fit in memory, as in ``io.read_image``). Each output chunk belongs to
 exactly one block, so blocks can be written in any order, by several processes, without locks.
 
+A model of volumes works on whole ZYX volumes instead (``volumes``, ``volume_io``): it reads a volume tile by
+tile and writes its planes as they are finished (``core.tiling.apply_tiled_volume``): memory holds one run of
+at most ``core.tiling.DEPTH_TILE`` planes, whatever the depth.
+
 ``zarr`` is an optional dependency (``pip install 'selfdenoise[zarr]'``), imported when a store is opened.
 """
 from __future__ import annotations
@@ -192,6 +196,52 @@ def denoise_block(source: ZarrSource, target, region: tuple[slice, ...], fn) -> 
                                     source.unit)
     target[region] = from_frames(out, source.axes, layout)
     return len(frames)
+
+
+def volumes(source: ZarrSource) -> list[tuple]:
+    """One key per ZYX volume of the array, for a model of volumes: the volume's index along every other axis
+    (None for Z, Y, X and colour channels). A one-line error when the axes have no Z."""
+    if "Z" not in source.axes:
+        raise io._fail(source.path, f"axes {source.axes} have no Z; a model of volumes needs a volume (e.g. --axes ZYX)")
+    whole = set("ZYX") | ({"C"} if source.colour else set())
+    return list(itertools.product(*([None] if a in whole else range(n) for a, n in zip(source.axes, source.array.shape))))
+
+
+def volume_shape(source: ZarrSource) -> tuple[int, int, int, int]:
+    """(Z, Y, X, C) of each volume (C = 1 unless colour)."""
+    size = dict(zip(source.axes, source.array.shape))
+    return size["Z"], size["Y"], size["X"], size["C"] if source.colour else 1
+
+
+def volume_io(source: ZarrSource, target, key: tuple):
+    """``(read, write)`` for the volume ``key`` (of ``volumes``): ``read(z, y, x)`` (slices) gives its voxels
+    there as (n, h, w, C) float32 in [0, 1], by ``io.read_image``'s arithmetic; ``write(z, planes)`` puts
+    (n, Y, X, C) float32 in [0, 1] back into ``target`` at planes ``z``, in the source's dtype and range."""
+    kept = [a for a, k in zip(source.axes, key) if k is None]  # Z, Y, X (and colour C), in the array's order
+    to_zyxc = [kept.index(a) for a in "ZYXC" if a in kept]
+    back = list(np.argsort(to_zyxc))
+
+    def index(z: slice, y: slice, x: slice) -> tuple:
+        spatial = {"Z": z, "Y": y, "X": x}
+        return tuple(spatial.get(a, slice(None)) if k is None else k for a, k in zip(source.axes, key))
+
+    def read(z: slice, y: slice, x: slice) -> np.ndarray:
+        block = np.asarray(source.array[index(z, y, x)]).transpose(to_zyxc)
+        return to_unit(block if "C" in kept else block[..., None], source.unit)
+
+    def write(z: slice, planes: np.ndarray) -> None:
+        out = io.from_unit_range(planes, source.unit).reshape(planes.shape)
+        target[index(z, slice(None), slice(None))] = (out if "C" in kept else out[..., 0]).transpose(back)
+
+    return read, write
+
+
+def volumes_share_chunks(source: ZarrSource) -> bool:
+    """Whether a chunk (shard) of the array spans more than one volume: then volumes cannot be written by
+    several processes at once."""
+    unit = source.array.shards or source.array.chunks
+    whole = set("ZYX") | ({"C"} if source.colour else set())
+    return any(c > 1 for a, c in zip(source.axes, unit) if a not in whole)
 
 
 def create_output(source: ZarrSource, store: str | os.PathLike, ome: bool) -> object:

@@ -11,7 +11,7 @@ from ..classical.wiener import ENGINES, check_passes, refine_auto
 from ..core.augment import augment_modes
 from ..core.errors import InputError
 from ..core.params import auto_or_off
-from ..core.tiling import apply_tiled, channels_last, tta_apply
+from ..core.tiling import apply_tiled, apply_tiled_volume, channels_last, tta_apply
 from ..nets import NETS, VOLUME_NETS, build_net
 from .contract import DataNeeds, method_config, option
 
@@ -96,12 +96,31 @@ class DatasetMethodBase:
         return refine_auto(noisy, estimate, self.refine, tile=self.tile, vst=None if self.refine_vst == "auto" else False,
                            engine=self.refine_filter)
 
+    def network_pass(self, model: nn.Module):
+        """The network on one tile: averaged over ``tta`` flips/rotations, or one channels-last call."""
+        model.eval()
+        return (lambda t: tta_apply(model, t, self.tta, self.modes)) if self.tta > 1 else (
+            lambda t: model(channels_last(t)))
+
     @torch.inference_mode()
     def denoise(self, model: nn.Module, noisy: Tensor) -> Tensor:
-        model.eval()
-        fn = (lambda t: tta_apply(model, t, self.tta, self.modes)) if self.tta > 1 else (
-            lambda t: model(channels_last(t)))
-        return self.refined(noisy, apply_tiled(fn, noisy.float(), self.tile, multiple=model.multiple))
+        return self.refined(noisy, apply_tiled(self.network_pass(model), noisy.float(), self.tile,
+                                               multiple=model.multiple))
+
+    @torch.inference_mode()
+    def denoise_streamed(self, model: nn.Module, read, shape: tuple[int, ...], emit) -> None:
+        """``denoise`` of a volume (B, C, D, H, W) of ``shape`` that need not fit in memory
+        (``core.tiling.apply_tiled_volume``): ``read(region)`` gives the noisy input at a region, ``emit(z0, z1,
+        planes)`` takes the result's planes in order; equal to ``denoise`` of the whole volume."""
+        whole_planes = (slice(None), slice(None))
+
+        def finished(z0: int, z1: int, estimate: Tensor) -> None:
+            if self.refine == 0:  # the refinement works plane by plane: it needs those noisy planes only
+                return emit(z0, z1, estimate)
+            emit(z0, z1, self.refined(read(whole_planes + (slice(z0, z1),) + whole_planes).float(), estimate))
+
+        apply_tiled_volume(self.network_pass(model), lambda region: read(region).float(), shape, finished,
+                           self.tile, multiple=model.multiple)
 
 
 @dataclass(kw_only=True)

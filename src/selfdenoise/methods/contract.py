@@ -141,7 +141,9 @@ class DatasetMethod(Protocol):
 
     def denoise(self, model: nn.Module, noisy: Tensor) -> Tensor:
         """The inference rule for a trained model: (B, C, H, W) -> (B, C, H, W), not clipped (volumes
-        (B, C, D, H, W) when ``data_needs().ndim`` is 3)."""
+        (B, C, D, H, W) when ``data_needs().ndim`` is 3; a method of volumes also gives the same rule for a
+        volume read region by region, ``denoise_streamed(model, read, shape, emit)``, as
+        ``base.DatasetMethodBase`` does, for volumes larger than memory)."""
         ...
 
 

@@ -66,8 +66,6 @@ class Neighbor2Neighbor3D(Neighbor2Neighbor):
         # the paper's optimisation (Adam 3e-4 halved every fifth of training, batch 4, gamma 2) on larger crops
         "paper": {"net": "unet3d", "crop": 128, "batch": 4, "lr": 3e-4, "schedule": "step:0.2:0.5", "warmup": 0.0},
     }
-    #: ONNX / TorchScript / bioimage.io export handles images, not volumes
-    exportable: ClassVar[bool] = False
 
     net: str = option("unet3d")
     crop_depth: int = option(16)

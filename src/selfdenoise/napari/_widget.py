@@ -45,19 +45,24 @@ def value_range(data: np.ndarray) -> tuple[float, float] | None:
 
 
 def denoise_layer(data: np.ndarray, rgb: bool, method: str, model: Path | None, budget: float):
-    """Denoise each 2-D plane (with its RGB axis) of a layer's data, yielding after each one. Returns the
-    result in the data's dtype and units, or ``Failed`` with the ``SelfdenoiseError`` that stopped it."""
+    """Denoise each 2-D plane (with its RGB axis) of a layer's data, or with a model of volumes each 3-D
+    volume (its last three axes other than RGB taken as Z, Y, X), yielding once per 2-D plane. Returns the result
+    in the data's dtype and units, or ``Failed`` with the ``SelfdenoiseError`` that stopped it."""
     try:
-        planes = data.reshape(-1, *data.shape[data.ndim - (3 if rgb else 2):])
         options = {"data_range": value_range(data)}
         if model is not None:
             options["model"] = api.load_model(model)
         elif budget > 0 and "budget" in registry.method_options(method):
             options["budget"] = budget
+        spatial = 3 if model is not None and options["model"].volumetric else 2
+        if data.ndim < spatial + rgb:
+            return Failed(f"{Path(model).name} is a model of volumes: choose a layer with a Z axis (Z, Y, X)")
+        planes = data.reshape(-1, *data.shape[data.ndim - spatial - rgb:])
         out = np.empty(planes.shape, np.float32)
         for i, plane in enumerate(planes):
             out[i] = api.denoise(plane, method, **options)
-            yield i + 1
+            for _ in range(len(plane) if spatial == 3 else 1):  # progress counts 2-D planes either way
+                yield i + 1
     except SelfdenoiseError as e:
         return Failed(str(e))
     out = out.reshape(data.shape)

@@ -25,14 +25,22 @@ def _block(cin: int, cout: int, n: int = 2) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def _per_plane(fn, x: Tensor) -> Tensor:
+    """``fn`` on every plane of (B, C, D, H, W) as a batch of 2-D images (B D, C, H, W): the 4-D form that
+    ONNX export takes for pixel (un)shuffle."""
+    b, d = x.shape[0], x.shape[2]
+    y = fn(x.transpose(1, 2).reshape(b * d, x.shape[1], x.shape[3], x.shape[4]))
+    return y.reshape(b, d, y.shape[1], y.shape[2], y.shape[3]).transpose(1, 2)
+
+
 def unshuffle_planes(x: Tensor, r: int = 2) -> Tensor:
     """(B, C, D, H, W) -> (B, C r^2, D, H/r, W/r): ``pixel_unshuffle`` of every plane."""
-    return F.pixel_unshuffle(x.transpose(1, 2), r).transpose(1, 2)
+    return _per_plane(lambda t: F.pixel_unshuffle(t, r), x)
 
 
 def shuffle_planes(x: Tensor, r: int = 2) -> Tensor:
     """(B, C r^2, D, H, W) -> (B, C, D, H r, W r): ``pixel_shuffle`` of every plane."""
-    return F.pixel_shuffle(x.transpose(1, 2), r).transpose(1, 2)
+    return _per_plane(lambda t: F.pixel_shuffle(t, r), x)
 
 
 def _pool(x: Tensor) -> Tensor:

@@ -1,0 +1,79 @@
+"""The model zoo: shipped entries are complete and load; ``zoo:NAME`` works wherever a model file does."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from selfdenoise import api, zoo
+from selfdenoise.cli import main
+from selfdenoise.core.errors import InputError
+from selfdenoise.methods import registry
+from selfdenoise.modelfile import save_model
+
+MAX_BYTES = 5_000_000
+
+
+@pytest.fixture
+def tiny_zoo(tmp_path, monkeypatch):
+    """A zoo of one tiny ne2ne model whose entry asks for one Wiener pass."""
+    method = registry.get_method("ne2ne", widths=[8, 16, 16])
+    net = method.build_model(1)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())) * 0.01)
+    save_model(tmp_path / "tiny.safetensors", net, method="ne2ne", channels=1, config=method.config())
+    entry = {"method": "ne2ne", "channels": 1, "file": "tiny.safetensors", "summary": "a test model",
+             "options": {"refine": 1}, "validation": {"with_options": {"psnr": 30.0, "images": 3}}}
+    (tmp_path / "zoo.json").write_text(json.dumps({"tiny": entry}))
+    monkeypatch.setattr(zoo, "ZOO_DIR", tmp_path)
+    monkeypatch.setattr(zoo, "MANIFEST", tmp_path / "zoo.json")
+    return tmp_path
+
+
+def test_a_zoo_name_loads_with_its_validated_options_and_per_call_ones_on_top(tiny_zoo):
+    model = api.load_model("zoo:tiny")
+    assert model.method.refine == 1 and model.path == "zoo:tiny" and model.options == {"refine": 1}
+    noisy = np.random.default_rng(0).random((40, 44), dtype=np.float32)
+    plain = api.load_model(tiny_zoo / "tiny.safetensors")
+    assert plain.method.refine == 0
+    np.testing.assert_array_equal(model.denoise(noisy), plain.denoise(noisy, refine=1))
+    assert model._inference(1, None, None, {"tta": 2}).refine == 1  # a per-call option keeps the entry's
+
+
+def test_cli_lists_shows_and_denoises_with_a_zoo_model(tiny_zoo, tmp_path):
+    runner = CliRunner()
+    listed = runner.invoke(main, ["models"])
+    assert listed.exit_code == 0 and listed.output.startswith("zoo:tiny") and "a test model" in listed.output
+    shown = runner.invoke(main, ["models", "zoo:tiny"])
+    assert shown.exit_code == 0 and json.loads(shown.output)["options"] == {"refine": 1}
+    assert "ne2ne" in runner.invoke(main, ["info", "zoo:tiny"]).output
+    np.save(tmp_path / "in.npy", np.random.default_rng(1).random((33, 35), dtype=np.float32))
+    done = runner.invoke(main, ["denoise", str(tmp_path / "in.npy"), "-o", str(tmp_path / "out.npy"),
+                                "--model", "zoo:tiny", "-q"])
+    assert done.exit_code == 0, done.output
+    expected = api.load_model("zoo:tiny").denoise(np.load(tmp_path / "in.npy"))
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, atol=1e-6)
+
+
+def test_an_unknown_zoo_name_is_one_line(tiny_zoo):
+    with pytest.raises(InputError, match=r"zoo:nope: no such zoo model \(known: tiny"):
+        api.load_model("zoo:nope")
+    result = CliRunner().invoke(main, ["models", "nope"])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("name", sorted(zoo.entries()) or [pytest.param(None, marks=pytest.mark.skip("no zoo"))])
+def test_every_shipped_model_is_complete_small_and_loads(name):
+    entry = zoo.entries()[name]
+    for key in ("method", "channels", "file", "summary", "options", "data", "data_terms", "seed", "command",
+                "train_seconds", "validation", "validation_split", "held_out", "commit"):
+        assert key in entry, key
+    path = zoo.ZOO_DIR / entry["file"]
+    assert path.stat().st_size <= MAX_BYTES
+    model = api.load_model(f"zoo:{name}")
+    assert model.metadata["method"] == entry["method"] and model.channels == entry["channels"]
+    out = model.denoise(np.full((40, 48), 0.5, np.float32) if entry["channels"] == 1 else
+                        np.full((40, 48, 3), 0.5, np.float32))
+    assert np.isfinite(out).all()
