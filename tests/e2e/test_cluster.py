@@ -90,19 +90,9 @@ def test_local_cluster_and_bad_schedulers():
                 pass
 
 
-def test_volumes_of_a_zarr_store_spread_over_the_cluster(tmp_path, client):
+def test_volumes_of_a_zarr_store_spread_over_the_cluster(tmp_path, client, volume_model):
     """A model of volumes: one task per ZYX volume where no chunk spans two; all in one task where they do."""
-    import torch
-
-    from selfdenoise.methods import registry
-    from selfdenoise.modelfile import save_model
-
-    method = registry.get_method("ne2ne-3d", widths=[4, 8, 8])
-    net = method.build_model(1)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())) * 0.05)
-    model = save_model(tmp_path / "vol.sdm", net, method="ne2ne-3d", channels=1, config=method.config())
+    model = volume_model
     data = (np.random.default_rng(3).random((3, 5, 21, 19)) * 65535).astype(np.uint16)
     for chunks in ((1, 2, 8, 8), (2, 2, 8, 8)):
         z = zarr.create_array(str(tmp_path / f"in{chunks[0]}.zarr"), shape=data.shape, chunks=chunks, dtype=data.dtype)

@@ -112,7 +112,7 @@ def test_failed_export_leaves_no_file(tmp_path, monkeypatch):
     assert leftovers(tmp_path) == []
 
 
-def test_a_model_of_volumes_exports_with_dynamic_depth_from_the_cli(tmp_path):
+def test_a_model_of_volumes_exports_with_dynamic_depth_from_the_cli(tmp_path, perturbed):
     """``selfdenoise export vol.sdm --format onnx``: (N, C, D, H, W) with every size dynamic, equal to the
     network on volumes of other depths and odd sides, one plane included."""
     from click.testing import CliRunner
@@ -121,12 +121,7 @@ def test_a_model_of_volumes_exports_with_dynamic_depth_from_the_cli(tmp_path):
 
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
-    method = registry.get_method("ne2ne-3d", widths=[4, 8, 8])
-    model = method.build_model(1)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())) * 0.05)
-    path = save_model(tmp_path / "vol.sdm", model, method="ne2ne-3d", channels=1, config=method.config())
+    path, model = perturbed(tmp_path / "vol.sdm", "ne2ne-3d", widths=[4, 8, 8])
     result = CliRunner().invoke(main, ["export", str(path), "--format", "onnx"])
     assert result.exit_code == 0, result.output
     sess = ort.InferenceSession(str(tmp_path / "vol.onnx"), providers=["CPUExecutionProvider"])

@@ -40,7 +40,6 @@ if _problem:
                 "section napari", allow_module_level=True)
 
 import tifffile  # noqa: E402
-import torch  # noqa: E402
 from napari.components import ViewerModel  # noqa: E402
 from napari.utils.notifications import NotificationSeverity, notification_manager  # noqa: E402
 from npe2 import PluginManager, PluginManifest  # noqa: E402
@@ -182,16 +181,10 @@ def test_a_bad_model_file_is_a_notification_and_adds_no_layer(widget, app, tmp_p
     assert not w.busy and any("choose an Image layer" in m for m in errors_since(seen))
 
 
-def test_a_model_of_volumes_denoises_a_zyx_layer_whole(widget, app, tmp_path):
+def test_a_model_of_volumes_denoises_a_zyx_layer_whole(widget, app, tmp_path, perturbed):
     """An ne2ne-3d model denoises the layer's last three axes as one volume (the network sees Z), equal to
     ``api.denoise`` on that volume; a 2-D layer is refused with a notification."""
-    path = tmp_path / "vol.safetensors"
-    method = registry.get_method("ne2ne-3d", widths=[4, 8, 8])
-    model = method.build_model(1)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())) * 0.05)
-    save_model(path, model, method="ne2ne-3d", channels=1, config=method.config())
+    path = perturbed(tmp_path / "vol.safetensors", "ne2ne-3d", widths=[4, 8, 8])[0]
     viewer, w = widget
     seen = len(notification_manager.records)
     w.use_model(path)

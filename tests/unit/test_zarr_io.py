@@ -198,33 +198,17 @@ def test_without_zarr_the_extra_is_named(tmp_path, monkeypatch):
         api.denoise_zarr(tmp_path, tmp_path / "out.zarr", "nlm")
 
 
-@pytest.fixture(scope="module")
-def volume_model(tmp_path_factory):
-    """A tiny ne2ne-3d model file with non-initial weights."""
-    import torch
-
-    from selfdenoise.methods import registry
-    from selfdenoise.modelfile import save_model
-
-    method = registry.get_method("ne2ne-3d", widths=[4, 8, 8])
-    net = method.build_model(1)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())) * 0.05)
-    return save_model(tmp_path_factory.mktemp("vol") / "vol.sdm", net, method="ne2ne-3d", channels=1,
-                      config=method.config())
-
-
-@pytest.mark.parametrize("refine", [0, 1])
-def test_a_model_of_volumes_streams_each_zyx_volume_and_equals_in_memory(tmp_path, volume_model, monkeypatch, refine):
+@pytest.mark.parametrize("refine, times, depth, run", [(0, 2, 21, 8), (1, 1, 9, 4)])  # Wiener: ~0.5 s a plane
+def test_a_model_of_volumes_streams_each_zyx_volume_and_equals_in_memory(tmp_path, volume_model, monkeypatch, refine,
+                                                                         times, depth, run):
     """TZYX, chunks smaller in every dimension, volumes deeper than a run of planes (``DEPTH_TILE`` made small
     here): the out-of-core result is the in-memory one exactly; no read spans more than a run of planes or
     more than a tile in-plane, and planes are written in order, each once."""
     from selfdenoise.core import tiling
 
-    monkeypatch.setattr(tiling, "DEPTH_TILE", 8)
-    monkeypatch.setattr(tiling, "DEPTH_OVERLAP", 2)
-    data = np.stack([volume((21, 37, 41), seed=s) for s in (0, 1)])
+    monkeypatch.setattr(tiling, "DEPTH_TILE", run)
+    monkeypatch.setattr(tiling, "DEPTH_OVERLAP", run // 4)
+    data = np.stack([volume((depth, 37, 41), seed=s) for s in range(times)])
     plain_zarr(tmp_path / "in.zarr", data, (1, 4, 16, 16))
     source = zarr_io.open_zarr(tmp_path / "in.zarr", "TZYX")
     reads, writes, volume_io = [], [], zarr_io.volume_io
@@ -237,15 +221,15 @@ def test_a_model_of_volumes_streams_each_zyx_volume_and_equals_in_memory(tmp_pat
     monkeypatch.setattr(zarr_io, "volume_io", spy)
     r = api.denoise_zarr(tmp_path / "in.zarr", tmp_path / "out.zarr", model=volume_model, axes="TZYX", tile=16,
                          refine=refine)
-    assert r["blocks"] == 2 and zarr_io.volumes(source) == [(0, None, None, None), (1, None, None, None)]
+    assert r["blocks"] == times and zarr_io.volumes(source) == [(t, None, None, None) for t in range(times)]
     out = zarr.open(str(tmp_path / "out.zarr"), mode="r")[:]
     ref = in_memory(tmp_path, data, "TZYX", model=volume_model, tile=16, refine=refine)
     np.testing.assert_array_equal(out, ref)
     assert abs(out.astype(float) - data).mean() > 100  # it did denoise
-    for t in (0, 1):
+    for t in range(times):
         spans = [(a, b) for k, a, b in writes if k == t]
-        assert spans[0][0] == 0 and spans[-1][1] == 21 and all(p[1] == q[0] for p, q in zip(spans, spans[1:]))
-    assert len(spans) > 2 and max(z.stop - z.start for z, _, _ in reads) <= 8
+        assert spans[0][0] == 0 and spans[-1][1] == depth and all(p[1] == q[0] for p, q in zip(spans, spans[1:]))
+    assert len(spans) > 2 and max(z.stop - z.start for z, _, _ in reads) <= run
     assert max(y.stop - y.start for _, y, _ in reads if y.stop is not None) <= 16
 
 

@@ -3,27 +3,19 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 
 from selfdenoise import api, zoo
 from selfdenoise.cli import main
 from selfdenoise.core.errors import InputError
-from selfdenoise.methods import registry
-from selfdenoise.modelfile import save_model
 
 MAX_BYTES = 5_000_000
 
 
 @pytest.fixture
-def tiny_zoo(tmp_path, monkeypatch):
+def tiny_zoo(tmp_path, monkeypatch, perturbed):
     """A zoo of one tiny ne2ne model whose entry asks for one Wiener pass."""
-    method = registry.get_method("ne2ne", widths=[8, 16, 16])
-    net = method.build_model(1)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())) * 0.01)
-    save_model(tmp_path / "tiny.safetensors", net, method="ne2ne", channels=1, config=method.config())
+    perturbed(tmp_path / "tiny.safetensors", "ne2ne", scale=0.01, widths=[8, 16, 16])
     entry = {"method": "ne2ne", "channels": 1, "file": "tiny.safetensors", "summary": "a test model",
              "options": {"refine": 1}, "validation": {"with_options": {"psnr": 30.0, "images": 3}}}
     (tmp_path / "zoo.json").write_text(json.dumps({"tiny": entry}))
