@@ -10,6 +10,10 @@ from torch import Tensor, nn
 
 #: Above this many pixels per call, inference is tiled (roughly 100 MB of activations for small nets).
 DEFAULT_TILE_PIXELS = 1024 * 1024
+#: The same for volumes, in voxels: the 3-D UNet on 4 M voxels holds about 0.8 GB of activations, and the
+#: fewer, larger tiles repeat less of their 32-pixel overlaps (measured on a 128 x 512 x 512 volume on 2 cores:
+#: 42 s at a 1.16 GB peak, against 76 s at 0.91 GB with 1 M voxels per call).
+DEFAULT_TILE_VOXELS = 4 * 1024 * 1024
 #: Volumes (B, C, D, H, W) deeper than this are also tiled along Z, with ``DEPTH_OVERLAP`` planes of overlap.
 DEPTH_TILE = 64
 DEPTH_OVERLAP = 8
@@ -45,15 +49,15 @@ def _ramp(n: int, overlap: int, at_start: bool, at_end: bool) -> Tensor:
 def _tile_sides(shape: tuple[int, ...], tile: int | None, overlap: int,
                 multiple: int) -> list[tuple[int, int, int]] | None:
     """(tile, overlap, multiple) per spatial axis of an input of ``shape`` (Z first for a volume), or None when
-    one call covers it. Without ``tile``: whole-image inference up to ``DEFAULT_TILE_PIXELS`` (voxels for a
-    volume), else 512-pixel tiles, or for a volume square tiles of that many voxels over at most ``DEPTH_TILE``
-    planes."""
+    one call covers it. Without ``tile``: whole-image inference up to ``DEFAULT_TILE_PIXELS`` (a volume: up to
+    ``DEFAULT_TILE_VOXELS``), else 512-pixel tiles, or for a volume square tiles of that many voxels over at most
+    ``DEPTH_TILE`` planes."""
     spatial = shape[2:]
     depth = min(spatial[0], DEPTH_TILE) if len(shape) == 5 else 1
     if tile is None:
-        if math.prod(spatial) <= DEFAULT_TILE_PIXELS:
+        if math.prod(spatial) <= (DEFAULT_TILE_PIXELS if len(shape) == 4 else DEFAULT_TILE_VOXELS):
             return None
-        tile = 512 if len(shape) == 4 else math.isqrt(DEFAULT_TILE_PIXELS // depth)
+        tile = 512 if len(shape) == 4 else math.isqrt(DEFAULT_TILE_VOXELS // depth)
     tile = max(multiple, (int(tile) // multiple) * multiple)
     overlap = min(overlap, tile // 4)
     sides = [(tile, overlap, multiple)] * 2

@@ -51,7 +51,7 @@ def as_volume(x: Tensor) -> Tensor:
 
 #: The CPU recipe: the compact 3-D UNet (widths 32/64/96) on 48x48 crops of 16 planes, two per step (as many
 #: voxels per step as four 8-plane crops; 16 planes let the network's +-11-plane reach see mostly real neighbours,
-#: not padding). On the 2 cores: 18 steps/s (17 GFLOP a step), and 4.5 s to denoise a 60 x 256 x 256 volume.
+#: not padding). On the 2 cores: 18 steps/s (17 GFLOP a step), and 3 s to denoise a 60 x 256 x 256 volume (one call).
 FAST_3D = {**FAST_RECIPE, "net": "unet3d", "batch": 2}
 
 
