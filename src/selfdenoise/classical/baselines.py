@@ -11,7 +11,7 @@ from torch import Tensor
 from ..core.errors import InputError, MissingDependencyError
 from ..core.noise import NoiseChain, parse_noise
 from ..core.tiling import apply_tiled
-from .noise_level import BIN_SPREAD, SIGNAL_DEPENDENCE, auto_sigma, poisson_gaussian_model
+from .noise_level import BIN_SPREAD, SIGNAL_DEPENDENCE, estimated_noise
 from .vst import vst_denoise
 
 
@@ -23,10 +23,7 @@ def with_estimated_noise(white_denoiser, image: np.ndarray, *,
     ``dependence_threshold``; ``spread`` of ``noise_level.estimate_poisson_gaussian``) -> the fitted
     Poisson-Gaussian model through the generalized Anscombe VST;
     white and signal independent -> one level estimated on the image."""
-    sigma, correlated = auto_sigma(image)
-    if correlated:
-        return white_denoiser(image, sigma)
-    model = poisson_gaussian_model(image, dependence_threshold, spread)
+    sigma, _, model = estimated_noise(image, dependence_threshold=dependence_threshold, spread=spread)
     if model is not None:
         gain, read, mu = model
         return vst_denoise(white_denoiser, image, gain=gain, sigma=read, mu=mu)

@@ -258,3 +258,14 @@ def poisson_gaussian_model(image: np.ndarray, dependence_threshold: float = SIGN
     if gain > 0 and dependence >= dependence_threshold:
         return gain, float(np.sqrt(max(var0, 0.0))), max(-var0, 0.0) / gain
     return None
+
+
+def estimated_noise(image: np.ndarray, measured: tuple[float, bool] | None = None,
+                    dependence_threshold: float = SIGNAL_DEPENDENCE,
+                    spread: str = BIN_SPREAD) -> tuple[float, bool, tuple[float, float, float] | None]:
+    """The noise an image has, as the estimating routes read it: ``(sigma, correlated, model)``, ``auto_sigma``'s
+    level and verdict (``measured``: that pair when already made) and, for white noise the fit finds signal
+    dependent, the Poisson-Gaussian ``model`` of ``poisson_gaussian_model`` (else None)."""
+    sigma, correlated = measured if measured is not None else auto_sigma(image)
+    model = None if correlated else poisson_gaussian_model(image, dependence_threshold, spread)
+    return sigma, correlated, model

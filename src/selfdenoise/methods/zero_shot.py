@@ -78,7 +78,7 @@ from safetensors import safe_open
 from torch import Tensor, nn
 
 from ..classical.baselines import nlm_tiled
-from ..classical.noise_level import auto_sigma, poisson_gaussian_model
+from ..classical.noise_level import auto_sigma, estimated_noise
 from ..classical.noise_level import estimate_sigma as patch_pca_sigma
 from ..classical.vst import vst_denoise
 from ..classical.wiener import AUTO_PASSES, check_passes, refine_estimate
@@ -474,9 +474,7 @@ class ZeroShot:
         ``measure(x)`` when already made."""
         if self.vst == "off" or self.sigma is not None:
             return None
-        if (measured or self.measure(x))[1]:  # spatially correlated: the pixel-shuffled route of step 5
-            return None
-        return poisson_gaussian_model(x[0].permute(1, 2, 0).numpy())
+        return estimated_noise(x[0].permute(1, 2, 0).numpy(), measured or self.measure(x))[2]  # correlated: None
 
     def _denoise_white(self, x: Tensor, sigma: float | None, seed: int, progress: bool,
                        through_vst: bool = False, measured: tuple[float, bool] | None = None) -> Tensor:
