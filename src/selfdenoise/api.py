@@ -367,8 +367,9 @@ def _denoise_volume_task(source, target, key: tuple, method: str, kwargs: dict) 
     for unused in ("sigma", "seed", "data_range"):  # as ``denoise`` ignores them with a model of volumes
         options.pop(unused, None)
     read, write = zarr_io.volume_io(source, target, key)
-    model.denoise_streamed(read, zarr_io.volume_shape(source), write, **options)
-    return zarr_io.volume_shape(source)[0]
+    shape = zarr_io.volume_shape(source)
+    model.denoise_streamed(read, shape, write, **options)
+    return shape[0]
 
 
 def _denoise_volumes_task(source, target, keys: tuple, method: str, kwargs: dict) -> int:
@@ -584,10 +585,7 @@ class TrainedModel:
             raise InputError(f"{self.path or 'model'}: trained on {kind.get(self.channels, self.channels)} images "
                              f"({self.channels} channel(s)); this image is {kind.get(channels, channels)} "
                              f"({channels} channel(s))")
-        method = self.method
-        if options:
-            method = registry.get_method(self.metadata["method"],
-                                         **{**self.metadata["config"], **self.options, **options})
+        method = _configured(self.metadata, self.options, options) if options else self.method
         return dataclasses.replace(method, **({"tile": tile} if tile else {}), **({"tta": tta} if tta else {}))
 
 
@@ -599,8 +597,14 @@ def load_model(path: str | os.PathLike) -> TrainedModel:
     if "dataset" not in registry.kinds(meta["method"]):
         raise InputError(f"{path}: a '{meta['method']}' model is fitted per image, not reusable")
     if options:
-        method = registry.get_method(meta["method"], **{**meta["config"], **options})
+        method = _configured(meta, options)
     return TrainedModel(method, network, meta, str(path), options)
+
+
+def _configured(meta: dict, *options: dict):
+    """A model file's method rebuilt from its saved config with inference ``options`` on top, later ones winning."""
+    merged = {k: v for layer in options for k, v in layer.items()}
+    return registry.get_method(meta["method"], **{**meta["config"], **merged})
 
 
 #: Training options of ``train`` (``TrainConfig`` fields) that a preset may set.

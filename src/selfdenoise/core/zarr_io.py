@@ -203,8 +203,13 @@ def volumes(source: ZarrSource) -> list[tuple]:
     (None for Z, Y, X and colour channels). A one-line error when the axes have no Z."""
     if "Z" not in source.axes:
         raise io._fail(source.path, f"axes {source.axes} have no Z; a model of volumes needs a volume (e.g. --axes ZYX)")
-    whole = set("ZYX") | ({"C"} if source.colour else set())
+    whole = _volume_axes(source)
     return list(itertools.product(*([None] if a in whole else range(n) for a, n in zip(source.axes, source.array.shape))))
+
+
+def _volume_axes(source: ZarrSource) -> set[str]:
+    """The axes one volume holds whole: Z, Y, X and colour channels."""
+    return set("ZYX") | ({"C"} if source.colour else set())
 
 
 def volume_shape(source: ZarrSource) -> tuple[int, int, int, int]:
@@ -240,8 +245,7 @@ def volumes_share_chunks(source: ZarrSource) -> bool:
     """Whether a chunk (shard) of the array spans more than one volume: then volumes cannot be written by
     several processes at once."""
     unit = source.array.shards or source.array.chunks
-    whole = set("ZYX") | ({"C"} if source.colour else set())
-    return any(c > 1 for a, c in zip(source.axes, unit) if a not in whole)
+    return any(c > 1 for a, c in zip(source.axes, unit) if a not in _volume_axes(source))
 
 
 def create_output(source: ZarrSource, store: str | os.PathLike, ome: bool) -> object:
