@@ -61,7 +61,7 @@ def test_block_matching_finds_the_nearest_patches_in_the_window():
     hp, wp = 12 - patch + 1, 14 - patch + 1
     rows, cols = wiener._grid(12, patch, 4), wiener._grid(14, patch, 4)
     # all DCT coefficients as features: the distance is the exact sum of squared differences
-    got = wiener._match(pdct, hp, wp, rows, cols, radius, group, features=patch, patch=patch)
+    got, _ = wiener._match(pdct, hp, wp, rows, cols, radius, group, features=patch, patch=patch)
     k = 0
     for r in rows.tolist():
         for c in cols.tolist():

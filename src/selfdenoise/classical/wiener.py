@@ -25,6 +25,7 @@ level the white-noise estimators miss.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -53,6 +54,25 @@ def dct_matrix(n: int) -> Tensor:
     d = torch.cos(math.pi * (2 * i + 1) * k / (2 * n)) * math.sqrt(2.0 / n)
     d[0] /= math.sqrt(2.0)
     return d.float()
+
+
+def haar_matrix(n: int) -> Tensor:
+    """Orthonormal Haar matrix (n x n, n a power of 2): ``coefficients = H @ signal`` (BM3D's 1-D transform)."""
+    if n & (n - 1):
+        raise ValueError(f"the Haar transform needs a power of 2, not {n}")
+    h = torch.ones(1, 1, dtype=torch.float64)
+    while h.shape[0] < n:
+        m = h.shape[0]
+        h = torch.cat([torch.kron(h, torch.tensor([[1.0, 1.0]], dtype=torch.float64)),
+                       torch.kron(torch.eye(m, dtype=torch.float64), torch.tensor([[1.0, -1.0]], dtype=torch.float64))])
+    return (h / h.norm(dim=1, keepdim=True)).float()
+
+
+def kaiser_window(patch: int, beta: float) -> Tensor:
+    """The 2-D Kaiser window (patch x patch, flattened row-major) BM3D weights its aggregation with;
+    ``beta`` 0: flat."""
+    k = torch.kaiser_window(patch, periodic=False, beta=float(beta), dtype=torch.float64) if patch > 1 else torch.ones(1, dtype=torch.float64)
+    return torch.outer(k, k).reshape(-1).float()
 
 
 def _grid(length: int, patch: int, step: int) -> Tensor:
@@ -95,27 +115,64 @@ def removed_variance(removed: Tensor) -> Tensor:
 
 def collaborative_wiener(noisy: Tensor, pilot: Tensor, sigma: Tensor | float | None = None, *, patch: int = 8,
                          step: int = 3, window: int = 27, group: int = 16, passes: int = 1, features: int = 6,
-                         chunk: int = 4096) -> Tensor:
+                         kaiser: float = 0.0, transform: str = "dct", threshold: float | None = None,
+                         shrinkage: float = 1.0, chunk: int = 4096) -> Tensor:
     """Refine ``pilot`` (C, H, W) by collaborative Wiener filtering of ``noisy`` (C, H, W), both in
     [0, 1]; see the module docstring. ``sigma``: noise standard deviation in [0, 1] units (scalar or per
     opponent channel), ``None`` = the standard deviation of ``noisy - pilot`` per opponent channel.
     Matching compares the ``features`` x ``features`` lowest DCT frequencies of the pilot's luminance
-    patches (the pilot is smooth, so they hold nearly all of the distance)."""
+    patches (the pilot is smooth, so they hold nearly all of the distance). ``kaiser``: the beta of the
+    Kaiser window weighting the aggregation (0: flat); ``transform``: the 1-D transform across a group,
+    "dct" or "haar"; ``threshold``: the largest mean squared difference per pixel a member may have ([0, 1]
+    units), groups then holding the largest power of 2 of the matches below it (BM3D's grouping; ``None``:
+    always ``group`` members); ``shrinkage``: the factor on the noise variance in the gain."""
     if noisy.shape != pilot.shape or noisy.ndim != 3:
         raise ValueError(f"expected two (C, H, W) tensors of one shape, got {tuple(noisy.shape)}, {tuple(pilot.shape)}")
+    if transform not in TRANSFORMS:
+        raise InputError(f"the group transform is one of {', '.join(TRANSFORMS)}, not {transform!r}")
     c, h, w = noisy.shape
     patch = max(1, min(int(patch), h, w))
     colour = c == 3
     m = colour_matrix(c)
     y = torch.einsum("ij,jhw->ihw", m, noisy.float())
     p = torch.einsum("ij,jhw->ihw", m, pilot.float())
+    grouping = Grouping(window, group, features, threshold, transform, kaiser, shrinkage)
     for _ in range(max(1, int(passes))):
         if sigma is None:
             var = removed_variance(y - p).clamp_min(1e-12)
         else:
             var = torch.as_tensor(sigma, dtype=torch.float32).expand(c).clone() ** 2
-        p = _filter(y, p, var, patch, step, window, group, features, chunk)
+        p = _filter(y, p, var, patch, step, grouping, chunk)
     return torch.einsum("ij,jhw->ihw", m.T, p) if colour else p
+
+
+#: the 1-D transforms across a group
+TRANSFORMS = ("dct", "haar")
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """How references gather their groups and how a group is transformed and put back (see
+    ``collaborative_wiener``)."""
+    window: int = 27
+    group: int = 16
+    features: int = 6
+    threshold: float | None = None
+    transform: str = "dct"
+    kaiser: float = 0.0
+    shrinkage: float = 1.0
+
+    def sizes(self, dist: Tensor) -> Tensor:
+        """Members per reference (refs,) from its sorted distances (refs, group): all of them, or with a
+        ``threshold`` the largest power of 2 of those below it (at least the reference itself)."""
+        refs, group = dist.shape
+        if self.threshold is None:
+            return torch.full((refs,), group, dtype=torch.long)
+        below = (dist <= self.threshold).sum(1).clamp_min(1)
+        return 2 ** torch.floor(torch.log2(below.double())).long()
+
+    def matrix(self, n: int) -> Tensor:
+        return haar_matrix(n) if self.transform == "haar" else dct_matrix(n)
 
 
 #: ``_match`` compares at most this many (reference, candidate) pairs at once: 64 MB of distances
@@ -123,10 +180,11 @@ MATCH_PAIRS = 1 << 24
 
 
 def _match(pdct: Tensor, hp: int, wp: int, rows: Tensor, cols: Tensor, radius: int, group: int,
-           features: int, patch: int) -> Tensor:
+           features: int, patch: int) -> tuple[Tensor, Tensor]:
     """Positions (refs, group) of the patches most similar to each reference (rows x cols grid), the
-    reference first; distances on the low-frequency DCT coefficients of the pilot's luminance. References
-    are matched in chunks (``MATCH_PAIRS``), so memory does not grow with the window."""
+    reference first, and their mean squared differences per pixel (refs, group), ascending; distances on
+    the low-frequency DCT coefficients of the pilot's luminance. References are matched in chunks
+    (``MATCH_PAIRS``), so memory does not grow with the window."""
     k = min(features, patch)
     low = (torch.arange(k)[:, None] * patch + torch.arange(k)[None, :]).reshape(-1)
     feats = pdct[0, low].T.contiguous()  # (positions, k^2)
@@ -136,7 +194,7 @@ def _match(pdct: Tensor, hp: int, wp: int, rows: Tensor, cols: Tensor, radius: i
     dys, dxs = span.repeat_interleave(len(span)), span.repeat(len(span))  # offsets, row-major
     group = max(1, min(int(group), len(dys)))
     chunk = max(1, MATCH_PAIRS // len(dys))
-    members = []
+    members, distances = [], []
     for s in range(0, len(ri), chunk):
         r0, c0 = ri[s:s + chunk], ci[s:s + chunk]
         ref = feats[r0 * wp + c0]
@@ -149,42 +207,46 @@ def _match(pdct: Tensor, hp: int, wp: int, rows: Tensor, cols: Tensor, radius: i
             dist[j].masked_fill_(~valid, math.inf)
             if dy == 0 and dx == 0:
                 dist[j].fill_(-1.0)  # the reference itself comes first
-        best = dist.topk(group, dim=0, largest=False).indices  # (group, refs)
-        r = (r0[None] + dys[best]).clamp(0, hp - 1)
-        q = (c0[None] + dxs[best]).clamp(0, wp - 1)
+        best = dist.topk(group, dim=0, largest=False)  # (group, refs), ascending
+        r = (r0[None] + dys[best.indices]).clamp(0, hp - 1)
+        q = (c0[None] + dxs[best.indices]).clamp(0, wp - 1)
         members.append((r * wp + q).T)
-    return torch.cat(members).contiguous()
+        distances.append(best.values.T.clamp_min(0.0) / (patch * patch))
+    return torch.cat(members).contiguous(), torch.cat(distances)
 
 
-def _filter(y: Tensor, p: Tensor, var: Tensor, patch: int, step: int, window: int, group: int, features: int,
-            chunk: int) -> Tensor:
+def _filter(y: Tensor, p: Tensor, var: Tensor, patch: int, step: int, grouping: Grouping, chunk: int) -> Tensor:
     c, h, w = y.shape
     hp, wp = h - patch + 1, w - patch + 1
     t2 = torch.kron(dct_matrix(patch), dct_matrix(patch))  # 2-D DCT on flattened patches
     ydct, pdct = _patch_dct(y, patch, t2), _patch_dct(p, patch, t2)  # (c, patch^2, positions)
-    members = _match(pdct, hp, wp, _grid(h, patch, step), _grid(w, patch, step), max(0, int(window) // 2),
-                     group, features, patch)
-    group = members.shape[1]
-    t1 = dct_matrix(group)
+    group = grouping.group if grouping.transform == "dct" else 2 ** int(math.log2(max(1, grouping.group)))
+    members, dist = _match(pdct, hp, wp, _grid(h, patch, step), _grid(w, patch, step),
+                           max(0, int(grouping.window) // 2), group, grouping.features, patch)
+    sizes = grouping.sizes(dist)
     pp = patch * patch
     ydct, pdct = ydct.view(c * pp, -1), pdct.view(c * pp, -1)
     acc = torch.zeros_like(ydct)  # weighted sums of filtered patches, in the DCT domain (it is linear)
     wsum = torch.zeros(c, ydct.shape[1])
     v = var.view(c, 1, 1, 1)
-    for s in range(0, members.shape[0], chunk):
-        flat = members[s:s + chunk].T.reshape(-1)  # (group * n,), member-major
-        n = flat.shape[0] // group
-        # 1-D DCT across the group: (group, group) @ (c * patch^2, group, n)
-        cy = (t1 @ ydct.index_select(1, flat).view(c * pp, group, n)).view(c, pp, group, n)
-        cp = (t1 @ pdct.index_select(1, flat).view(c * pp, group, n)).view(c, pp, group, n)
-        gain = cp.square() / (cp.square() + v)
-        est = t1.T @ (gain * cy).view(c * pp, group, n)
-        weight = 1.0 / (var.view(c, 1) * gain.square().sum(dim=(1, 2))).clamp_min(1e-12)  # (c, n)
-        est = est.view(c, pp, group, n) * weight[:, None, None, :]
-        acc.index_add_(1, flat, est.view(c * pp, -1))
-        wsum.index_add_(1, flat, weight[:, None, :].expand(c, group, n).reshape(c, -1))
-    num = _fold(t2.T @ acc.view(c, pp, -1), h, w, patch)  # inverse 2-D DCT, then back in place
-    den = _fold(wsum[:, None, :].expand(c, pp, -1), h, w, patch)
+    for size in sizes.unique().tolist():
+        t1 = grouping.matrix(size)
+        chosen = members[sizes == size, :size]
+        for s in range(0, chosen.shape[0], chunk):
+            flat = chosen[s:s + chunk].T.reshape(-1)  # (size * n,), member-major
+            n = flat.shape[0] // size
+            # 1-D transform across the group: (size, size) @ (c * patch^2, size, n)
+            cy = (t1 @ ydct.index_select(1, flat).view(c * pp, size, n)).view(c, pp, size, n)
+            cp = (t1 @ pdct.index_select(1, flat).view(c * pp, size, n)).view(c, pp, size, n)
+            gain = cp.square() / (cp.square() + grouping.shrinkage * v)
+            est = t1.T @ (gain * cy).view(c * pp, size, n)
+            weight = 1.0 / (var.view(c, 1) * gain.square().sum(dim=(1, 2))).clamp_min(1e-12)  # (c, n)
+            est = est.view(c, pp, size, n) * weight[:, None, None, :]
+            acc.index_add_(1, flat, est.view(c * pp, -1))
+            wsum.index_add_(1, flat, weight[:, None, :].expand(c, size, n).reshape(c, -1))
+    window = kaiser_window(patch, grouping.kaiser).view(1, pp, 1)
+    num = _fold(window * (t2.T @ acc.view(c, pp, -1)), h, w, patch)  # inverse 2-D DCT, then back in place
+    den = _fold(window * wsum[:, None, :], h, w, patch)
     return torch.where(den > 0, num / den.clamp_min(1e-12), p)
 
 

@@ -300,7 +300,8 @@ class ZeroShot:
       ``refine_window``/``refine_features``: the refinement's search window and the number of
       lowest DCT frequencies per side compared in matching (``classical.wiener.collaborative_wiener``;
       window 51 and 8 features selected on validation, see ``classical.wiener.AUTO_PASSES``; default:
-      the plan's);
+      the plan's); ``refine_shrinkage``: the factor on the noise variance in the Wiener gain
+      (``collaborative_wiener``'s ``shrinkage``);
       ``shuffle``: pixel-shuffle factor ``f``: the network adapts to, denoises and refines the ``f * f``
       sub-images ``x[i::f, j::f]`` (``core.pixel_shuffle``), which are put back together at the end
       ("auto": ``CORRELATED_SHUFFLE`` on spatially correlated noise, 1 on white noise);
@@ -335,6 +336,7 @@ class ZeroShot:
     refine: int | str = option("auto")
     refine_window: int | None = option(None)  # the top rung's 51: see classical.wiener.AUTO_PASSES
     refine_features: int = option(8)
+    refine_shrinkage: float = option(1.0)
     shuffle: int | str = option("auto")
     pilot: str = option("auto")
     nlm_blend: float | str = option("auto")
@@ -367,6 +369,7 @@ class ZeroShot:
         self.refine = check_passes(self.refine, self.name)
         self.refine_window = None if self.refine_window is None else int(self.refine_window)
         self.refine_features = int(self.refine_features)
+        self.refine_shrinkage = float(self.refine_shrinkage)
         self.shuffle = whole_or_auto(self.shuffle, 1, "zero-shot: shuffle is a pixel-shuffle factor >= 1 or 'auto'")
         self.rung = self._given(LADDER[0])
         if self.pilot not in PILOTS:
@@ -376,6 +379,8 @@ class ZeroShot:
         self.nlm_h = number_or_auto(self.nlm_h, lambda h: h > 0, "zero-shot: nlm_h is NLM's h over the noise level, "
                                     "> 0, or 'auto'")
         self.vst = auto_or_off(self.vst, "zero-shot: vst")
+        if self.refine_shrinkage <= 0:
+            raise InputError(f"zero-shot: refine_shrinkage must be > 0, got {self.refine_shrinkage}")
         if (self.refine_window is not None and self.refine_window < 1) or self.refine_features < 1:
             raise InputError(f"zero-shot: refine_window and refine_features must be >= 1, "
                              f"got {self.refine_window}, {self.refine_features}")
@@ -528,7 +533,8 @@ class ZeroShot:
             with torch.inference_mode():  # in place (``out`` is an inference tensor), one sub-image at a time
                 for k in range(len(subs)):
                     out[k:k + 1] = refine_estimate(subs[k:k + 1], out[k:k + 1], passes, sigma, self.tile,
-                                                   window=self.rung.window, features=self.refine_features)
+                                                   window=self.rung.window, features=self.refine_features,
+                                                   shrinkage=self.refine_shrinkage)
         del subs
         out = pd_up(out, route.factor, x.shape[-2:])
         if route.blend > 0:
