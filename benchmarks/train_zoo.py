@@ -1,15 +1,26 @@
 """Train a zoo model under the protocol v2 rules, measure it, and ship it with its record.
 
-    PYTHONPATH=src python3 benchmarks/train_zoo.py fluorescence --data ../shared/data --minutes 15
+    PYTHONPATH=src python3 benchmarks/train_zoo.py NAME --data ../shared/data --minutes 15
 
-``fluorescence``: ``ne2ne`` (the fast recipe) trained by ``selfdenoise train`` on noisy frames only: the W2S
-validation fields of view 001-007 (widefield, three wavelengths each) and the three raw frames of
-``microscopy_raw`` (PN2V Convallaria and mouse, EMCCD; the Noise2Void example frame). Validation: W2S fields
-008-010 (never trained on), each noisy frame against its 400-frame average, scale-invariant PSNR, with and
-without the inference options W2S validation chose for ``ne2ne`` (one Wiener pass through the fitted VST,
-``benchmarks/selection/w2s-widefield-ne2ne-refine_vst.json``), which the zoo entry applies when the model is
-loaded. Held-out figures, reported and used for nothing: the ``w2s-widefield`` test frames (every 3rd, as its
-runs score them) and ``fmd-confocal`` (a confocal microscope the model never saw).
+Every model is trained by ``selfdenoise train`` on noisy images only, validated on a protocol's validation
+split (never trained on) with and without the inference options the entry applies when it is loaded, and
+scored on held-out test splits that are reported and used for nothing. Synthetic noise is drawn once per
+image and realisation with recorded seeds (``NOISE_SEED`` + realisation * 100,000 + index), clipped to
+[0, 1] and written as 16-bit TIFF: the files a camera would give; the model never sees a clean image.
+
+- ``fluorescence``: ``ne2ne`` on the W2S validation fields of view 001-007 (widefield, three wavelengths each)
+  and the three raw frames of ``microscopy_raw`` (PN2V Convallaria and mouse, EMCCD; the Noise2Void example
+  frame); validation: W2S fields 008-010; held out: the ``w2s-widefield`` test frames (every 3rd, as its runs
+  score them) and ``fmd-confocal`` (a confocal microscope the model never saw). Options: one Wiener pass
+  through the fitted VST (``benchmarks/selection/w2s-widefield-ne2ne-refine_vst.json``).
+- ``gauss-color`` / ``gauss-gray``: blind Gaussian noise, ``n2n`` on two realisations of each training image
+  of ``gauss25-color`` (BSD300 test, colour) / ``gauss25-gray`` (BSD400, gray), each image with its own
+  sigma drawn from U[5, 50]; validation: the protocol's (McMaster / Set12, sigma 25); held out: its test
+  images at sigma 25 (and Kodak with sigma ~ U[5, 50] for colour).
+- ``poisson-color``: ``n2n`` likewise with Poisson noise of 5-50 photons at full scale per image; validation
+  and held out: ``poisson30-color``'s.
+- ``oct``: ``n2n`` on the repeated B-scans of the ``oct-duke`` training eyes 01-07 (the mean of the other
+  frames as target, mirrors only: the options its validation chose); validation eyes 08-09; held out 10-18.
 
 Writes the model to ``src/selfdenoise/weights/zoo/<name>.safetensors``, its entry to
 ``src/selfdenoise/weights/zoo/zoo.json`` and the measurements to ``benchmarks/results/zoo-<name>.json``.
@@ -23,6 +34,7 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,42 +44,124 @@ from selfdenoise import api, zoo
 from selfdenoise.bench import write_json
 from selfdenoise.bench.protocols import PROTOCOLS, find_test_images, test_pair
 from selfdenoise.bench.provenance import git_commit, origin, require_clean_tree
-from selfdenoise.core.io import atomic_write
+from selfdenoise.core.io import ImageInfo, atomic_write, read_image, write_image
 from selfdenoise.core.metrics import evaluate_pair
+from selfdenoise.core.noise import add_noise
 
 ROOT = Path(__file__).resolve().parent.parent
-TRAIN_FIELDS, VALIDATION_FIELDS = [f"{k:03d}" for k in range(1, 8)], [f"{k:03d}" for k in range(8, 11)]
+NOISE_SEED = 1_000_000  # the training noise of zoo models, apart from every protocol's seeds
 #: the inference options W2S validation chose for ne2ne (refinement), applied when the zoo model is loaded
-OPTIONS = {"refine": 1, "refine_vst": "auto"}
+VST_REFINE = {"refine": 1, "refine_vst": "auto"}
+
+
+@dataclass(frozen=True)
+class Score:
+    """A split a model is scored on: a protocol's split (a dataset of it), optionally some W2S fields of view,
+    every ``every``-th image."""
+    protocol: str
+    split: str = "test"
+    dataset: str | None = None
+    fields: tuple[str, ...] | None = None
+    every: int = 1
+
+    @property
+    def label(self) -> str:
+        return self.protocol + (f"-{self.dataset}" if self.dataset else "") + ("" if self.split == "test" else
+                                                                             f"-{self.split}")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One zoo model: the method, what it is for, its training files (``pattern`` globs under the data folder)
+    with their noise (None: real noisy files; else drawn once, ``realisations`` each, as a/ b/ pairs for two),
+    ``groups``: the files of one folder are repeated frames of a scene (a sub-folder each), the training
+    options (``selfdenoise train -p``), the inference options, validation and held-out splits."""
+    method: str
+    summary: str
+    data_terms: str
+    patterns: tuple[str, ...]
+    validation: Score
+    held_out: tuple[Score, ...]
+    noise: str | None = None
+    realisations: int = 1
+    groups: bool = False
+    train_options: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)
+
+
+_BSD = "BSD (Martin et al. 2001): research use. Check it before reusing the weights."
 MODELS = {
-    "fluorescence": {
-        "method": "ne2ne",
-        "summary": "fluorescence microscopy frames (widefield and EMCCD, Poisson-Gaussian noise), gray; one "
-                   "Wiener pass through the fitted VST",
-        "data_terms": "W2S (Zhou et al. 2020): research use; PN2V / Noise2Void example frames (Krull et al.): "
-                      "research use. Check them before reusing the weights.",
-    },
+    "fluorescence": Spec(
+        "ne2ne", "fluorescence microscopy frames (widefield and EMCCD, Poisson-Gaussian noise), gray; one Wiener "
+        "pass through the fitted VST",
+        "W2S (Zhou et al. 2020): research use; PN2V / Noise2Void example frames (Krull et al.): research use. Check "
+        "them before reusing the weights.",
+        tuple(f"w2s_widefield/noisy/{k:03d}_*.png" for k in range(1, 8)) + ("microscopy_raw/*.tif",),
+        Score("w2s-widefield", "validation", fields=tuple(f"{k:03d}" for k in range(8, 11))),
+        (Score("w2s-widefield", every=3), Score("fmd-confocal")), options=VST_REFINE),
+    "gauss-color": Spec(
+        "n2n", "colour photos with white Gaussian noise of any level (trained on sigma 5-50, blind)", _BSD,
+        ("bsd300_test/*.png",), Score("gauss25-color", "validation"),
+        (Score("gauss25-color"), Score("gauss5-50-color", dataset="kodak24-5-50")), noise="gauss:5-50",
+        realisations=2),
+    "gauss-gray": Spec(
+        "n2n", "gray images with white Gaussian noise of any level (trained on sigma 5-50, blind)", _BSD,
+        ("bsd400_train/*.png",), Score("gauss25-gray", "validation"), (Score("gauss25-gray"),), noise="gauss:5-50",
+        realisations=2),
+    "poisson-color": Spec(
+        "n2n", "colour photos with Poisson (shot) noise of any level (trained on 5-50 photons at full scale, blind)",
+        _BSD, ("bsd300_test/*.png",), Score("poisson30-color", "validation"), (Score("poisson30-color"),),
+        noise="poisson:5-50", realisations=2),
+    "oct": Spec(
+        "n2n", "retinal OCT B-scans (speckle), gray; trained on repeated B-scans of one scanner",
+        "Duke SD-OCT (Fang et al. 2013): research use. Check it before reusing the weights.",
+        tuple(f"oct_duke_fang2013/0{k}/{f}.tif" for k in range(1, 8) for f in ("test", "1", "2", "3", "4")),
+        Score("oct-duke", "validation"), (Score("oct-duke"),), groups=True,
+        train_options={"target_frames": 0, "augment": "flips"}),
 }
 
 
-def training_files(data: Path) -> list[Path]:
-    w2s = sorted(p for p in (data / "w2s_widefield" / "noisy").glob("*.png") if p.name[:3] in TRAIN_FIELDS)
-    return w2s + sorted((data / "microscopy_raw").glob("*.tif"))
+def training_files(data: Path, spec: Spec) -> list[Path]:
+    return [f for pattern in spec.patterns for f in sorted(data.glob(pattern))]
 
 
-def scored(model, protocol: str, data: Path, split: str, fields=None, every: int = 1, options=None) -> dict:
-    """Mean scale-invariant PSNR of the model on a protocol's split (optionally some W2S fields)."""
-    proto = PROTOCOLS[protocol]
-    ts = proto.test_set(None, split)
-    items = [i for i in find_test_images(data, ts) if fields is None or i.name[:3] in fields][::every]
+def write_training_folder(spec: Spec, files: list[Path], data: Path, folder: Path) -> list[dict]:
+    """The folder ``selfdenoise train`` reads: links to real noisy files (a sub-folder per scene with ``groups``),
+    or each file's noisy realisations (a/ and b/ for pairs); returns the seeds used."""
+    seeds = []
+    for i, f in enumerate(files):
+        name = str(f.relative_to(data)).replace("/", "-")
+        if spec.noise is None:
+            target = folder / f.parent.name / f.name if spec.groups else folder / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(f.resolve())
+            continue
+        clean, _ = read_image(f)
+        for r in range(spec.realisations):
+            seed = NOISE_SEED + r * 100_000 + i
+            noisy = np.clip(add_noise(clean, spec.noise, seed=seed), 0.0, 1.0)
+            out = (folder / "ab"[r] if spec.realisations > 1 else folder) / (Path(name).stem + ".tif")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            write_image(out, noisy, ImageInfo(dtype="uint16", channels=noisy.shape[-1] if noisy.ndim == 3 else 1))
+            seeds.append({"file": str(f.relative_to(data)), "realisation": r, "seed": seed})
+    return seeds
+
+
+def scored(model, score: Score, data: Path, options=None) -> dict:
+    """Mean PSNR of the model on a split (the protocol's metric)."""
+    proto = PROTOCOLS[score.protocol]
+    ts = proto.test_set(score.dataset, score.split)
+    items = [i for i in find_test_images(data, ts) if score.fields is None or i.name[:3] in score.fields][::score.every]
     rows, t = [], time.perf_counter()
     for item in items:
         clean, noisy = test_pair(ts, item, proto.seed)
-        out = model.denoise(noisy[..., 0], **(options or {}))
-        rows.append({"name": item.name, "psnr": evaluate_pair(clean[..., 0], out, ts.metric)["psnr"],
-                     "noisy_psnr": evaluate_pair(clean[..., 0], noisy[..., 0], ts.metric)["psnr"]})
-    return {"protocol": protocol, "split": split, "images": len(rows), "psnr": float(np.mean([r["psnr"] for r in rows])),
-            "noisy_psnr": float(np.mean([r["noisy_psnr"] for r in rows])),
+        if model.channels == 1:
+            clean, noisy = clean[..., :1], noisy[..., :1]
+        out = model.denoise(noisy, **(options or {}))
+        rows.append({"name": item.name, "psnr": evaluate_pair(clean, out, ts.metric)["psnr"],
+                     "noisy_psnr": evaluate_pair(clean, noisy, ts.metric)["psnr"]})
+    return {"protocol": score.protocol, "dataset": ts.name, "split": score.split, "images": len(rows),
+            "psnr": float(np.mean([r["psnr"] for r in rows])), "noisy_psnr": float(np.mean([r["noisy_psnr"] for r in rows])),
             "seconds_per_image": (time.perf_counter() - t) / max(1, len(rows)), "per_image": rows}
 
 
@@ -80,46 +174,48 @@ def main() -> int:
     args = ap.parse_args()
     commit = require_clean_tree(git_commit(), exploratory=False)
     spec = MODELS[args.name]
-    files = training_files(args.data)
+    files = training_files(args.data, spec)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "train"
         folder.mkdir()
-        for f in files:
-            (folder / str(f.relative_to(args.data)).replace("/", "-")).symlink_to(f.resolve())
+        seeds = write_training_folder(spec, files, args.data, folder)
         model_path = Path(tmp) / f"{args.name}.safetensors"
-        cmd = [sys.executable, "-m", "selfdenoise", "train", "-m", spec["method"], "--data", str(folder), "-o",
-               str(model_path), "--minutes", f"{args.minutes:g}", "--seed", str(args.seed), "--device", "cpu", "-q"]
+        cmd = [sys.executable, "-m", "selfdenoise", "train", "-m", spec.method, "--data", str(folder), "-o",
+               str(model_path), "--minutes", f"{args.minutes:g}", "--seed", str(args.seed), "--device", "cpu", "-q",
+               *[a for k, v in spec.train_options.items() for a in ("-p", f"{k}={v}")]]
         training = timed(cmd)
         print("trained", training, flush=True)
         model = api.load_model(model_path)
-        validation = {"with_options": scored(model, "w2s-widefield", args.data, "validation", VALIDATION_FIELDS,
-                                             options=OPTIONS),
-                      "network_only": scored(model, "w2s-widefield", args.data, "validation", VALIDATION_FIELDS)}
+        validation = {"network_only": scored(model, spec.validation, args.data)}
+        if spec.options:
+            validation["with_options"] = scored(model, spec.validation, args.data, spec.options)
         print("validation", {k: round(v["psnr"], 2) for k, v in validation.items()}, flush=True)
-        held_out = [scored(model, "w2s-widefield", args.data, "test", every=3, options=OPTIONS),
-                    scored(model, "fmd-confocal", args.data, "test", options=OPTIONS)]
-        print("held out", [(h["protocol"], round(h["psnr"], 2)) for h in held_out], flush=True)
+        held_out = [scored(model, s, args.data, spec.options) for s in spec.held_out]
+        print("held out", [(h["protocol"], h["dataset"], round(h["psnr"], 2)) for h in held_out], flush=True)
         zoo.ZOO_DIR.mkdir(parents=True, exist_ok=True)
         target = zoo.ZOO_DIR / f"{args.name}.safetensors"
         atomic_write(target, lambda part: shutil.copyfile(model_path, part))
-    command = shlex.join(["selfdenoise", "train", "-m", spec["method"], "--data", "FOLDER_OF_THE_DATA_FILES", "-o",
+    command = shlex.join(["selfdenoise", "train", "-m", spec.method, "--data", "FOLDER_OF_THE_DATA_FILES", "-o",
                           target.name, *cmd[cmd.index("--minutes"):]])
-    entry = {"method": spec["method"], "channels": model.channels, "file": target.name, "summary": spec["summary"],
-             "options": OPTIONS, "data": [str(f.relative_to(args.data)) for f in files],
-             "data_terms": spec["data_terms"], "seed": args.seed, "command": command,
+    entry = {"method": spec.method, "channels": model.channels, "file": target.name, "summary": spec.summary,
+             "options": spec.options, "data": [str(f.relative_to(args.data)) for f in files],
+             "noise": None if spec.noise is None else f"{spec.noise}, drawn once per image and realisation "
+                                                      f"({spec.realisations}), seeds {NOISE_SEED} + realisation * "
+                                                      "100000 + index, clipped to [0, 1], 16-bit TIFF",
+             "data_terms": spec.data_terms, "seed": args.seed, "command": command,
              "train_seconds": training["seconds"], "device": "cpu: 2 cores",
              "validation": {k: {"psnr": round(v["psnr"], 3), "images": v["images"]} for k, v in validation.items()},
-             "validation_split": "w2s-widefield validation fields " + ", ".join(VALIDATION_FIELDS)
-                                 + " (noisy frames against their 400-frame averages, scale-invariant PSNR)",
-             "held_out": {h["protocol"]: {"psnr": round(h["psnr"], 3), "images": h["images"],
-                                          "seconds_per_image": round(h["seconds_per_image"], 2)} for h in held_out},
+             "validation_split": f"{spec.validation.label} ({validation['network_only']['dataset']})",
+             "held_out": {PROTOCOLS[h["protocol"]].test_set(s.dataset).name if s.dataset else h["protocol"]:
+                          {"psnr": round(h["psnr"], 3), "images": h["images"],
+                           "seconds_per_image": round(h["seconds_per_image"], 2)} for s, h in zip(spec.held_out, held_out)},
              "made_by": shlex.join(["python3", *sys.argv]), "commit": commit}
     manifest = zoo.entries()
     manifest[args.name] = entry
     atomic_write(zoo.MANIFEST, lambda part: Path(part).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n"))
     write_json(ROOT / "benchmarks" / "results" / f"zoo-{args.name}.json",
                {"what": f"zoo model {args.name}: training, validation and held-out figures", "entry": entry,
-                "validation": validation, "held_out": held_out, "train": training,
+                "validation": validation, "held_out": held_out, "train": training, "noise_seeds": seeds,
                 **origin(commit, shlex.join(["python3", *sys.argv]))})
     print("->", target)
     return 0

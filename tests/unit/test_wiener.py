@@ -7,8 +7,10 @@ from scipy.ndimage import uniform_filter
 
 from selfdenoise.classical import wiener
 from selfdenoise.classical.wiener import (
+    Grouping,
     collaborative_wiener,
     dct_matrix,
+    haar_matrix,
     opponent_matrix,
 )
 from selfdenoise.core.errors import InputError
@@ -23,13 +25,21 @@ def test_transforms_are_orthonormal_and_match_scipy():
         np.testing.assert_allclose((d.double() @ torch.from_numpy(x)).numpy(), dct(x, norm="ortho"), atol=1e-5)
     m = opponent_matrix()
     torch.testing.assert_close(m @ m.T, torch.eye(3), atol=1e-6, rtol=0)
+    for n in (1, 2, 8, 32):
+        h = haar_matrix(n)
+        torch.testing.assert_close(h @ h.T, torch.eye(n), atol=1e-6, rtol=0)
+        torch.testing.assert_close(h[0], torch.full((n,), n**-0.5))  # the first row averages the group
+    with pytest.raises(ValueError):
+        haar_matrix(6)
 
 
-def slow_sliding_wiener(y, p, sigma, patch):
+def slow_sliding_wiener(y, p, sigma, patch, beta=0.0):
     """Reference: every patch position (group of one), 2-D DCT Wiener gains from the pilot, estimates
-    weighted by 1 / (sigma^2 sum gain^2) and averaged where they overlap. One channel, numpy loops."""
+    weighted by 1 / (sigma^2 sum gain^2) times a Kaiser window (numpy's) and averaged where they overlap.
+    One channel, numpy loops."""
     h, w = y.shape
     d = dct_matrix(patch).double().numpy()
+    k = np.outer(np.kaiser(patch, beta), np.kaiser(patch, beta))
     num, den = np.zeros((h, w)), np.zeros((h, w))
     for i in range(h - patch + 1):
         for j in range(w - patch + 1):
@@ -37,19 +47,38 @@ def slow_sliding_wiener(y, p, sigma, patch):
             cp = d @ p[i:i + patch, j:j + patch] @ d.T
             gain = cp**2 / (cp**2 + sigma**2)
             weight = 1.0 / (sigma**2 * (gain**2).sum())
-            num[i:i + patch, j:j + patch] += weight * (d.T @ (gain * cy) @ d)
-            den[i:i + patch, j:j + patch] += weight
+            num[i:i + patch, j:j + patch] += weight * k * (d.T @ (gain * cy) @ d)
+            den[i:i + patch, j:j + patch] += weight * k
     return num / den
 
 
-def test_without_matching_it_is_the_sliding_window_dct_wiener_filter():
+@pytest.mark.parametrize("beta", [0.0, 2.0])
+def test_without_matching_it_is_the_sliding_window_dct_wiener_filter(beta):
     rng = np.random.default_rng(0)
     clean = np.add.outer(np.sin(np.arange(13) / 2), np.cos(np.arange(11) / 3)) / 4 + 0.5
     y = clean + 0.1 * rng.standard_normal(clean.shape)
     p = clean + 0.02 * rng.standard_normal(clean.shape)
     out = collaborative_wiener(torch.tensor(y[None]).float(), torch.tensor(p[None]).float(), 0.1, patch=4, step=1,
-                               group=1)
-    np.testing.assert_allclose(out[0].numpy(), slow_sliding_wiener(y, p, 0.1, 4), atol=1e-5)
+                               group=1, kaiser=beta)
+    np.testing.assert_allclose(out[0].numpy(), slow_sliding_wiener(y, p, 0.1, 4, beta), atol=1e-5)
+
+
+def test_bm3d_grouping_keeps_powers_of_two_of_the_matches_within_the_threshold():
+    dist = torch.tensor([[0.0, 0.1, 0.2, 0.3, 0.9, 1.0, 2.0, 3.0],
+                         [0.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0],
+                         [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.1]])
+    assert Grouping(threshold=1.0).sizes(dist).tolist() == [4, 1, 8]  # 6 within: 4; only itself: 1; all 8
+    assert Grouping().sizes(dist).tolist() == [8, 8, 8]
+
+
+@pytest.mark.parametrize("transform", ["dct", "haar"])
+def test_a_vanishing_shrinkage_gives_the_noisy_image_back(transform):
+    """Gain 1 everywhere: every transform is inverted exactly and the aggregation averages copies of ``y``."""
+    g = torch.Generator().manual_seed(3)
+    y, p = torch.rand(3, 21, 19, generator=g), torch.rand(3, 21, 19, generator=g)
+    out = collaborative_wiener(y, p, 0.1, window=9, group=8, transform=transform, kaiser=2.0, shrinkage=1e-9,
+                               threshold=0.05)
+    torch.testing.assert_close(out, y, atol=1e-4, rtol=0)
 
 
 def test_block_matching_finds_the_nearest_patches_in_the_window():
