@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import shutil
 import sys
 import tempfile
 import time
@@ -179,7 +178,8 @@ def main() -> int:
         folder = Path(tmp) / "train"
         folder.mkdir()
         seeds = write_training_folder(spec, files, args.data, folder)
-        model_path = Path(tmp) / f"{args.name}.safetensors"
+        zoo.ZOO_DIR.mkdir(parents=True, exist_ok=True)
+        model_path = zoo.ZOO_DIR / f"{args.name}.safetensors"  # written atomically when the training ends
         cmd = [sys.executable, "-m", "selfdenoise", "train", "-m", spec.method, "--data", str(folder), "-o",
                str(model_path), "--minutes", f"{args.minutes:g}", "--seed", str(args.seed), "--device", "cpu", "-q",
                *[a for k, v in spec.train_options.items() for a in ("-p", f"{k}={v}")]]
@@ -192,12 +192,9 @@ def main() -> int:
         print("validation", {k: round(v["psnr"], 2) for k, v in validation.items()}, flush=True)
         held_out = [scored(model, s, args.data, spec.options) for s in spec.held_out]
         print("held out", [(h["protocol"], h["dataset"], round(h["psnr"], 2)) for h in held_out], flush=True)
-        zoo.ZOO_DIR.mkdir(parents=True, exist_ok=True)
-        target = zoo.ZOO_DIR / f"{args.name}.safetensors"
-        atomic_write(target, lambda part: shutil.copyfile(model_path, part))
     command = shlex.join(["selfdenoise", "train", "-m", spec.method, "--data", "FOLDER_OF_THE_DATA_FILES", "-o",
-                          target.name, *cmd[cmd.index("--minutes"):]])
-    entry = {"method": spec.method, "channels": model.channels, "file": target.name, "summary": spec.summary,
+                          model_path.name, *cmd[cmd.index("--minutes"):]])
+    entry = {"method": spec.method, "channels": model.channels, "file": model_path.name, "summary": spec.summary,
              "options": spec.options, "data": [str(f.relative_to(args.data)) for f in files],
              "noise": None if spec.noise is None else f"{spec.noise}, drawn once per image and realisation "
                                                       f"({spec.realisations}), seeds {NOISE_SEED} + realisation * "
@@ -217,7 +214,7 @@ def main() -> int:
                {"what": f"zoo model {args.name}: training, validation and held-out figures", "entry": entry,
                 "validation": validation, "held_out": held_out, "train": training, "noise_seeds": seeds,
                 **origin(commit, shlex.join(["python3", *sys.argv]))})
-    print("->", target)
+    print("->", model_path)
     return 0
 
 

@@ -45,7 +45,8 @@ from .training import train as _train
 from .training.distributed import end_process_group, is_rank0
 
 #: float arrays given without ``data_range`` must lie in [0, 1] up to noise: values beyond these are refused
-FLOAT_SLACK = (-0.5, 1.5)
+#: (Gaussian noise of sigma 50 on 0-255 reaches 1.8 on a white image; data in 0-255 lies far beyond)
+FLOAT_SLACK = (-1.0, 2.0)
 #: the range checked is that of the values between this quantile and its complement (noise draws of millions
 #: of pixels reach beyond any fixed slack; the check is about the data's scale), on at most ``RANGE_SAMPLE`` values
 ROBUST_QUANTILE = 1e-4
@@ -609,6 +610,8 @@ def _configured(meta: dict, *options: dict):
 
 #: Training options of ``train`` (``TrainConfig`` fields) that a preset may set.
 TRAIN_KEYS = ("batch", "crop", "lr", "schedule", "warmup", "betas", "optimizer", "weight_decay", "clip", "ema")
+#: What a bench run's ``-p METHOD.KEY=VALUE`` may set of a training: ``TRAIN_KEYS`` and the model to start from
+TRAINING_SETTINGS = (*TRAIN_KEYS, "init")
 
 
 def train(data, method: str = "ne2ne", output: str | os.PathLike | None = None, *, noise: str | None = None,
@@ -616,7 +619,7 @@ def train(data, method: str = "ne2ne", output: str | os.PathLike | None = None, 
           preset: str = "fast", seed: int = 0, device: str = "auto", checkpoint: str | os.PathLike | None = None,
           checkpoint_every: int = 0, checkpoint_minutes: float = 5.0, resume: str | os.PathLike | None = None,
           log: str | os.PathLike | None = None, val_every: int = 0, progress: bool = False, on_step=None, clean=None,
-          axes: str | None = None, **options):
+          axes: str | None = None, init: str | os.PathLike | None = None, **options):
     """Train a dataset method (``n2n``, ``ne2ne``) on noisy data and save it to ``output``.
 
     ``data``: a folder (see ``selfdenoise.training.data``), a ``TrainingSet``, or a list of noisy arrays; for a
@@ -626,7 +629,8 @@ def train(data, method: str = "ne2ne", output: str | os.PathLike | None = None, 
     protocol). ``val``: a folder of *clean* images noised with ``val_noise`` (default ``noise``) for
     validation PSNR. ``preset``: ``fast`` (CPU default) or ``paper`` (the paper's network and
     schedule). ``clean``: unpaired clean images of other scenes (a folder, or a list of arrays) for
-    methods that also learn from them (``tcfl``). ``options``: training settings (batch, crop, lr,
+    methods that also learn from them (``tcfl``). ``init``: a model file (or ``zoo:NAME``) of the same method,
+    channels and network whose weights the training starts from (fine-tuning). ``options``: training settings (batch, crop, lr,
     schedule, warmup, optimizer, weight_decay, clip, betas, ema) or method options (net, widths, loss, gamma, ...).
     A checkpoint (``output``.checkpoint unless ``checkpoint`` is given) is written every
     ``checkpoint_minutes`` (and ``checkpoint_every`` steps), the one before it kept as ``.previous``; when one
@@ -656,10 +660,12 @@ def train(data, method: str = "ne2ne", output: str | os.PathLike | None = None, 
             checkpoint = Path(str(output) + ".checkpoint")
     if resume is None and checkpoint is not None:
         resume = interrupted_run(checkpoint)
+    start = _initial_weights(init, m, ts.channels) if init is not None else None
     t0 = time.perf_counter()
     result = _train(m, ts, cfg, val=val_pairs, checkpoint=checkpoint, resume=resume, log=log, device=device,
-                    progress=progress, on_step=on_step)
+                    progress=progress, on_step=on_step, init=start)
     meta_train = {"steps": result.steps, "seconds": round(result.seconds, 1), "preset": preset,
+                  **({"init": str(init)} if init is not None else {}),
                   "config": {k: v for k, v in cfg.__dict__.items()}, "val_psnr": result.val_psnr,
                   "gflops_per_s": result.gflops_per_s, "wall_seconds": round(time.perf_counter() - t0, 1),
                   "device": str(next(result.model.parameters()).device),
@@ -675,6 +681,21 @@ def train(data, method: str = "ne2ne", output: str | os.PathLike | None = None, 
     result.model = TrainedModel(m, result.model.eval(), {"channels": ts.channels, "method": m.name,
                                                          "config": m.config(), "extra": extra}, result.path or "")
     return result
+
+
+def _initial_weights(init: str | os.PathLike, method, channels: int) -> dict:
+    """The network weights of the model ``init`` to start training ``method`` on ``channels``-channel data from;
+    an ``InputError`` naming it unless it is a model of that method, those channels and that network."""
+    start = load_model(init)
+    if start.method.name != method.name or start.channels != channels:
+        raise InputError(f"{init}: a {start.channels}-channel '{start.method.name}' model cannot start the training "
+                         f"of '{method.name}' on {channels}-channel data")
+    weights = start.network.state_dict()
+    fresh = method.build_model(channels).state_dict()
+    if {k: tuple(v.shape) for k, v in weights.items()} != {k: tuple(v.shape) for k, v in fresh.items()}:
+        raise InputError(f"{init}: its network differs from the one these options build (saved options: "
+                         f"{start.metadata.get('config')}); give the same network options")
+    return weights
 
 
 def interrupted_run(checkpoint: str | os.PathLike) -> Path | None:

@@ -201,6 +201,8 @@ def _denoise_on_cluster(inputs, output, method, scheduler, report, **options):
               "without them is repeated frames of one scene.")
 @click.option("-o", "--output", required=True, type=click.Path(), help="Model file to write (e.g. model.sdm).")
 @click.option("--noise", default=None, help="Synthetic noise drawn on the fly (the data are then the signal).")
+@click.option("--init", default=None, help="A model file, or zoo:NAME, of the same method and network whose weights "
+              "the training starts from (fine-tuning).")
 @click.option("--clean", type=click.Path(), default=None, help="tcfl: folder of unpaired clean images of other scenes.")
 @click.option("--gan", default=None, help="tcfl: lsgan (the paper's) or wgan.")
 @click.option("--val", type=click.Path(), default=None, help="Folder of clean validation images.")
@@ -231,7 +233,7 @@ def _denoise_on_cluster(inputs, output, method, scheduler, report, **options):
 @click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE",
               help="A method option, e.g. -p masks=3 -p fill=zero -p tv=0.1 (asym-mask), -p widths=32,64,96.")
 @click.option("-q", "--quiet", is_flag=True)
-def train(data_path, method, data, axes, output, noise, clean, gan, val, val_noise, steps, minutes, preset, net, loss,
+def train(data_path, method, data, axes, output, noise, init, clean, gan, val, val_noise, steps, minutes, preset, net, loss,
           gamma, batch, crop, lr, optimizer, weight_decay, schedule, warmup, clip, device, seed, val_every,
           checkpoint_every, checkpoint_minutes, resume, log, params, quiet):
     """Train Noise2Noise or Neighbor2Neighbor on noisy images (ne2ne-3d: on a ZYX volume); writes a reusable
@@ -247,7 +249,7 @@ def train(data_path, method, data, axes, output, noise, clean, gan, val, val_noi
                    weight_decay=weight_decay, schedule=schedule, warmup=warmup, clip=clip, gan=gan)
     checkpoint = str(output) + ".checkpoint"
     try:
-        r = selfdenoise.api.train(data, method, output, noise=noise, clean=clean, axes=axes, val=val,
+        r = selfdenoise.api.train(data, method, output, noise=noise, init=init, clean=clean, axes=axes, val=val,
                       val_noise=val_noise, steps=steps, minutes=minutes, preset=preset, seed=seed, device=device,
                       checkpoint=checkpoint,
                       checkpoint_every=checkpoint_every, checkpoint_minutes=checkpoint_minutes, resume=resume,

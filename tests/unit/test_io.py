@@ -224,6 +224,8 @@ def test_arrays_follow_the_api_contract():
         selfdenoise.denoise(unit * 255, "nlm", sigma=20)
     with pytest.raises(InputError, match="int32 values have no standard range"):
         selfdenoise.denoise((unit * 4095).astype(np.int32), "nlm", sigma=20)
+    bright = 0.9 + rng.normal(0, 50 / 255, (64, 64)).astype(np.float32)  # strong noise on white: 0.1..1.7
+    assert selfdenoise.denoise(bright, "nlm", sigma=50).shape == (64, 64)
     in_255 = selfdenoise.denoise(unit * 255, "nlm", sigma=20, data_range=255)
     np.testing.assert_allclose(in_255, selfdenoise.denoise(unit, "nlm", sigma=20) * 255, rtol=1e-5, atol=1e-3)
     twelve_bit = selfdenoise.denoise((unit[..., 0] * 4000 - 100).astype(np.int16), "nlm", sigma=20, data_range=(-100, 3900))

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from selfdenoise import api
 from selfdenoise.core.errors import InputError
 from selfdenoise.methods import registry
 from selfdenoise.methods.contract import DataNeeds
@@ -299,3 +300,23 @@ def test_noise2noise_aligns_moving_frames_before_pairing_them(tmp_path):
     model = api.load_model(r.path)
     assert "registration" not in model.metadata["extra"]["data"] and model.metadata["config"]["register"] is False
     assert "register" not in registry.get_method("n2n").config()  # the default keeps older model files valid
+
+
+def test_a_training_starts_from_the_weights_of_init_and_refuses_another_network(tmp_path, natural):
+    """``init``: the network starts as the given model (an lr of 1e-12 leaves it there), not as a fresh one;
+    a model of another method, channel count or width is one clear error naming it."""
+    ts = tiny_set(natural)
+    first = api.train(ts, "ne2ne", tmp_path / "first.sdm", steps=4, batch=2, crop=16, lr=2e-3, **TINY)
+    start = weights(first.model.network)
+    again = api.train(ts, "ne2ne", tmp_path / "again.sdm", steps=2, batch=2, crop=16, lr=1e-12, init=first.path, **TINY)
+    fresh = api.train(ts, "ne2ne", tmp_path / "fresh.sdm", steps=2, batch=2, crop=16, lr=1e-12, seed=5, **TINY)
+    assert max_diff(start, weights(again.model.network)) < 1e-6
+    assert max_diff(start, weights(fresh.model.network)) > 1e-3
+    assert api.load_model(again.path).metadata["extra"]["train"]["init"] == first.path
+    for method, options in (("n2n", TINY), ("ne2ne", {"widths": (8, 8, 16)})):
+        with pytest.raises(InputError, match="first.sdm"):
+            api.train(data.from_arrays([[natural[:40, :44]] * 2]), method, None, steps=1, batch=2, crop=16,
+                      init=first.path, **options)
+    gray = data.from_arrays([[natural[:40, :44, :1]]])
+    with pytest.raises(InputError, match="1-channel data"):
+        api.train(gray, "ne2ne", None, steps=1, batch=2, crop=16, init=first.path, **TINY)

@@ -49,6 +49,25 @@ def test_cli_lists_shows_and_denoises_with_a_zoo_model(tiny_zoo, tmp_path):
     np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, atol=1e-6)
 
 
+def test_cli_training_starts_from_a_zoo_model(tiny_zoo, tmp_path):
+    """``selfdenoise train --init zoo:NAME`` fine-tunes the shipped network: with a negligible learning rate
+    the model written is the zoo model's network, with the same options."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for k in range(2):
+        np.save(folder / f"{k}.npy", np.random.default_rng(k).random((36, 40), dtype=np.float32))
+    out = tmp_path / "tuned.sdm"
+    done = CliRunner().invoke(main, ["train", "-m", "ne2ne", "--data", str(folder), "-o", str(out), "--init", "zoo:tiny",
+                                     "--steps", "2", "--batch", "2", "--crop", "16", "--lr", "1e-12", "-p",
+                                     "widths=8,16,16", "-q"])
+    assert done.exit_code == 0, done.output
+    start, tuned = api.load_model("zoo:tiny").network.state_dict(), api.load_model(out).network.state_dict()
+    assert max(float((start[k] - tuned[k]).abs().max()) for k in start) < 1e-6
+    refused = CliRunner().invoke(main, ["train", "-m", "ne2ne", "--data", str(folder), "-o", str(tmp_path / "x.sdm"),
+                                        "--init", "zoo:tiny", "--steps", "1", "-q"])  # default widths: another network
+    assert refused.exit_code == 2 and "zoo:tiny" in refused.output and len(refused.output.strip().splitlines()) == 1
+
+
 def test_an_unknown_zoo_name_is_one_line(tiny_zoo):
     with pytest.raises(InputError, match=r"zoo:nope: no such zoo model \(known: tiny"):
         api.load_model("zoo:nope")

@@ -253,7 +253,7 @@ def _check_options(names: list[str], options: dict[str, dict]) -> dict[str, dict
         if m not in names:
             raise InputError(f"an option was given for {m}, which is not in this run ({', '.join(names)})")
         if _needs_training(m) and "model" not in opts:  # a single-image method's lr/crop/batch are its options
-            train_settings[m] = {k: opts.pop(k) for k in list(opts) if k in api.TRAIN_KEYS}
+            train_settings[m] = {k: opts.pop(k) for k in list(opts) if k in api.TRAINING_SETTINGS}
         if m in registry.IMAGE_METHODS:
             registry.check_options(m, {k: v for k, v in opts.items() if k not in ("model", "sigma")})
     return train_settings

@@ -50,7 +50,7 @@ def train_for_protocol(proto: Protocol, data_dir: Path, method: str, out_path: P
         say(progress, f"{method}: trained by the interrupted run ({model_file})")
         trained, fit = api.load_model(model_file), json.loads(finished.read_text())
     else:
-        needs = registry.get_method(method, **{k: v for k, v in options.items() if k not in api.TRAIN_KEYS}).data_needs()
+        needs = registry.get_method(method, **{k: v for k, v in options.items() if k not in api.TRAINING_SETTINGS}).data_needs()
         data = protocol_training_set(proto, data_dir, needs, base_seed)
         if needs.clean:
             data = data.with_clean(*protocol_clean_images(proto, data_dir, method))

@@ -14,6 +14,12 @@ that never saw a clean image), for reference patches on a grid:
    ``1 / (sigma^2 * sum w^2)`` (groups that kept little noise count more), and overlapping estimates are
    averaged.
 
+BM3D's own choices are options, measured against its Wiener stage by ``benchmarks/wiener_parity.py``: groups of
+the largest power of 2 of the matches within a distance ``threshold``, the Haar ``transform`` across the group, a
+Kaiser window (``kaiser``) weighting the aggregation, and ``shrinkage``, the factor on the noise variance in the
+gain (with BM3D's basic estimate as pilot, 0.5 closes the gap to its Wiener stage; 1, the plain empirical Wiener
+gain, is the default: after a network's pilot, a smaller variance lost on validation).
+
 Colour images are filtered in an orthonormal opponent colour space (luminance and two chroma channels;
 white noise keeps its level there), matching on the luminance. ``passes`` > 1 uses each result as the
 next pilot. With ``group=1`` no matching is done: a sliding-window DCT Wiener filter.

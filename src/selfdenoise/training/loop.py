@@ -121,6 +121,7 @@ def train(
     device: str = "auto",
     progress: bool = False,
     on_step: Callable[[int, dict], None] | None = None,  # (step, {loss..., model, seconds})
+    init: dict[str, Tensor] | None = None,
 ) -> TrainResult:
     """Train ``method``'s network on ``data`` (a ``training.data.TrainingSet``).
 
@@ -129,11 +130,11 @@ def train(
     optimisers in one file) every ``config.checkpoint_every`` steps and on Ctrl-C (then
     ``KeyboardInterrupt`` is raised again), exact ``resume``, an exponential moving average of the weights
     returned in their place (``config.ema``, checkpointed beside them), early stop on ``StopTraining``
-    (``result.stopped`` holds the reason). Under ``torchrun`` it runs DistributedDataParallel (gloo on
+    (``result.stopped`` holds the reason); ``init``: weights the network starts from (not when resuming). Under ``torchrun`` it runs DistributedDataParallel (gloo on
     CPU, NCCL on CUDA; methods with several parameter groups average their gradients by all-reduce
     instead): each process takes its slice of the global batch, only rank 0 writes.
     """
-    run = _set_up(method, data, config, resume=resume, log=log, device=device, progress=progress)
+    run = _set_up(method, data, config, resume=resume, log=log, device=device, progress=progress, init=init)
     try:
         while (out := _step(run)) is not None:
             _record(run, out, val=val, checkpoint=checkpoint, on_step=on_step)
@@ -149,7 +150,7 @@ def train(
 
 # ------------------------------------------------------------------------------------- set-up
 def _set_up(method: DatasetMethod, data: TrainingSet, config: TrainConfig, *, resume, log, device: str,
-            progress: bool) -> _Run:
+            progress: bool, init: dict[str, Tensor] | None = None) -> _Run:
     """Check the data against the method's needs, start the process group, build the network and its
     optimisers (from a checkpoint when resuming), open the log and the progress bar."""
     config.check()
@@ -167,8 +168,8 @@ def _set_up(method: DatasetMethod, data: TrainingSet, config: TrainConfig, *, re
         config = state["config"]
     torch.manual_seed(config.seed)
     model = method.build_model(data.channels)
-    if state is not None:
-        model.load_state_dict(state["model"])
+    if state is not None or init is not None:
+        model.load_state_dict(state["model"] if state is not None else init)
     model = to_channels_last(model.to(dev))
     groups = _parameter_groups(method, model, config)
     net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None) \
