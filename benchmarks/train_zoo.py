@@ -182,6 +182,7 @@ def main() -> int:
         model_path = zoo.ZOO_DIR / f"{args.name}.safetensors"  # written atomically when the training ends
         cmd = [sys.executable, "-m", "selfdenoise", "train", "-m", spec.method, "--data", str(folder), "-o",
                str(model_path), "--minutes", f"{args.minutes:g}", "--seed", str(args.seed), "--device", "cpu", "-q",
+               "--log", str(Path(tmp) / "train.log.csv"),  # not beside the shipped model
                *[a for k, v in spec.train_options.items() for a in ("-p", f"{k}={v}")]]
         training = timed(cmd)
         print("trained", training, flush=True)
@@ -193,7 +194,8 @@ def main() -> int:
         held_out = [scored(model, s, args.data, spec.options) for s in spec.held_out]
         print("held out", [(h["protocol"], h["dataset"], round(h["psnr"], 2)) for h in held_out], flush=True)
     command = shlex.join(["selfdenoise", "train", "-m", spec.method, "--data", "FOLDER_OF_THE_DATA_FILES", "-o",
-                          model_path.name, *cmd[cmd.index("--minutes"):]])
+                          model_path.name, *cmd[cmd.index("--minutes"):cmd.index("--log")],
+                          *cmd[cmd.index("--log") + 2:]])
     entry = {"method": spec.method, "channels": model.channels, "file": model_path.name, "summary": spec.summary,
              "options": spec.options, "data": [str(f.relative_to(args.data)) for f in files],
              "noise": None if spec.noise is None else f"{spec.noise}, drawn once per image and realisation "
