@@ -78,8 +78,9 @@ def _image_table(name: str, results: list[dict]) -> list[str]:
 
 
 def _training(result: dict) -> str:
-    """The training cell: minutes on the protocol's training set ("transductive" when that set holds the
-    noisy test images themselves), or a peer's per-image budget (included in its seconds per image)."""
+    """The training cell: minutes on the protocol's training set (and the model it started from; "transductive"
+    when that set holds the noisy test images themselves), or a peer's per-image budget (included in its seconds
+    per image)."""
     if result.get("peer"):
         budget = result.get("budget_seconds")
         return f"{budget:.0f} s on each image" if budget else ""
@@ -87,7 +88,9 @@ def _training(result: dict) -> str:
     if not t:
         return ""
     proto = PROTOCOLS.get(result.get("protocol", ""))
-    return f"{t / 60:.0f} min" + (", transductive" if proto is not None and proto.transductive else "")
+    init = (result.get("options") or {}).get("init")
+    return (f"{t / 60:.0f} min" + (f" from {init}" if init else "")
+            + (", transductive" if proto is not None and proto.transductive else ""))
 
 
 def _sequence_table(name: str, results: list[dict]) -> list[str]:
