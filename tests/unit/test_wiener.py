@@ -69,6 +69,10 @@ def test_bm3d_grouping_keeps_powers_of_two_of_the_matches_within_the_threshold()
                          [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.1]])
     assert Grouping(threshold=1.0).sizes(dist).tolist() == [4, 1, 8]  # 6 within: 4; only itself: 1; all 8
     assert Grouping().sizes(dist).tolist() == [8, 8, 8]
+    assert Grouping(transform="haar").sizes(dist[:, :6]).tolist() == [4, 4, 4]  # Haar: a power of 2
+    small = collaborative_wiener(torch.rand(1, 9, 10), torch.rand(1, 9, 10), 0.1, window=3, group=16,
+                                 transform="haar")  # 9 candidates in the window: groups of 8
+    assert small.shape == (1, 9, 10) and torch.isfinite(small).all()
 
 
 @pytest.mark.parametrize("transform", ["dct", "haar"])

@@ -170,12 +170,16 @@ class Grouping:
 
     def sizes(self, dist: Tensor) -> Tensor:
         """Members per reference (refs,) from its sorted distances (refs, group): all of them, or with a
-        ``threshold`` the largest power of 2 of those below it (at least the reference itself)."""
+        ``threshold`` those within it (at least the reference itself); a power of 2 of them (the largest) with
+        a threshold or the Haar transform."""
         refs, group = dist.shape
         if self.threshold is None:
-            return torch.full((refs,), group, dtype=torch.long)
-        below = (dist <= self.threshold).sum(1).clamp_min(1)
-        return 2 ** torch.floor(torch.log2(below.double())).long()
+            count = torch.full((refs,), group, dtype=torch.long)
+            if self.transform != "haar":
+                return count
+        else:
+            count = (dist <= self.threshold).sum(1).clamp_min(1)
+        return 2 ** torch.floor(torch.log2(count.double())).long()
 
     def matrix(self, n: int) -> Tensor:
         return haar_matrix(n) if self.transform == "haar" else dct_matrix(n)
@@ -226,9 +230,8 @@ def _filter(y: Tensor, p: Tensor, var: Tensor, patch: int, step: int, grouping: 
     hp, wp = h - patch + 1, w - patch + 1
     t2 = torch.kron(dct_matrix(patch), dct_matrix(patch))  # 2-D DCT on flattened patches
     ydct, pdct = _patch_dct(y, patch, t2), _patch_dct(p, patch, t2)  # (c, patch^2, positions)
-    group = grouping.group if grouping.transform == "dct" else 2 ** int(math.log2(max(1, grouping.group)))
     members, dist = _match(pdct, hp, wp, _grid(h, patch, step), _grid(w, patch, step),
-                           max(0, int(grouping.window) // 2), group, grouping.features, patch)
+                           max(0, int(grouping.window) // 2), grouping.group, grouping.features, patch)
     sizes = grouping.sizes(dist)
     pp = patch * patch
     ydct, pdct = ydct.view(c * pp, -1), pdct.view(c * pp, -1)
