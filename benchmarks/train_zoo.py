@@ -5,7 +5,7 @@
 Every model is trained by ``selfdenoise train`` on noisy images only, validated on a protocol's validation
 split (never trained on) with and without the inference options the entry applies when it is loaded, and
 scored on held-out test splits that are reported and used for nothing. Synthetic noise is drawn once per
-image and realisation with recorded seeds (``NOISE_SEED`` + realisation * 100,000 + index), clipped to
+image and realisation with recorded seeds (``protocols.realisation_seed``, the protocols' own training seeds), clipped to
 [0, 1] and written as 16-bit TIFF: the files a camera would give; the model never sees a clean image.
 
 - ``fluorescence``: ``ne2ne`` on the W2S validation fields of view 001-007 (widefield, three wavelengths each)
@@ -41,14 +41,13 @@ from large_photos import timed
 
 from selfdenoise import api, zoo
 from selfdenoise.bench import write_json
-from selfdenoise.bench.protocols import PROTOCOLS, find_test_images, test_pair
+from selfdenoise.bench.protocols import PROTOCOLS, TRAINING_NOISE_SEED, find_test_images, realisation_seed, test_pair
 from selfdenoise.bench.provenance import git_commit, origin, require_clean_tree
 from selfdenoise.core.io import ImageInfo, atomic_write, read_image, write_image
 from selfdenoise.core.metrics import evaluate_pair
 from selfdenoise.core.noise import add_noise
 
 ROOT = Path(__file__).resolve().parent.parent
-NOISE_SEED = 1_000_000  # the training noise of zoo models, apart from every protocol's seeds
 #: the inference options W2S validation chose for ne2ne (refinement), applied when the zoo model is loaded
 VST_REFINE = {"refine": 1, "refine_vst": "auto"}
 
@@ -137,7 +136,7 @@ def write_training_folder(spec: Spec, files: list[Path], data: Path, folder: Pat
             continue
         clean, _ = read_image(f)
         for r in range(spec.realisations):
-            seed = NOISE_SEED + r * 100_000 + i
+            seed = realisation_seed(TRAINING_NOISE_SEED, r, i)
             noisy = np.clip(add_noise(clean, spec.noise, seed=seed), 0.0, 1.0)
             out = (folder / "ab"[r] if spec.realisations > 1 else folder) / (Path(name).stem + ".tif")
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -199,7 +198,7 @@ def main() -> int:
     entry = {"method": spec.method, "channels": model.channels, "file": model_path.name, "summary": spec.summary,
              "options": spec.options, "data": [str(f.relative_to(args.data)) for f in files],
              "noise": None if spec.noise is None else f"{spec.noise}, drawn once per image and realisation "
-                                                      f"({spec.realisations}), seeds {NOISE_SEED} + realisation * "
+                                                      f"({spec.realisations}), seeds {TRAINING_NOISE_SEED} + realisation * "
                                                       "100000 + index, clipped to [0, 1], 16-bit TIFF",
              "data_terms": spec.data_terms, "seed": args.seed, "command": command,
              "train_seconds": training["seconds"], "device": "cpu: 2 cores",

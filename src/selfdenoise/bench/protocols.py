@@ -257,12 +257,21 @@ def protocol_train_files(proto: Protocol, data_dir: Path) -> list[Path]:
     return protocol_files(data_dir, proto.train)
 
 
+#: the seed base of training realisations: no test image uses a seed from it on
+TRAINING_NOISE_SEED = 1_000_000
+
+
+def realisation_seed(seed: int, realisation: int, index: int) -> int:
+    """The noise seed of noisy realisation ``realisation`` of training image ``index``."""
+    return seed + realisation * 100_000 + index
+
+
 def protocol_training_set(proto: Protocol, data_dir: Path, needs: DataNeeds, base_seed: int = 0,
-                          seed: int = 1_000_000):
+                          seed: int = TRAINING_NOISE_SEED):
     """The protocol's noisy training images, for a method with these data ``needs``.
 
     Synthetic noise (``train_noise``) is drawn once per realisation (two for methods trained on pairs)
-    with fixed seeds that no test image uses (``seed + r * 100_000 + i``); a transductive protocol instead
+    with fixed seeds that no test image uses (``realisation_seed``); a transductive protocol instead
     trains on the noisy test volume itself, exactly as the tests see it (whole, for a method of volumes; its
     neighbouring planes as pairs, for a method trained on pairs). Real
     noisy files are used as they are, grouped by folder when ``train_group == "folder"`` (the frames of a folder
@@ -301,7 +310,8 @@ def protocol_training_set(proto: Protocol, data_dir: Path, needs: DataNeeds, bas
     groups = []
     for i, f in enumerate(files):
         clean, _ = read_image(f)
-        groups.append([add_noise(clean, proto.train_noise, seed=seed + r * 100_000 + i) for r in range(realisations)])
+        groups.append([add_noise(clean, proto.train_noise, seed=realisation_seed(seed, r, i))
+                       for r in range(realisations)])
     return replace(from_arrays(groups, [f.name for f in files], layout=f"{proto.train} + {proto.train_noise}, "
                                f"{realisations} fixed noisy realisation(s) each"), sources=[source_name(f) for f in files])
 

@@ -119,10 +119,44 @@ def removed_variance(removed: Tensor) -> Tensor:
     return removed.flatten(1).var(dim=1)
 
 
+#: the 1-D transforms across a group
+TRANSFORMS = ("dct", "haar")
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """How references gather their groups, how a group is transformed and shrunk and how it is put back (see
+    ``collaborative_wiener``, whose defaults these are)."""
+    window: int = 27
+    group: int = 16
+    features: int = 6
+    threshold: float | None = None
+    transform: str = "dct"
+    kaiser: float = 0.0
+    shrinkage: float = 1.0
+
+    def sizes(self, dist: Tensor) -> Tensor:
+        """Members per reference (refs,) from its sorted distances (refs, group): all of them, or with a
+        ``threshold`` those within it (at least the reference itself); a power of 2 of them (the largest) with
+        a threshold or the Haar transform."""
+        refs, group = dist.shape
+        if self.threshold is None:
+            count = torch.full((refs,), group, dtype=torch.long)
+            if self.transform != "haar":
+                return count
+        else:
+            count = (dist <= self.threshold).sum(1).clamp_min(1)
+        return 2 ** torch.floor(torch.log2(count.double())).long()
+
+    def matrix(self, n: int) -> Tensor:
+        return haar_matrix(n) if self.transform == "haar" else dct_matrix(n)
+
+
 def collaborative_wiener(noisy: Tensor, pilot: Tensor, sigma: Tensor | float | None = None, *, patch: int = 8,
-                         step: int = 3, window: int = 27, group: int = 16, passes: int = 1, features: int = 6,
-                         kaiser: float = 0.0, transform: str = "dct", threshold: float | None = None,
-                         shrinkage: float = 1.0, chunk: int = 4096) -> Tensor:
+                         step: int = 3, window: int = Grouping.window, group: int = Grouping.group, passes: int = 1,
+                         features: int = Grouping.features, kaiser: float = Grouping.kaiser,
+                         transform: str = Grouping.transform, threshold: float | None = Grouping.threshold,
+                         shrinkage: float = Grouping.shrinkage, chunk: int = 4096) -> Tensor:
     """Refine ``pilot`` (C, H, W) by collaborative Wiener filtering of ``noisy`` (C, H, W), both in
     [0, 1]; see the module docstring. ``sigma``: noise standard deviation in [0, 1] units (scalar or per
     opponent channel), ``None`` = the standard deviation of ``noisy - pilot`` per opponent channel.
@@ -150,39 +184,6 @@ def collaborative_wiener(noisy: Tensor, pilot: Tensor, sigma: Tensor | float | N
             var = torch.as_tensor(sigma, dtype=torch.float32).expand(c).clone() ** 2
         p = _filter(y, p, var, patch, step, grouping, chunk)
     return torch.einsum("ij,jhw->ihw", m.T, p) if colour else p
-
-
-#: the 1-D transforms across a group
-TRANSFORMS = ("dct", "haar")
-
-
-@dataclass(frozen=True)
-class Grouping:
-    """How references gather their groups and how a group is transformed and put back (see
-    ``collaborative_wiener``)."""
-    window: int = 27
-    group: int = 16
-    features: int = 6
-    threshold: float | None = None
-    transform: str = "dct"
-    kaiser: float = 0.0
-    shrinkage: float = 1.0
-
-    def sizes(self, dist: Tensor) -> Tensor:
-        """Members per reference (refs,) from its sorted distances (refs, group): all of them, or with a
-        ``threshold`` those within it (at least the reference itself); a power of 2 of them (the largest) with
-        a threshold or the Haar transform."""
-        refs, group = dist.shape
-        if self.threshold is None:
-            count = torch.full((refs,), group, dtype=torch.long)
-            if self.transform != "haar":
-                return count
-        else:
-            count = (dist <= self.threshold).sum(1).clamp_min(1)
-        return 2 ** torch.floor(torch.log2(count.double())).long()
-
-    def matrix(self, n: int) -> Tensor:
-        return haar_matrix(n) if self.transform == "haar" else dct_matrix(n)
 
 
 #: ``_match`` compares at most this many (reference, candidate) pairs at once: 64 MB of distances
