@@ -17,6 +17,8 @@ image and realisation with recorded seeds (``protocols.realisation_seed``, the p
   of ``gauss25-color`` (BSD300 test, colour) / ``gauss25-gray`` (BSD400, gray), each image with its own
   sigma drawn from U[5, 50]; validation: the protocol's (McMaster / Set12, sigma 25); held out: its test
   images at sigma 25 (and Kodak with sigma ~ U[5, 50] for colour).
+- ``self2self-color``: ``self2self`` with its own loss (Bernoulli-masked crops, error on the dropped pixels) on one
+  realisation of each ``gauss-color`` training image; validation and held out as ``gauss-color``'s (sigma 25).
 - ``poisson-color``: ``n2n`` likewise with Poisson noise of 5-50 photons at full scale per image; validation
   and held out: ``poisson30-color``'s.
 - ``oct``: ``n2n`` on the repeated B-scans of the ``oct-duke`` training eyes 01-07 (the mean of the other
@@ -106,6 +108,11 @@ MODELS = {
         "n2n", "gray images with white Gaussian noise of any level (trained on sigma 5-50, blind)", _BSD,
         ("bsd400_train/*.png",), Score("gauss25-gray", "validation"), (Score("gauss25-gray"),), noise="gauss:5-50",
         realisations=2),
+    "self2self-color": Spec(
+        "self2self", "colour photos with white Gaussian noise of any level (trained on sigma 5-50, blind): Self2Self's "
+        "prior, denoising by its dropout ensemble alone or starting a fit to one photo (denoise -m self2self --init)",
+        _BSD, ("bsd300_test/*.png",), Score("gauss25-color", "validation"), (Score("gauss25-color"),),
+        noise="gauss:5-50"),
     "poisson-color": Spec(
         "n2n", "colour photos with Poisson (shot) noise of any level (trained on 5-50 photons at full scale, blind)",
         _BSD, ("bsd300_test/*.png",), Score("poisson30-color", "validation"), (Score("poisson30-color"),),

@@ -136,7 +136,7 @@ def _parse_sigma(sigma) -> float | None:
 
 
 def denoise(image, method: str = "zero-shot", *, model=None, sigma: float | str | None = "auto", seed: int = 0,
-            tile: int | None = None, progress: bool = False, data_range=None, **options) -> np.ndarray:
+            tile: int | None = None, progress: bool = False, data_range=None, init=None, **options) -> np.ndarray:
     """Denoise one image (H, W) or (H, W, C) in [0, 1] (uint8/uint16 arrays are scaled; any other range
     needs ``data_range``, see ``as_float_image``).
 
@@ -146,14 +146,20 @@ def denoise(image, method: str = "zero-shot", *, model=None, sigma: float | str 
     ``options`` may set ``tta`` (flips/rotations averaged).
     A model of volumes (``ne2ne-3d``) takes one volume (Z, H, W) or (Z, H, W, C) instead of an image.
     ``sigma`` (0-255 units) is used by the classical methods; ``"auto"`` estimates it.
+    ``init``: a model file (or ``zoo:NAME``) of ``method`` whose weights the fit to this image starts from (the
+    methods that are trained on a data set and can also fit one image: ``self2self``, ``n2v``, ``asym-mask``, ...).
     ``options`` go to the method (e.g. ``budget=30`` seconds for zero-shot).
     Returns float32 in [0, 1], the same shape as the input (in ``data_range`` when one is given).
     """
     if data_range is not None:  # map to [0, 1] and back
         lo, hi = _range_pair(data_range)
         scaled = ((np.asarray(image, dtype=np.float64) - lo) / (hi - lo)).astype(np.float32)
-        out = denoise(scaled, method, model=model, sigma=sigma, seed=seed, tile=tile, progress=progress, **options)
+        out = denoise(scaled, method, model=model, sigma=sigma, seed=seed, tile=tile, progress=progress, init=init,
+                      **options)
         return out * np.float32(hi - lo) + np.float32(lo)
+    if init is not None and (model is not None or {"dataset", "single-image"} - set(registry.kinds(method))):
+        fitted = [n for n in registry.names("single-image") if "dataset" in registry.kinds(n)]
+        raise InputError(f"init: a model to start fitting one image from, for {', '.join(fitted)} (not with model=)")
     if model is not None and not isinstance(model, TrainedModel):
         model = load_model(model)
     if model is not None and model.volumetric:  # a volume (Z, H, W[, C]), checked by the model
@@ -171,10 +177,11 @@ def denoise(image, method: str = "zero-shot", *, model=None, sigma: float | str 
         if "single-image" not in registry.kinds(method):  # zero-shot, or a dataset method that can also fit one image
             raise InputError(f"method '{method}' is trained on a data set first: `selfdenoise train --method "
                              f"{method} ...`, then denoise with --model FILE")
+        start = {"weights": _initial_weights(init, m, img.shape[-1])} if init is not None else {}
         shape = img.shape
         x = torch.from_numpy(img).permute(2, 0, 1)[None].contiguous()
         del img  # a 24-MP photo: one float32 copy (288 MB) fewer while the method runs
-        y = m.fit_denoise(x, seed=seed, progress=progress)
+        y = m.fit_denoise(x, seed=seed, progress=progress, **start)
         del x
         out = np.ascontiguousarray(y[0].permute(1, 2, 0).detach().cpu().numpy(), dtype=np.float32).reshape(shape)
         del y
@@ -684,12 +691,13 @@ def train(data, method: str = "ne2ne", output: str | os.PathLike | None = None, 
 
 
 def _initial_weights(init: str | os.PathLike, method, channels: int) -> dict:
-    """The network weights of the model ``init`` to start training ``method`` on ``channels``-channel data from;
-    an ``InputError`` naming it unless it is a model of that method, those channels and that network."""
-    start = load_model(init)
+    """The network weights of the model ``init`` (loaded once per process) to start training or fitting ``method``
+    on ``channels``-channel data from; an ``InputError`` naming it unless it is a model of that method, those
+    channels and that network."""
+    start = _cached_model(init)
     if start.method.name != method.name or start.channels != channels:
-        raise InputError(f"{init}: a {start.channels}-channel '{start.method.name}' model cannot start the training "
-                         f"of '{method.name}' on {channels}-channel data")
+        raise InputError(f"{init}: a {start.channels}-channel '{start.method.name}' model cannot start "
+                         f"'{method.name}' on {channels}-channel data")
     weights = start.network.state_dict()
     fresh = method.build_model(channels).state_dict()
     if {k: tuple(v.shape) for k, v in weights.items()} != {k: tuple(v.shape) for k, v in fresh.items()}:

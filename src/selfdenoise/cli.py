@@ -94,6 +94,8 @@ def method_params(params, *fns) -> dict:
               "image; microscopy), self2self, nlm, bm3d.")
 @click.option("--model", "model_file", type=click.Path(), default=None,
               help="A trained model file (from `selfdenoise train`); replaces --method.")
+@click.option("--init", default=None, help="Methods that fit the image and also train on a data set (self2self, "
+              "n2v, asym-mask, ...): a model file of the method, or zoo:NAME, to start each fit from.")
 @click.option("--sigma", default="auto", show_default=True, help="Noise level in 0-255 units, or 'auto'.")
 @click.option("--tile", type=int, default=None, help="Tile size in pixels for inference (default: automatic).")
 @click.option("--tta", type=click.IntRange(1, 8), default=None, help="Trained models: flips/rotations averaged.")
@@ -115,8 +117,8 @@ def method_params(params, *fns) -> dict:
 @click.option("--report", is_flag=True, help="Also write a before/after page (slider, synced zoom): "
               "OUTPUT/report.html, or OUTPUT_STEM.report.html next to a single output file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-def denoise(inputs, output, method, model_file, sigma, tile, tta, seed, budget, quality, max_pixels, axes, scheduler,
-            sequence, params, report, quiet):
+def denoise(inputs, output, method, model_file, init, sigma, tile, tta, seed, budget, quality, max_pixels, axes,
+            scheduler, sequence, params, report, quiet):
     """Denoise images (PNG, JPEG, TIFF incl. 16-bit and stacks, NPY; OME-Zarr and Zarr out of core); the output
     keeps the input's form.
 
@@ -135,11 +137,11 @@ def denoise(inputs, output, method, model_file, sigma, tile, tta, seed, budget, 
         return
     extra = method_params(params, selfdenoise.api.denoise_file, selfdenoise.api.denoise)
     options = {**extra, **({"budget": budget} if budget is not None else {}),
-               **({"quality": quality} if quality is not None else {})}
+               **({"quality": quality} if quality is not None else {}), **({"init": init} if init is not None else {})}
     if model_file is not None:
-        if budget is not None or quality is not None:
-            raise InputError(f"--{'budget' if budget is not None else 'quality'} is for methods that fit the photo; "
-                             "a trained model (--model) needs none")
+        fitting = next((k for k, v in (("budget", budget), ("quality", quality), ("init", init)) if v is not None), None)
+        if fitting:
+            raise InputError(f"--{fitting} is for methods that fit the photo; a trained model (--model) needs none")
         options = {"model": selfdenoise.api.load_model(model_file), **extra, **({"tta": tta} if tta else {})}
     else:
         registry.check_name(method)

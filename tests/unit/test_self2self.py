@@ -102,19 +102,26 @@ def test_loss_only_counts_dropped_pixels():
     assert masked_mse(out, y, torch.zeros_like(y)).item() == 0.0
 
 
-def test_ensemble_is_the_mean_of_the_passes():
+def test_ensemble_is_the_mean_of_the_passes_drawn_from_the_seed_of_the_fit():
+    """Each pass: a fresh Bernoulli mask (its own generator) and fresh decoder dropout (the global one), both
+    seeded from ``_mask_seed``; the output is their mean, the same at every call."""
     method = Self2Self(**{**SMALL, "passes": 4})
     model = method.build_model(3)
     x = torch.rand(1, 3, 19, 23)
-    method._generator = torch.Generator().manual_seed(5)
-    torch.manual_seed(9)
+    method._mask_seed = 5
     mean = method.denoise(model, x)
-    method._generator = torch.Generator().manual_seed(5)
-    torch.manual_seed(9)
-    method.passes = 1
-    singles = [method.denoise(model, x) for _ in range(4)]
+    gen = torch.Generator().manual_seed(5)
+    torch.manual_seed(5)
+    model.train()
+    with torch.no_grad():
+        singles = []
+        for _ in range(4):
+            keep = (torch.rand(x.shape, generator=gen) >= method.p).float()
+            as_run = (x * keep).contiguous(memory_format=torch.channels_last)  # dropout draws follow the layout
+            singles.append(model(as_run, keep.contiguous(memory_format=torch.channels_last)))
     assert torch.allclose(mean, torch.stack(singles).mean(0), atol=1e-6)
     assert not torch.allclose(singles[0], singles[1])  # masks and dropout differ between passes
+    assert torch.equal(method.denoise(model, x), mean)
 
 
 def test_fit_denoise_shapes_gray_rgb_tiny_and_deterministic():
@@ -158,3 +165,41 @@ def test_public_api_gray_and_rgb(rgb):
         assert out.shape == image.shape and out.dtype == np.float32 and 0 <= out.min() <= out.max() <= 1
     with pytest.raises(InputError, match="no option"):
         selfdenoise.denoise(rgb, "self2self", sigma_guess=3)
+
+
+def test_training_on_a_data_set_draws_the_masks_from_the_crop_seeds():
+    """Crops from a data set come without masks: the loss masks them from their seed (a resumed run draws the
+    same masks), and scores the dropped pixels only."""
+    method = Self2Self(**SMALL)
+    torch.manual_seed(0)
+    model = method.build_model(3)
+    y = torch.rand(2, 3, 16, 16)
+    model.eval()  # no decoder dropout: the loss depends on the masks alone
+    first = method.training_step(Batch(noisy=y, extra={"seeds": [4]}), model, 0, 1)["loss"]
+    again = method.training_step(Batch(noisy=y, extra={"seeds": [4]}), model, 0, 1)["loss"]
+    other = method.training_step(Batch(noisy=y, extra={"seeds": [5]}), model, 0, 1)["loss"]
+    assert torch.equal(first, again) and not torch.equal(first, other)
+
+
+def test_a_fit_started_from_a_trained_prior_is_that_model_before_any_step(tmp_path, rgb):
+    """``denoise(init=)``: zero steps from a prior give exactly the prior's dropout ensemble (``--model``); steps
+    move away from it; a prior of other channels or another method is refused, naming the file."""
+    import selfdenoise
+    from selfdenoise import api
+
+    crops = [rgb, np.ascontiguousarray(rgb[::-1])]
+    prior = api.train(crops, "self2self", tmp_path / "prior.sdm", steps=3, crop=16, batch=2, width=8, depth=2,
+                      passes=2)
+    options = {"width": 8, "depth": 2, "passes": 2}
+    start = selfdenoise.denoise(rgb, "self2self", init=prior.path, steps=0, **options)
+    assert np.array_equal(start, api.load_model(prior.path).denoise(rgb))
+    moved = selfdenoise.denoise(rgb, "self2self", init=prior.path, steps=3, **options)
+    assert moved.shape == start.shape and not np.array_equal(moved, start)
+    with pytest.raises(InputError, match="prior.sdm.*channel"):
+        selfdenoise.denoise(rgb[..., 0], "self2self", init=prior.path, steps=1, **options)
+    with pytest.raises(InputError, match="prior.sdm.*network differs"):
+        selfdenoise.denoise(rgb, "self2self", init=prior.path, steps=1, width=16, depth=2)
+    with pytest.raises(InputError, match="init"):
+        selfdenoise.denoise(rgb, "nlm", init=prior.path)
+    with pytest.raises(InputError, match="init"):
+        selfdenoise.denoise(rgb, model=prior.path, init=prior.path)

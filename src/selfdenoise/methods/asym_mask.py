@@ -276,7 +276,9 @@ class AsymMask(FitsOneImage, NamedNetMethod):
     #: zero-shot steps when neither ``steps`` nor ``budget`` is given
     default_steps: ClassVar[int] = 300
 
-    def fit_denoise(self, noisy: Tensor, seed: int = 0, progress: bool = False) -> Tensor:
-        """Fit a fresh network to one noisy image (1, C, H, W) with the masked PD loss, then denoise it."""
+    def fit_denoise(self, noisy: Tensor, seed: int = 0, progress: bool = False,
+                    weights: dict[str, Tensor] | None = None) -> Tensor:
+        """Fit a fresh network (or one started from ``weights``) to one noisy image (1, C, H, W) with the masked PD
+        loss, then denoise it."""
         self.check_size(*noisy.shape[-2:], self.train_factor)
-        return super().fit_denoise(noisy, seed=seed, progress=progress)
+        return super().fit_denoise(noisy, seed=seed, progress=progress, weights=weights)

@@ -181,7 +181,9 @@ class SingleImageMethod(Protocol):
     def denoise(self, model: nn.Module, noisy: Tensor) -> Tensor: ...
 
     def fit_denoise(self, noisy: Tensor, seed: int = 0, progress: bool = False) -> Tensor:
-        """Fit to ``noisy`` (1, C, H, W) and return its denoised version (1, C, H, W), not clipped."""
+        """Fit to ``noisy`` (1, C, H, W) and return its denoised version (1, C, H, W), not clipped. A method that
+        is also a ``DatasetMethod`` takes ``weights=`` too: the state of one of its trained models to start from
+        (``api.denoise(init=...)``)."""
         ...
 
 

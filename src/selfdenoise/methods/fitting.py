@@ -98,8 +98,10 @@ class FitsOneImage:
         """Cosine decay over the known number of steps (constant under a time budget alone)."""
         return lr if total <= 0 else lr * 0.5 * (1.0 + math.cos(math.pi * step / total))
 
-    def fit_denoise(self, noisy: Tensor, seed: int = 0, progress: bool = False) -> Tensor:
-        """Fit a fresh network to the one noisy image (1, C, H, W) with the method's loss, then denoise it.
+    def fit_denoise(self, noisy: Tensor, seed: int = 0, progress: bool = False,
+                    weights: dict[str, Tensor] | None = None) -> Tensor:
+        """Fit a fresh network (or one started from ``weights``, the state of a trained model of the method) to the
+        one noisy image (1, C, H, W) with the method's loss, then denoise it.
 
         The fitting runs ``steps`` steps (``default_steps`` when neither they nor ``budget`` are given), or fits
         in ``budget`` seconds for the whole image: one inference of the untrained network is timed first and
@@ -109,10 +111,13 @@ class FitsOneImage:
         x = noisy.detach().float().contiguous()
         steps = self.steps if self.steps is not None else (None if self.budget is not None else self.default_steps)
         seconds, model = self.budget, None
-        if self.budget is not None:
+        if self.budget is not None or weights is not None:
             start = time.perf_counter()
             torch.manual_seed(seed)
             model = self.build_model(x.shape[1])
+            if weights is not None:
+                model.load_state_dict(weights)
+        if self.budget is not None:
             self.denoise(model, x)
             seconds = max(0.0, self.budget - 2 * (time.perf_counter() - start))
             steps = 0 if seconds <= 0 else steps

@@ -49,6 +49,12 @@ a cosine decay did worse than a constant rate; 8 crops per step cost twice as mu
 width 32 is on par at equal time (25.50 dB after 26 s vs 25.94 dB after 33 s for width 48), so the
 paper's width stays. Quality is still far from the paper's: Self2Self
 needs tens of thousands of steps, so on a CPU it is a slow method (compare ``zero-shot``, NLM, BM3D).
+
+A prior trained with Self2Self's own loss on noisy images: ``selfdenoise train -m self2self`` runs the same loss
+(Bernoulli-masked crops, error on the dropped pixels) over a folder of noisy images with the generic loop; the
+model file it writes denoises by the dropout ensemble alone (``--model``), and a fit to one image starts from it
+with ``init`` (``selfdenoise denoise -m self2self --init zoo:self2self-color``; Adam at ``FINE_TUNE_LR``, chosen
+on validation). The zoo's ``self2self-color`` is such a prior for colour photos with Gaussian noise (sigma 5-50).
 """
 from __future__ import annotations
 
@@ -64,7 +70,7 @@ from ..core.errors import InputError
 from ..core.tiling import apply_tiled
 from ..nets.pconv_dropout import PConvDropoutNet
 from .base import to_channels_last
-from .contract import Batch, method_config, option
+from .contract import Batch, DataNeeds, method_config, option
 from .fitting import fit_single_image
 
 #: smallest image side accepted (the API's own minimum)
@@ -80,7 +86,8 @@ class Self2Self:
       early enough to leave room for the passes, which stop at the deadline; results are then no
       longer bit-deterministic);
       ``steps``: training steps (default ``DEFAULT_STEPS`` when no budget is given, none with one);
-      ``lr``: Adam learning rate (after a ``warmup``-step linear warm-up; 5e-3 and above collapse);
+      ``lr``: Adam learning rate (after a ``warmup``-step linear warm-up; 5e-3 and above collapse; default
+      ``SCRATCH_LR``, or ``FINE_TUNE_LR`` when the fit starts from a prior's weights);
       ``p``: probability that a pixel is dropped from the input (and used as a target);
       ``dropout``: decoder dropout probability;
       ``passes``: predictions averaged at inference;
@@ -93,14 +100,25 @@ class Self2Self:
     name: ClassVar[str] = "self2self"
     #: the network takes the image and its Bernoulli mask, and inference averages masked passes (no export)
     exportable: ClassVar[bool] = False
+    #: training a prior on a folder of noisy images (``selfdenoise train -m self2self``): the CPU recipe of the
+    #: dataset methods (``base.FAST_RECIPE``: cosine decay, beta2 0.99, clipped gradients) on the masked crops
+    #: this method fits one image with; ``paper``: the paper's Adam at 1e-4 on whole 256-pixel crops
+    presets: ClassVar[dict] = {
+        "fast": {"crop": 64, "batch": 4, "lr": 1e-3, "schedule": "cosine", "warmup": 0.02, "betas": (0.9, 0.99),
+                 "clip": 0.1},
+        "paper": {"crop": 256, "batch": 1, "lr": 1e-4, "schedule": "constant", "warmup": 0.0},
+    }
     DEFAULT_STEPS: ClassVar[int] = 1000
     warmup: ClassVar[int] = 20
     #: share of the budget the ensemble may take at most (the rest trains)
     inference_share: ClassVar[float] = 0.25
+    #: Adam's rate from a fresh network, and from a prior's weights (``fit_denoise(weights=...)``)
+    SCRATCH_LR: ClassVar[float] = 3e-3
+    FINE_TUNE_LR: ClassVar[float] = 3e-4
 
     budget: float | None = option(None, saved=False)
     steps: int | None = option(None, saved=False)
-    lr: float = option(3e-3, saved=False)
+    lr: float | None = option(None, saved=False)
     p: float = option(0.3)
     dropout: float = option(0.3)
     passes: int = option(16)
@@ -113,7 +131,7 @@ class Self2Self:
     #: training steps that run: ``steps``, else ``DEFAULT_STEPS`` without a budget, else as many as it allows
     train_steps: int | None = field(init=False, repr=False, compare=False)
     _deadline: float | None = field(default=None, init=False, repr=False, compare=False)  # inference stops then
-    _generator: torch.Generator = field(init=False, repr=False, compare=False)
+    _mask_seed: int = field(default=1, init=False, repr=False, compare=False)  # of the ensemble's masks
 
     def __post_init__(self):
         if self.budget is not None and not self.budget >= 0:
@@ -128,10 +146,10 @@ class Self2Self:
         self.budget = None if self.budget is None else float(self.budget)
         self.train_steps = int(self.steps) if self.steps is not None else (
             None if self.budget is not None else self.DEFAULT_STEPS)
-        self.lr, self.p, self.dropout = float(self.lr), float(self.p), float(self.dropout)
+        self.lr = None if self.lr is None else float(self.lr)
+        self.p, self.dropout = float(self.p), float(self.dropout)
         self.passes, self.batch, self.crop = int(self.passes), int(self.batch), int(self.crop)
         self.width, self.depth, self.unshuffle = int(self.width), int(self.depth), int(self.unshuffle)
-        self._generator = torch.Generator().manual_seed(0)
 
     def config(self) -> dict:
         return method_config(self)
@@ -141,7 +159,7 @@ class Self2Self:
         net = PConvDropoutNet(channels, self.width, self.depth, self.dropout, self.unshuffle)
         return to_channels_last(net)
 
-    def keep_mask(self, shape: torch.Size | tuple, generator: torch.Generator) -> Tensor:
+    def keep_mask(self, shape: torch.Size | tuple, generator: torch.Generator | None) -> Tensor:
         """Bernoulli mask, 1 = pixel kept (probability ``1 - p``), drawn independently per channel."""
         return (torch.rand(shape, generator=generator) >= self.p).float()
 
@@ -152,8 +170,24 @@ class Self2Self:
         mask = self.keep_mask(y.shape, generator).contiguous(memory_format=torch.channels_last)
         return Batch(noisy=y, mask=mask)
 
+    def data_needs(self) -> DataNeeds:
+        """Training a prior on a folder: single noisy crops, flipped and rotated."""
+        return DataNeeds()
+
+    def param_groups(self, model: nn.Module) -> dict:
+        return {"": model.parameters()}
+
+    def after_step(self, model: nn.Module, step: int) -> None:
+        """Nothing to do after an optimiser step."""
+
     def training_step(self, batch: Batch, model: nn.Module, step: int, total: int) -> dict[str, Tensor]:
+        """Squared error on the dropped pixels. Crops from a data set come without masks: drawn here, from the
+        crop's seed (a resumed run draws the same ones)."""
         y, keep = batch.noisy, batch.mask
+        if keep is None:
+            seeds = batch.extra.get("seeds")
+            gen = torch.Generator().manual_seed(int(seeds[0]) + 7) if seeds else None
+            keep = self.keep_mask(y.shape, gen).to(y.device).contiguous(memory_format=torch.channels_last)
         out = model(y * keep, keep)
         return {"loss": masked_mse(out, y, 1.0 - keep)}
 
@@ -164,15 +198,22 @@ class Self2Self:
     @torch.inference_mode()
     def denoise(self, model: nn.Module, noisy: Tensor) -> Tensor:
         """Mean of ``passes`` predictions, each with a fresh Bernoulli mask and decoder dropout (fewer
-        when a budget's deadline comes first; always at least one)."""
+        when a budget's deadline comes first; always at least one). Masks and dropout are drawn from the
+        seed of the fit (1 for a trained model), so a call gives the same result each time."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self._mask_seed)
+            return self._ensemble(model, noisy)
+
+    def _ensemble(self, model: nn.Module, noisy: Tensor) -> Tensor:
         model.eval()
         for m in model.modules():
             if isinstance(m, nn.Dropout):
                 m.train()  # dropout stays on: the ensemble averages over it
         x = noisy.float().contiguous(memory_format=torch.channels_last)
+        generator = torch.Generator().manual_seed(self._mask_seed)
 
         def one_pass(t: Tensor) -> Tensor:
-            keep = self.keep_mask(t.shape, self._generator).contiguous(memory_format=torch.channels_last)
+            keep = self.keep_mask(t.shape, generator).to(t.device).contiguous(memory_format=torch.channels_last)
             return model(t * keep, keep)
 
         total = None
@@ -186,8 +227,10 @@ class Self2Self:
         return (total / n).contiguous()
 
     # -- single-image entry point -------------------------------------------------------------
-    def fit_denoise(self, noisy: Tensor, seed: int = 0, progress: bool = False) -> Tensor:
-        """Denoise one image (1, C, H, W) float32 -> (1, C, H, W) in [0, 1]."""
+    def fit_denoise(self, noisy: Tensor, seed: int = 0, progress: bool = False,
+                    weights: dict[str, Tensor] | None = None) -> Tensor:
+        """Denoise one image (1, C, H, W) float32 -> (1, C, H, W) in [0, 1], fitting a fresh network, or one
+        started from ``weights`` (the state of a prior this method's ``build_model`` makes)."""
         if not isinstance(noisy, Tensor) or noisy.ndim != 4 or noisy.shape[0] != 1:
             raise InputError(f"self2self: expected a (1, C, H, W) tensor, got {tuple(getattr(noisy, 'shape', ()))}")
         h, w = noisy.shape[-2:]
@@ -197,10 +240,13 @@ class Self2Self:
         if not torch.isfinite(x).all():
             raise InputError("self2self: the image contains NaN/Inf values")
         start = time.perf_counter()
-        self._generator = torch.Generator().manual_seed(seed + 1)
+        self._mask_seed = seed + 1
         self._deadline = None
         torch.manual_seed(seed)
         model = self.build_model(x.shape[1])
+        if weights is not None:
+            model.load_state_dict(weights)
+        lr = self.lr if self.lr is not None else self.FINE_TUNE_LR if weights is not None else self.SCRATCH_LR
         seconds = None
         if self.budget is not None:
             torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # the first optimiser pays for imports
@@ -212,7 +258,7 @@ class Self2Self:
             model.eval()
         else:
             model = fit_single_image(self, x, steps=self.train_steps, seconds=seconds, seed=seed, progress=progress,
-                                     lr=self.lr, model=model)
+                                     lr=lr, model=model)
         try:
             return self.denoise(model, x)
         finally:
@@ -221,13 +267,11 @@ class Self2Self:
     def _time_one_pass(self, model: nn.Module, x: Tensor) -> float:
         """Seconds of one inference pass on ``x`` (measured once, with the untrained network)."""
         t = time.perf_counter()
-        state = self._generator.get_state()
         saved, self.passes = self.passes, 1
         try:
             self.denoise(model, x)
         finally:
             self.passes = saved
-            self._generator.set_state(state)
         model.train()
         return time.perf_counter() - t
 

@@ -63,6 +63,7 @@ class PConvDropoutNet(nn.Module):
                  unshuffle: int = 1):
         super().__init__()
         self.channels, self.width, self.depth, self.unshuffle = channels, width, depth, int(unshuffle)
+        self.multiple = 1  # any height and width
         c = channels * self.unshuffle**2
         w, wd = width, 2 * width
         self.enc0 = PartialConv2d(c, w)
