@@ -1,141 +1,109 @@
-"""PSNR against training steps for ``--method self2self`` on crops of Kodak images.
+"""PSNR against CPU seconds for ``--method self2self`` on whole test images of the single-image protocol.
 
-Noise: Gaussian sigma/255 added in [0, 1], not clipped, seeded per image (seed = image index).
-Outputs are clipped and quantised to uint8 before PSNR. Each setting trains once on each image
-(center crop of ``--size`` pixels) and is scored at every step count of ``--steps`` with an
-ensemble of ``--passes`` predictions (PSNR is reported for the first 1, 4, 8, 16, ... of them). The
-learning rate follows ``Self2Self.lr_at`` (warm-up, then constant); a setting with
-``"schedule": "cosine"`` decays it to 5 % over the last step count. Settings are compared at equal
-step counts. Seconds per step are the median CPU time (``time.process_time``) of
-the training steps: with ``--threads 1`` that is single-thread time, robust to other jobs sharing the CPU.
-Writes (merging) benchmarks/results/single-image/self2self-curve.json.
+Each image (Kodak24, Gaussian sigma 25 with the protocol's seeds: ``protocols.test_pair``) is fitted once, from a
+fresh network or from a prior (``--init``, e.g. ``zoo:self2self-color``), by the library's own loop
+(``methods.fitting.fit_single_image``). At each mark of ``--seconds`` of training the fit pauses and the dropout
+ensemble (``passes`` predictions, the method's ``denoise``) is scored; the pause is not counted as training. A
+point's ``seconds`` are what a run with that much training costs: training plus one ensemble (timed there);
+``--budget`` runs give the training what the ensemble leaves, so a budget of B seconds lands near the mark of
+B minus the ensemble time. Whole 768x512 images, the machine's threads (2 cores), as ``selfdenoise bench``.
 
-    PYTHONPATH=src python3 benchmarks/self2self_curve.py --data ../shared/data --images 3 \
-        --size 256 --steps 200,400 --settings default --threads 1
+    PYTHONPATH=src python3 benchmarks/self2self_curve.py --data ../shared/data --images kodim01,kodim03 \
+        --seconds 30,60,120,300,600 --init zoo:self2self-color
+
+Writes (merging, one entry per setting and image) benchmarks/results/single-image/self2self-curve.json.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import math
-import os
-import platform
-import subprocess
+import shlex
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
-from selfdenoise.core import metrics
-from selfdenoise.core.noise import add_noise
+from selfdenoise import api
+from selfdenoise.bench import write_json
+from selfdenoise.bench.protocols import PROTOCOLS, find_test_images, test_pair
+from selfdenoise.bench.provenance import git_commit, origin, require_clean_tree
+from selfdenoise.core.metrics import evaluate_pair
+from selfdenoise.core.params import parse_params
+from selfdenoise.methods.fitting import fit_single_image
 from selfdenoise.methods.self2self import Self2Self
 
-#: name -> Self2Self options (+ "schedule": "constant" | "cosine"); "uF" = unshuffle F, "bN" = N masked
-#: crops of "cS" pixels per step, "wW" = encoder width.
-SETTINGS: dict[str, dict] = {
-    "default": {},
-    "w48-u1-b4-c64-lr1e-3": {"width": 48, "unshuffle": 1, "batch": 4, "crop": 64, "lr": 1e-3},
-    "w48-u2-b4-c64-lr1e-3": {"width": 48, "unshuffle": 2, "batch": 4, "crop": 64, "lr": 1e-3},
-    "w48-u2-b4-c64-lr1e-3-nodrop": {"width": 48, "unshuffle": 2, "batch": 4, "crop": 64, "lr": 1e-3, "dropout": 0.0},
-    "w48-u2-b4-c64-lr3e-3": {"width": 48, "unshuffle": 2, "batch": 4, "crop": 64, "lr": 3e-3},
-    "w48-u2-b4-c64-lr1e-2": {"width": 48, "unshuffle": 2, "batch": 4, "crop": 64, "lr": 1e-2},
-    "w48-u2-b4-c64-d3-lr3e-3": {"width": 48, "unshuffle": 2, "batch": 4, "crop": 64, "depth": 3, "lr": 3e-3},
-    "w48-u2-b4-c64-lr3e-3-cos": {"width": 48, "unshuffle": 2, "batch": 4, "crop": 64, "lr": 3e-3,
-                                 "schedule": "cosine"},
-    "w48-u2-b8-c64-lr3e-3": {"width": 48, "unshuffle": 2, "batch": 8, "crop": 64, "lr": 3e-3},
-    "w32-u2-b4-c64-lr3e-3": {"width": 32, "unshuffle": 2, "batch": 4, "crop": 64, "lr": 3e-3},
-}
+OUT = Path(__file__).resolve().parent / "results" / "single-image" / "self2self-curve.json"
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return metrics.psnr(metrics.quantize_uint8(a), metrics.quantize_uint8(b))
-
-
-def commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return "unknown"
-
-
-def run(options: dict, clean: np.ndarray, noisy: np.ndarray, steps: list[int], passes: int) -> dict:
-    opts = dict(options)
-    schedule = opts.pop("schedule", "constant")
-    method = Self2Self(**opts, steps=max(steps), passes=passes)
-    x = torch.from_numpy(noisy.transpose(2, 0, 1).copy())[None]
+def curve(method: Self2Self, weights: dict | None, clean: np.ndarray, noisy: np.ndarray, marks: list[float],
+          metric: str) -> list[dict]:
+    """Points (training seconds, ensemble seconds, PSNR) at each mark of training time, the first at 0."""
+    x = torch.from_numpy(np.ascontiguousarray(noisy.transpose(2, 0, 1)))[None].float()
     torch.manual_seed(0)
-    gen = torch.Generator().manual_seed(0)
-    model = method.build_model(3)
-    model.train()
-    opt = torch.optim.Adam(model.parameters(), lr=method.lr)
-    total = max(steps)
-    times, curve = [], {}
-    for step in range(max(steps)):
-        decay = 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / total)) if schedule == "cosine" else 1.0
-        for g in opt.param_groups:
-            g["lr"] = method.lr_at(step, total, method.lr) * decay
-        t = time.process_time()  # CPU time of this (single-threaded) process: robust to a busy machine
-        loss = method.training_step(method.sample_batch(x, gen), model, step, total)["loss"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        times.append(time.process_time() - t)
-        if step + 1 in steps:
-            method._generator = torch.Generator().manual_seed(1)
-            preds = []
-            for _ in range(passes):
-                method.passes = 1
-                preds.append(method.denoise(model, x)[0].numpy().transpose(1, 2, 0))
-            method.passes = passes
-            model.train()
-            counts = sorted(n for n in {1, 4, 8, 16, passes} if n <= passes)
-            ens = {n: round(psnr(np.mean(preds[:n], 0), clean), 3) for n in counts}
-            curve[step + 1] = ens
-            print(f"    step {step + 1}: {ens}  ({np.median(times):.3f} s/step)", flush=True)
-    return {"seconds_per_step": round(float(np.median(times)), 4), "psnr_by_steps_then_passes": curve}
+    model = method.build_model(x.shape[1])
+    if weights is not None:
+        model.load_state_dict(weights)
+    lr = method.lr if method.lr is not None else method.FINE_TUNE_LR if weights is not None else method.SCRATCH_LR
+    points, clock = [], {"trained": 0.0, "since": time.perf_counter()}
+
+    def score(steps: int) -> None:
+        t = time.perf_counter()
+        out = method.denoise(model, x)[0].numpy().transpose(1, 2, 0)
+        ensemble = time.perf_counter() - t
+        psnr = evaluate_pair(clean, np.clip(out, 0, 1), metric)["psnr"]
+        points.append({"train_seconds": round(clock["trained"], 1), "steps": steps,
+                       "ensemble_seconds": round(ensemble, 1), "seconds": round(clock["trained"] + ensemble, 1),
+                       "psnr": round(float(psnr), 3)})
+        print(f"    {points[-1]}", flush=True)
+
+    def on_step(step: int, net: torch.nn.Module) -> bool:  # points[k] is the mark marks[k - 1]
+        clock["trained"] += time.perf_counter() - clock["since"]
+        while len(points) <= len(marks) and clock["trained"] >= marks[len(points) - 1]:
+            score(step)
+            net.train()
+        clock["since"] = time.perf_counter()
+        return len(points) > len(marks)
+
+    score(0)
+    clock["since"] = time.perf_counter()
+    fit_single_image(method, x, seconds=float("inf"), seed=0, lr=lr, model=model, on_step=on_step)
+    return points
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=Path("../shared/data"))
-    ap.add_argument("--images", default="1,3", help="Kodak image numbers")
-    ap.add_argument("--size", type=int, default=192, help="center crop side")
-    ap.add_argument("--sigma", type=float, default=25.0)
-    ap.add_argument("--steps", default="100,200,400")
-    ap.add_argument("--passes", type=int, default=16)
-    ap.add_argument("--settings", default="w48-b4-c64")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/single-image/self2self-curve.json"))
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--images", default="kodim01,kodim03", help="test images by name")
+    ap.add_argument("--seconds", default="30,60,120,300,600", help="marks of training time")
+    ap.add_argument("--init", default=None, help="a self2self model file or zoo:NAME to start from")
+    ap.add_argument("-p", "--param", action="append", default=[], help="a Self2Self option KEY=VALUE")
+    ap.add_argument("--exploratory", action="store_true", help="allow a dirty tree (results marked so)")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    steps = [int(s) for s in args.steps.split(",")]
-
-    result = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    result.update({
-        "machine": {"cpu_cores": os.cpu_count(), "torch_threads": args.threads,
-                    "processor": platform.processor() or platform.machine(), "torch": torch.__version__},
-        "noise": f"gaussian sigma={args.sigma:g}/255, not clipped, seed = image index (selfdenoise.noise.add_noise)",
-    })
-    points = result.setdefault("points", {})
-    for name in args.settings.split(","):
-        for k in args.images.split(","):
-            path = args.data / "kodak24" / f"kodim{int(k):02d}.png"
-            img = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255.0
-            h, w = img.shape[:2]
-            s = args.size
-            clean = img[(h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
-            noisy = add_noise(clean, f"gauss:{args.sigma:g}", seed=int(k))
-            print(f"{name} {path.name} (noisy {psnr(noisy, clean):.2f} dB)", flush=True)
-            r = run(SETTINGS[name], clean, noisy, steps, args.passes)
-            points[f"{name}/{path.stem}-{s}"] = {
-                "command": " ".join(["python3"] + sys.argv), "commit": commit(), "options": SETTINGS[name],
-                "image": f"{path.name} center {s}x{s}", **r}
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(json.dumps(result, indent=2) + "\n")
+    commit = require_clean_tree(git_commit(), exploratory=args.exploratory)
+    marks = sorted(float(s) for s in args.seconds.split(","))
+    options = parse_params(args.param)
+    method = Self2Self(**options)
+    weights = api.load_model(args.init).network.state_dict() if args.init else None
+    proto = PROTOCOLS["single-image"]
+    ts = proto.test_set(None)
+    wanted = args.images.split(",")
+    items = [i for i in find_test_images(args.data, ts) if Path(i.name).stem in wanted]
+    result = json.loads(OUT.read_text()) if OUT.is_file() else {}
+    setting = ("init " + args.init if args.init else "from scratch") + "".join(f", {k}={v}" for k, v in options.items())
+    runs = result.setdefault("runs", {})
+    for item in items:
+        clean, noisy = test_pair(ts, item, proto.seed)
+        print(f"{setting}: {item.name} (noisy {evaluate_pair(clean, noisy, ts.metric)['psnr']:.2f} dB)", flush=True)
+        runs[f"{setting} / {item.name}"] = {"setting": setting, "image": item.name, "options": options,
+                                            "init": args.init, "points": curve(method, weights, clean, noisy, marks,
+                                                                               ts.metric)}
+        write_json(OUT, {**result, "what": "Self2Self: PSNR against CPU seconds per image (single-image protocol, "
+                                           "Kodak24 sigma 25), training paused at each mark to score the ensemble",
+                         **origin(commit, shlex.join(["python3", *sys.argv]))})
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

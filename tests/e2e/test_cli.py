@@ -445,3 +445,32 @@ def test_noise2noise_on_neighbouring_frames_of_a_time_lapse(tmp_path):
     r = run_here("denoise", tmp_path / "lapse.tif", "--model", model, "--axes", "TYX", "-o", tmp_path / "out.tif", "-q")
     assert r.returncode == 0, r.stderr
     assert tifffile.imread(tmp_path / "out.tif").shape == lapse.shape
+
+
+def test_self2self_trains_a_prior_on_a_folder_and_fits_an_image_from_it(tmp_path, natural):
+    """``train -m self2self`` on noisy images, then ``denoise -m self2self --init`` starts each fit from it; the
+    prior alone denoises with --model; --init with --model, or for a method without models, fails in one line."""
+    rng = np.random.default_rng(3)
+    folder = tmp_path / "noisy"
+    folder.mkdir()
+    for k, (y, x) in enumerate([(0, 0), (40, 30)]):
+        crop = natural[y:y + 41, x:x + 37]
+        noisy = np.clip(crop + rng.normal(0, 25 / 255, crop.shape), 0, 1)
+        Image.fromarray(np.round(noisy * 255).astype(np.uint8)).save(folder / f"{k}.png")
+    net = ("-p", "width=8", "-p", "depth=2", "-p", "passes=2")
+    r = run("train", folder, "-m", "self2self", "-o", tmp_path / "prior.sdm", "--steps", "3", "-p", "crop=16",
+            "-p", "batch=2", *net, "-q")
+    assert r.returncode == 0, r.stderr
+    src = folder / "0.png"
+    r = run("denoise", src, "-o", tmp_path / "fit.png", "-m", "self2self", "--init", tmp_path / "prior.sdm",
+            "-p", "steps=2", *net, "-q")
+    assert r.returncode == 0, r.stderr
+    assert np.asarray(Image.open(tmp_path / "fit.png")).shape == (41, 37, 3)
+    r = run("denoise", src, "-o", tmp_path / "prior.png", "--model", tmp_path / "prior.sdm", "-q")
+    assert r.returncode == 0, r.stderr
+    r = run("denoise", src, "-o", tmp_path / "x.png", "--model", tmp_path / "prior.sdm", "--init",
+            tmp_path / "prior.sdm", "-q")
+    assert_clean_failure(r, "--init")
+    r = run("denoise", src, "-o", tmp_path / "y.png", "-m", "nlm", "--init", tmp_path / "prior.sdm", "-q")
+    assert_clean_failure(r, "init")
+    assert not (tmp_path / "x.png").exists() and not (tmp_path / "y.png").exists()

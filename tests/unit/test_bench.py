@@ -9,6 +9,7 @@ from PIL import Image
 
 from selfdenoise import api, bench
 from selfdenoise.bench import landmarks_synth, runner
+from selfdenoise.bench.protocols import PROTOCOLS
 from selfdenoise.core import metrics
 from selfdenoise.core.errors import InputError, MissingDependencyError
 from selfdenoise.core.io import read_image
@@ -543,10 +544,26 @@ def test_peers_run_in_the_same_run_through_their_own_runner(kodak, tmp_path, mon
                            peers=["careamics-n2v2"])
 
 
-def test_the_learning_settings_of_single_image_methods_stay_their_options():
+def test_the_learning_settings_of_methods_that_fit_each_image_stay_their_options():
+    """Where a protocol has no training set, self2self (also trainable on a data set) fits each image: its lr,
+    crop and init stay its options; where it has one, self2self is trained there like n2n."""
+    options = {"self2self": {"lr": 1e-3, "crop": 32, "init": "prior.sdm"}}
+    assert runner._check_options(["self2self"], options, PROTOCOLS["single-image"]) == {}
+    assert options == {"self2self": {"lr": 1e-3, "crop": 32, "init": "prior.sdm"}}
     options = {"self2self": {"lr": 1e-3, "crop": 32}, "n2n": {"lr": 2e-3, "tta": 2}}
-    assert runner._check_options(["self2self", "n2n"], options) == {"n2n": {"lr": 2e-3}}
-    assert options == {"self2self": {"lr": 1e-3, "crop": 32}, "n2n": {"tta": 2}}
+    assert runner._check_options(["self2self", "n2n"], options, PROTOCOLS["gauss25-color"]) == {
+        "self2self": {"lr": 1e-3, "crop": 32}, "n2n": {"lr": 2e-3}}
+    assert options == {"self2self": {}, "n2n": {"tta": 2}}
+
+
+def test_a_single_image_run_fits_each_image_from_a_prior_given_as_init(kodak, tmp_path):
+    tiny = {"width": 8, "depth": 2, "passes": 1}
+    crops = [np.asarray(Image.open(kodak / "kodak24" / "kodim01.png"), dtype=np.float32) / 255]
+    prior = api.train(crops, "self2self", tmp_path / "prior.sdm", steps=2, crop=16, batch=2, **tiny)
+    r = bench.run_protocol("single-image", kodak, ["self2self"], out_dir=tmp_path / "out", limit=1, progress=False,
+                           baselines=False, method_options={"self2self": {"init": prior.path, "steps": 1, **tiny}})
+    assert r["results"]["self2self"]["n_images"] == 1
+    assert load(tmp_path / "out" / "single-image" / "self2self.json")["options"]["init"] == prior.path
 
 
 def test_a_failing_image_loses_nothing_and_a_rerun_does_only_what_is_missing(kodak, calls, tmp_path, monkeypatch):

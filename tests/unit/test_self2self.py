@@ -203,3 +203,15 @@ def test_a_fit_started_from_a_trained_prior_is_that_model_before_any_step(tmp_pa
         selfdenoise.denoise(rgb, "nlm", init=prior.path)
     with pytest.raises(InputError, match="init"):
         selfdenoise.denoise(rgb, model=prior.path, init=prior.path)
+
+
+def test_the_fitting_loop_calls_on_step_after_each_step_and_stops_when_it_says_so():
+    from selfdenoise.methods.fitting import fit_single_image
+
+    seen = []
+    x = torch.rand(1, 3, 20, 20)
+    fit_single_image(Self2Self(**SMALL), x, seconds=float("inf"), on_step=lambda step, model: seen.append(step) or step == 4)
+    assert seen == [1, 2, 3, 4]
+    seen.clear()
+    fit_single_image(Self2Self(**SMALL), x, steps=3, on_step=lambda step, model: seen.append(step))
+    assert seen == [1, 2, 3]

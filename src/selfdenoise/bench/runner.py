@@ -56,9 +56,12 @@ def _db(x) -> str:
     return f"{x:.2f} dB"
 
 
-def _needs_training(method: str) -> bool:
-    """True for methods trained on a data set rather than on the image they denoise."""
-    return method in registry.IMAGE_METHODS and "dataset" in registry.kinds(method)
+def _needs_training(method: str, proto: Protocol) -> bool:
+    """True for methods trained on a data set rather than on the image they denoise; a method that can do both
+    (``self2self``, ``n2v``, ...) fits each image where the protocol has no training set (``single-image``)."""
+    if method not in registry.IMAGE_METHODS or "dataset" not in registry.kinds(method):
+        return False
+    return proto.train is not None or "single-image" not in registry.kinds(method)
 
 
 def poisson_noise(ts: TestSet) -> bool:
@@ -208,7 +211,7 @@ def plan_run(protocol: str, data_dir: str | os.PathLike | None, methods: list[st
         raise InputError(f"--every must be at least 1, got {every}")
     options = {k.strip().lower(): dict(v or {}) for k, v in (method_options or {}).items()}
     names = _method_names(methods, baselines)
-    train_settings = _check_options(names, options)
+    train_settings = _check_options(names, options, proto)
     _check_training(protocol, proto, names, options, train)
     model_files, trained = _load_model_files(options)
     _check_volume_methods(protocol, ts, names, options)
@@ -245,17 +248,17 @@ def _method_names(methods: list[str], baselines: bool) -> list[str]:
     return names
 
 
-def _check_options(names: list[str], options: dict[str, dict]) -> dict[str, dict]:
+def _check_options(names: list[str], options: dict[str, dict], proto: Protocol) -> dict[str, dict]:
     """Check each method's options; move the training settings of methods trained here out of ``options``
     and return them (method -> settings)."""
     train_settings: dict[str, dict] = {}
     for m, opts in options.items():  # a misspelt option fails now, not after hours of training
         if m not in names:
             raise InputError(f"an option was given for {m}, which is not in this run ({', '.join(names)})")
-        if _needs_training(m) and "model" not in opts:  # a single-image method's lr/crop/batch are its options
+        if _needs_training(m, proto) and "model" not in opts:  # a single-image method's lr/crop/batch are its options
             train_settings[m] = {k: opts.pop(k) for k in list(opts) if k in api.TRAINING_SETTINGS}
         if m in registry.IMAGE_METHODS:
-            registry.check_options(m, {k: v for k, v in opts.items() if k not in ("model", "sigma")})
+            registry.check_options(m, {k: v for k, v in opts.items() if k not in ("model", "sigma", "init")})
     return train_settings
 
 
@@ -263,7 +266,7 @@ def _check_training(protocol: str, proto: Protocol, names: list[str], options: d
                     train: dict | None) -> None:
     """Check that every method that needs training has a model file or can be trained here."""
     for m in names:
-        if not _needs_training(m):
+        if not _needs_training(m, proto):
             continue
         if proto.train is None:
             raise InputError(f"method {m} needs training; protocol '{protocol}' has no training set")
@@ -280,7 +283,7 @@ def _check_volume_methods(protocol: str, ts: TestSet, names: list[str], options:
     for m in names:
         model = options.get(m, {}).get("model")
         volumes = model.volumetric if isinstance(model, api.TrainedModel) else \
-            _needs_training(m) and registry.get_method(m).data_needs().ndim == 3
+            _needs_training(m, PROTOCOLS[protocol]) and registry.get_method(m).data_needs().ndim == 3
         if volumes and ts.slices is None:
             raise InputError(f"method {m} denoises volumes; the test images of '{protocol}' ({ts.name}) are 2-D "
                              "(it runs where they are slices of a volume, e.g. poisson-3d)")
@@ -318,7 +321,7 @@ def _check_models_are_disjoint(proto: Protocol, items: list[TestImage], names: l
 def _train_methods(plan: RunPlan) -> None:
     """Train, on the protocol's training set, each method that needs training and was given no model.
     The run's training journal keeps what a kill would lose (snapshots, a finished training)."""
-    to_train = [m for m in plan.names if _needs_training(m) and "model" not in plan.options.get(m, {})]
+    to_train = [m for m in plan.names if _needs_training(m, plan.proto) and "model" not in plan.options.get(m, {})]
     if to_train:
         plan.training_journal = Journal(plan.out_path, {**journal_key(plan), "stage": "training"},
                                         resume=not plan.exploratory)

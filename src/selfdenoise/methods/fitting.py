@@ -25,6 +25,7 @@ def fit_single_image(
     progress: bool = False,
     lr: float = 1e-3,
     model: nn.Module | None = None,
+    on_step=None,
 ) -> nn.Module:
     """Fit ``method``'s network to one noisy image ``noisy`` (1, C, H, W) with its own
     self-supervised loss and return the (trained, eval-mode) model.
@@ -34,6 +35,8 @@ def fit_single_image(
     Training stops after ``steps`` steps or ``seconds`` of wall time, whichever comes first (at least
     one of them must be given; with ``seconds`` alone ``total`` is unknown to the step hooks and is
     passed as 0). Results are deterministic for a given seed when stopping on ``steps``.
+    ``on_step(step, model)``, when given, is called after every step (``step`` of them done); training stops when
+    it returns True. A hook that evaluates the model must leave it in training mode.
     """
     if steps is None and seconds is None:
         raise ValueError("give steps, seconds or both")
@@ -75,6 +78,8 @@ def fit_single_image(
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{float(loss.detach()):.3g}")
+            if on_step is not None and on_step(step, model):
+                break
     finally:
         if bar is not None:
             bar.close()

@@ -17,8 +17,8 @@ The learning rate, re-selected on validation (McMaster, sigma 25, every 9th imag
 ``benchmarks/selection/single-image-self2self-lr.json``): 1e-3 / 3e-3 gave 23.57 / 24.26 dB, so 3e-3.
 The table below is the earlier measurement on Kodak crops (protocol v1), kept for the other settings.
 
-Measured (``benchmarks/self2self_curve.py``, results in
-``benchmarks/results/single-image/self2self-curve.json``): Kodak center crops, Gaussian sigma=25,
+Measured under protocol v1 (the step-based version of ``benchmarks/self2self_curve.py`` at its commit, results in
+``benchmarks/results/history/v1/single-image/self2self-curve.json``): Kodak center crops, Gaussian sigma=25,
 PSNR of the ensemble (8 passes unless noted) at equal step counts; seconds per step are
 single-thread CPU time on the 2-core Xeon (4 x 64x64 crops per step):
 
@@ -39,9 +39,6 @@ single-thread CPU time on the 2-core Xeon (4 x 64x64 crops per step):
   Default settings on 256x256 crops, PSNR with 8 / 16 passes:
     kodim01 (noisy 20.29 dB): 200 steps 21.89 / 21.95, 400 steps 22.58 / 22.63
     kodim03 (noisy 20.49 dB): 200 steps 24.30 / 24.44, 400 steps 25.37 / 25.49
-
-    PYTHONPATH=src python3 benchmarks/self2self_curve.py --data ../shared/data --images 3 --size 128 \
-        --steps 100,200,400 --passes 8 --settings w48-u2-b4-c64-lr3e-3 --threads 1
 
 Pixel-unshuffling costs nothing measurable per step (19.16 vs 19.36 dB at 100 steps) and makes
 steps 2.6x and inference passes 4x cheaper; 3e-3 learns much faster than 1e-3, 1e-2 diverges;
