@@ -667,7 +667,7 @@ def train(data, method: str = "ne2ne", output: str | os.PathLike | None = None, 
             checkpoint = Path(str(output) + ".checkpoint")
     if resume is None and checkpoint is not None:
         resume = interrupted_run(checkpoint)
-    start = _initial_weights(init, m, ts.channels) if init is not None else None
+    start = _initial_weights(init, m, ts.channels) if init is not None and resume is None else None  # resumed: its own
     t0 = time.perf_counter()
     result = _train(m, ts, cfg, val=val_pairs, checkpoint=checkpoint, resume=resume, log=log, device=device,
                     progress=progress, on_step=on_step, init=start)

@@ -79,16 +79,16 @@ def _image_table(name: str, results: list[dict]) -> list[str]:
 
 def _training(result: dict) -> str:
     """The training cell: minutes on the protocol's training set (and the model it started from; "transductive"
-    when that set holds the noisy test images themselves), or a peer's per-image budget (included in its seconds
-    per image)."""
+    when that set holds the noisy test images themselves), a peer's per-image budget (included in its seconds
+    per image), or the model a fit to each image started from."""
     if result.get("peer"):
         budget = result.get("budget_seconds")
         return f"{budget:.0f} s on each image" if budget else ""
     t = result.get("train_seconds")
-    if not t:
-        return ""
-    proto = PROTOCOLS.get(result.get("protocol", ""))
     init = (result.get("options") or {}).get("init")
+    if not t:
+        return f"fitted to each image from {init}" if init else ""
+    proto = PROTOCOLS.get(result.get("protocol", ""))
     return (f"{t / 60:.0f} min" + (f" from {init}" if init else "")
             + (", transductive" if proto is not None and proto.transductive else ""))
 

@@ -56,7 +56,9 @@ alone). Its recipe is the ``fast`` preset: 3-minute trainings on BSD300 scored o
 25) gave 25.47 dB with lr 1e-3 and the gradient clipped at 0.1, 25.37 unclipped, and collapsed at lr 3e-3 (6.1 dB).
 A fit from the prior takes Adam at ``FINE_TUNE_LR``, chosen on McMaster (every 9th image, 60-second budgets;
 ``benchmarks/selection/single-image-self2self-lr-from-prior.json``): 1e-4 / 3e-4 / 1e-3 gave 25.61 / 25.70 /
-14.74 dB (1e-3 wrecks the prior).
+14.74 dB (1e-3 wrecks the prior). From that prior with 120 s per image, Kodak24 (sigma 25) reaches 27.46 dB
+(``benchmarks/results/single-image-self2self/``); the PSNR-vs-seconds curve to 600 s is made by
+``benchmarks/self2self_curve.py``.
 """
 from __future__ import annotations
 
