@@ -45,8 +45,8 @@ def curve(method: Self2Self, weights: dict | None, clean: np.ndarray, noisy: np.
     model = method.build_model(x.shape[1])
     if weights is not None:
         model.load_state_dict(weights)
-    lr = method.lr if method.lr is not None else method.FINE_TUNE_LR if weights is not None else method.SCRATCH_LR
-    points, clock = [], {"trained": 0.0, "since": time.perf_counter()}
+    lr = method.learning_rate(from_prior=weights is not None)
+    points, clock = [], {"trained": 0.0, "since": 0.0}  # "since": when the training clock last restarted
 
     def score(steps: int) -> None:
         t = time.perf_counter()
@@ -101,6 +101,7 @@ def main() -> int:
                                                                                ts.metric)}
         write_json(OUT, {**result, "what": "Self2Self: PSNR against CPU seconds per image (single-image protocol, "
                                            "Kodak24 sigma 25), training paused at each mark to score the ensemble",
+                         "protocol": "single-image", "dataset": ts.name, "split": "test",
                          **origin(commit, shlex.join(["python3", *sys.argv]))})
     return 0
 

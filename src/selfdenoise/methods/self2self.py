@@ -195,6 +195,11 @@ class Self2Self:
         out = model(y * keep, keep)
         return {"loss": masked_mse(out, y, 1.0 - keep)}
 
+    def learning_rate(self, from_prior: bool) -> float:
+        """Adam's peak rate of a fit: ``lr`` when given, else ``FINE_TUNE_LR`` from a prior's weights or
+        ``SCRATCH_LR`` from a fresh network."""
+        return self.lr if self.lr is not None else self.FINE_TUNE_LR if from_prior else self.SCRATCH_LR
+
     def lr_at(self, step: int, total: int, lr: float) -> float:
         """Linear warm-up over ``warmup`` steps, then constant (a cosine decay measured worse)."""
         return lr * min(1.0, (step + 1) / self.warmup)
@@ -250,7 +255,7 @@ class Self2Self:
         model = self.build_model(x.shape[1])
         if weights is not None:
             model.load_state_dict(weights)
-        lr = self.lr if self.lr is not None else self.FINE_TUNE_LR if weights is not None else self.SCRATCH_LR
+        lr = self.learning_rate(from_prior=weights is not None)
         seconds = None
         if self.budget is not None:
             torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # the first optimiser pays for imports
