@@ -24,6 +24,9 @@ image and realisation with recorded seeds (``protocols.realisation_seed``, the p
 - ``oct``: ``n2n`` on the repeated B-scans of the ``oct-duke`` training eyes 01-07 (the mean of the other
   frames as target, mirrors only: the options its validation chose); validation eyes 08-09; held out 10-18.
 
+``--more``: train the shipped model further (``selfdenoise train --init`` from it, a fresh schedule of ``--minutes``
+on the same files and noise): its entry keeps every stage's command and time, and ``train_seconds`` is their sum.
+
 Writes the model to ``src/selfdenoise/weights/zoo/<name>.safetensors``, its entry to
 ``src/selfdenoise/weights/zoo/zoo.json`` and the measurements to ``benchmarks/results/zoo-<name>.json``.
 """
@@ -176,6 +179,7 @@ def main() -> int:
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--minutes", type=float, default=15.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--more", action="store_true", help="continue training the shipped model (a new stage)")
     args = ap.parse_args()
     commit = require_clean_tree(git_commit(), exploratory=False)
     spec = MODELS[args.name]
@@ -186,10 +190,12 @@ def main() -> int:
         seeds = write_training_folder(spec, files, args.data, folder)
         zoo.ZOO_DIR.mkdir(parents=True, exist_ok=True)
         model_path = zoo.ZOO_DIR / f"{args.name}.safetensors"  # written atomically when the training ends
+        earlier = zoo.entries()[args.name] if args.more else None
+        start = ["--init", str(model_path)] if args.more else []
         cmd = [sys.executable, "-m", "selfdenoise", "train", "-m", spec.method, "--data", str(folder), "-o",
                str(model_path), "--minutes", f"{args.minutes:g}", "--seed", str(args.seed), "--device", "cpu", "-q",
                "--log", str(Path(tmp) / "train.log.csv"),  # not beside the shipped model
-               *[a for k, v in spec.train_options.items() for a in ("-p", f"{k}={v}")]]
+               *start, *[a for k, v in spec.train_options.items() for a in ("-p", f"{k}={v}")]]
         training = timed(cmd)
         print("trained", training, flush=True)
         model = api.load_model(model_path)
@@ -201,14 +207,18 @@ def main() -> int:
         print("held out", [(h["protocol"], h["dataset"], round(h["psnr"], 2)) for h in held_out], flush=True)
     command = shlex.join(["selfdenoise", "train", "-m", spec.method, "--data", "FOLDER_OF_THE_DATA_FILES", "-o",
                           model_path.name, *cmd[cmd.index("--minutes"):cmd.index("--log")],
-                          *cmd[cmd.index("--log") + 2:]])
+                          *[model_path.name if a == str(model_path) else a for a in cmd[cmd.index("--log") + 2:]]])
+    stage = {"command": command, "train_seconds": training["seconds"], "made_by": shlex.join(["python3", *sys.argv]),
+             "commit": commit}
+    stages = (earlier.get("stages") or [{k: earlier[k] for k in stage}]) + [stage] if earlier else [stage]
     entry = {"method": spec.method, "channels": model.channels, "file": model_path.name, "summary": spec.summary,
              "options": spec.options, "data": [str(f.relative_to(args.data)) for f in files],
              "noise": None if spec.noise is None else f"{spec.noise}, drawn once per image and realisation "
                                                       f"({spec.realisations}), seeds {TRAINING_NOISE_SEED} + realisation * "
                                                       "100000 + index, clipped to [0, 1], 16-bit TIFF",
              "data_terms": spec.data_terms, "seed": args.seed, "command": command,
-             "train_seconds": training["seconds"], "device": "cpu: 2 cores",
+             "train_seconds": round(sum(st["train_seconds"] for st in stages), 1), "stages": stages,
+             "device": "cpu: 2 cores",
              "validation": {k: {"psnr": round(v["psnr"], 3), "images": v["images"]} for k, v in validation.items()},
              "validation_split": f"{spec.validation.label} ({validation['network_only']['dataset']})",
              "held_out": {PROTOCOLS[h["protocol"]].test_set(s.dataset).name if s.dataset else h["protocol"]:
