@@ -146,8 +146,9 @@ def denoise(image, method: str = "zero-shot", *, model=None, sigma: float | str 
     ``options`` may set ``tta`` (flips/rotations averaged).
     A model of volumes (``ne2ne-3d``) takes one volume (Z, H, W) or (Z, H, W, C) instead of an image.
     ``sigma`` (0-255 units) is used by the classical methods; ``"auto"`` estimates it.
-    ``init``: a model file (or ``zoo:NAME``) of ``method`` whose weights the fit to this image starts from (the
-    methods that are trained on a data set and can also fit one image: ``self2self``, ``n2v``, ``asym-mask``, ...).
+    ``init``: a model file (or ``zoo:NAME``) whose weights the fit to this image starts from: one of ``method`` for
+    the methods that are trained on a data set and can also fit one image (``self2self``, ``n2v``, ``asym-mask``,
+    ...); for ``zero-shot``, any model of the compact UNet (``zoo:gauss-color``), which replaces its shipped prior.
     ``options`` go to the method (e.g. ``budget=30`` seconds for zero-shot).
     Returns float32 in [0, 1], the same shape as the input (in ``data_range`` when one is given).
     """
@@ -157,8 +158,8 @@ def denoise(image, method: str = "zero-shot", *, model=None, sigma: float | str 
         out = denoise(scaled, method, model=model, sigma=sigma, seed=seed, tile=tile, progress=progress, init=init,
                       **options)
         return out * np.float32(hi - lo) + np.float32(lo)
-    if init is not None and (model is not None or {"dataset", "single-image"} - set(registry.kinds(method))):
-        fitted = [n for n in registry.names("single-image") if "dataset" in registry.kinds(n)]
+    if init is not None and (model is not None or not _starts_from_weights(method)):
+        fitted = [n for n in registry.names("single-image") if _starts_from_weights(n)]
         raise InputError(f"init: a model to start fitting one image from, for {', '.join(fitted)} (not with model=)")
     if model is not None and not isinstance(model, TrainedModel):
         model = load_model(model)
@@ -690,11 +691,24 @@ def train(data, method: str = "ne2ne", output: str | os.PathLike | None = None, 
     return result
 
 
+def _starts_from_weights(method: str) -> bool:
+    """Whether ``method`` can fit one image starting from a model's weights (``denoise(init=)``): the methods trained on
+    a data set that also fit one image, from a model of their own; zero-shot, from any model of its network."""
+    kinds = set(registry.kinds(method))
+    return "single-image" in kinds and ("dataset" in kinds or hasattr(registry.method_class(method), "prior_from_weights"))
+
+
 def _initial_weights(init: str | os.PathLike, method, channels: int) -> dict:
     """The network weights of the model ``init`` (loaded once per process) to start training or fitting ``method``
     on ``channels``-channel data from; an ``InputError`` naming it unless it is a model of that method, those
-    channels and that network."""
+    channels and that network (a method fitting single images only: any model its ``prior_from_weights`` takes)."""
     start = _cached_model(init)
+    if "dataset" not in registry.kinds(method.name):  # a prior of the method's network (zero-shot)
+        try:
+            method.prior_from_weights(start.network.state_dict())
+        except InputError as e:
+            raise InputError(f"{init}: {e}") from None
+        return start.network.state_dict()
     if start.method.name != method.name or start.channels != channels:
         raise InputError(f"{init}: a {start.channels}-channel '{start.method.name}' model cannot start "
                          f"'{method.name}' on {channels}-channel data")

@@ -95,7 +95,8 @@ def method_params(params, *fns) -> dict:
 @click.option("--model", "model_file", type=click.Path(), default=None,
               help="A trained model file (from `selfdenoise train`); replaces --method.")
 @click.option("--init", default=None, help="Methods that fit the image and also train on a data set (self2self, "
-              "n2v, asym-mask, ...): a model file of the method, or zoo:NAME, to start each fit from.")
+              "n2v, asym-mask, ...): a model file of the method, or zoo:NAME, to start each fit from; zero-shot: a "
+              "model of its compact UNet (zoo:gauss-color) in place of its shipped prior.")
 @click.option("--sigma", default="auto", show_default=True, help="Noise level in 0-255 units, or 'auto'.")
 @click.option("--tile", type=int, default=None, help="Tile size in pixels for inference (default: automatic).")
 @click.option("--tta", type=click.IntRange(1, 8), default=None, help="Trained models: flips/rotations averaged.")

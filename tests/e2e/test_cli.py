@@ -473,4 +473,16 @@ def test_self2self_trains_a_prior_on_a_folder_and_fits_an_image_from_it(tmp_path
     assert_clean_failure(r, "--init")
     r = run("denoise", src, "-o", tmp_path / "y.png", "-m", "nlm", "--init", tmp_path / "prior.sdm", "-q")
     assert_clean_failure(r, "init")
-    assert not (tmp_path / "x.png").exists() and not (tmp_path / "y.png").exists()
+    r = run("denoise", src, "-o", tmp_path / "z.png", "--init", tmp_path / "prior.sdm", "-q")  # zero-shot: not its network
+    assert_clean_failure(r, "compact UNet")
+    assert not any((tmp_path / f"{n}.png").exists() for n in "xyz")
+
+
+def test_zero_shot_starts_from_a_zoo_model(tmp_path, natural):
+    """``denoise --init zoo:gauss-color``: the zoo model's network replaces zero-shot's shipped prior."""
+    noisy = np.clip(natural[:45, :39] + np.random.default_rng(4).normal(0, 25 / 255, (45, 39, 3)), 0, 1)
+    Image.fromarray(np.round(noisy * 255).astype(np.uint8)).save(tmp_path / "n.png")
+    r = run("denoise", tmp_path / "n.png", "-o", tmp_path / "d.png", "--init", "zoo:gauss-color", "-p", "steps=3",
+            "-p", "refine=0", "-q")
+    assert r.returncode == 0, r.stderr
+    assert np.asarray(Image.open(tmp_path / "d.png")).shape == (45, 39, 3)

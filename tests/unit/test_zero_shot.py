@@ -5,11 +5,13 @@ import numpy as np
 import pytest
 import torch
 
+from selfdenoise.core.errors import InputError
 from selfdenoise.methods import registry
 from selfdenoise.methods.contract import Batch
 from selfdenoise.methods.fitting import fit_single_image
 from selfdenoise.methods.ne2ne import neighbor_pair_index, subsample
-from selfdenoise.methods.zero_shot import PRIOR_PATH, Route, ZeroShot, load_prior
+from selfdenoise.methods.zero_shot import PRIOR_PATH, Route, ZeroShot, load_prior, prior_from_weights
+from selfdenoise.nets.unet_small import UNetSmall
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -31,6 +33,30 @@ def test_prior_is_shipped_and_small():
     x = torch.rand(1, 3, 20, 24)
     with torch.inference_mode():
         assert net(x).shape == x.shape
+
+
+@pytest.mark.parametrize("channels, widths, depth", [(3, (8, 12, 16), 2), (1, (4, 8, 8), 1)])
+def test_prior_from_weights_rebuilds_the_compact_unet_from_its_shapes(channels, widths, depth):
+    torch.manual_seed(0)
+    net = UNetSmall(channels, widths, depth)
+    torch.nn.init.normal_(net.out.weight, std=0.1)
+    again = prior_from_weights(net.state_dict())
+    assert (again.channels, again.widths, again.depth) == (channels, widths, depth)
+    x = torch.rand(1, channels, 19, 23)
+    with torch.inference_mode():
+        assert torch.equal(again(x), net.eval()(x))
+    with pytest.raises(InputError, match="compact UNet"):
+        prior_from_weights({"conv.weight": torch.zeros(4, 3, 3, 3)})
+
+
+@pytest.mark.parametrize("prior_channels, channels", [(3, 3), (3, 1), (1, 1), (1, 2), (3, 2)])
+def test_fit_from_given_weights_runs_their_network_on_any_channels(prior_channels, channels):
+    """A zoo model's compact UNet replaces the shipped prior; the plan prices its views by its size."""
+    weights = UNetSmall(prior_channels, (48, 96, 144)).state_dict()
+    m = ZeroShot(steps=2, crop=16, batch=2, refine=0, tta=1, shuffle=1, vst="off")
+    out = m.fit_denoise(torch.rand(1, channels, 21, 18), weights=weights)
+    assert out.shape == (1, channels, 21, 18) and torch.isfinite(out).all()
+    assert m.network_cost == pytest.approx(2.24, abs=0.05) and m.max_steps == 2
 
 
 def test_neighbor_subsampler_picks_adjacent_distinct_pixels():

@@ -9,6 +9,8 @@ Recipe (the library default for one noisy photo, no training data, no clean imag
    realisations (recorded seeds, blind Gaussian levels in [5, 55]/255) of the 400 DnCNN gray images and
    the BSD300 test images outside (C)BSD68: never a clean image, never the noise level, no test image of
    any protocol. Its metadata lists the files, seeds, command, steps and validation PSNR.
+   ``fit_denoise(weights=)`` (``denoise --init zoo:gauss-color``) starts from another compact UNet instead: a zoo
+   model trained by ``selfdenoise train`` on noisy photos only (``prior_from_weights``), for ``INIT_STEPS`` steps.
 2. Adapt it to the given image with the blind Neighbor2Neighbor loss (Huang et al., CVPR 2021)
    computed on random 128x128 crops of that image alone: two sub-images made of different
    neighbouring pixels of each 2x2 cell predict each other, plus the consistency regulariser
@@ -196,6 +198,8 @@ LADDER = (Rung(8, "auto", 51), Rung(8, "auto", 27), Rung(8, 1, 27), Rung(8, 0, 2
 #: search window (on a 512x512 image), and what every megapixel costs besides (noise test, copies)
 STEP_SECONDS = 0.05
 VIEW_SECONDS = 0.49
+#: adaptation steps from a prior given to ``fit_denoise`` (``init``); selected below
+INIT_STEPS = 150
 PASS_SECONDS = {27: 24.9, 51: 44.5}
 BASE_SECONDS = 0.01
 #: above a megapixel the refinement runs on 512-pixel tiles with 32 pixels of overlap
@@ -263,6 +267,26 @@ def load_prior(path: str | Path | None = None) -> UNetSmall | None:
     return net.eval()
 
 
+def prior_from_weights(state: dict[str, Tensor]) -> UNetSmall:
+    """The compact UNet (eval mode) that ``state`` is the weights of, its channels, widths and depth read from their
+    shapes: a dataset method's model of the "fast" network (a zoo model: ``denoise --init zoo:gauss-color``) as the
+    prior. Other weights are an ``InputError``."""
+    try:
+        first = state["enc0.0.weight"]
+        depth = sum(1 for k in state if k.startswith("enc0.") and k.endswith(".weight"))
+        net = UNetSmall(first.shape[1] // 4, (first.shape[0], state["enc1.0.weight"].shape[0],
+                                              state["mid.0.weight"].shape[0]), depth)
+        net.load_state_dict({k: v.float() for k, v in state.items()})
+    except (KeyError, RuntimeError, ValueError) as e:
+        raise InputError("zero-shot starts from the compact UNet only (a model of the 'fast' network, e.g. an "
+                         f"n2n or ne2ne zoo model); these weights are another network ({str(e).splitlines()[0]})") from None
+    return net.eval()
+
+
+def parameter_count(net: nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())
+
+
 def estimate_sigma(x: Tensor) -> float:
     """Gaussian noise std of ``x`` (1, C, H, W) from the finest diagonal wavelet band
     (median absolute deviation / 0.6745, averaged over channels; Donoho's estimator)."""
@@ -318,6 +342,8 @@ class ZeroShot:
 
     name: ClassVar[str] = "zero-shot"
     exportable: ClassVar[bool] = True
+    #: the networks ``fit_denoise(weights=)`` starts from (``denoise(init=)``)
+    prior_from_weights = staticmethod(prior_from_weights)
 
     budget: float | None = option(None)
     steps: int | None = option(None)
@@ -353,6 +379,11 @@ class ZeroShot:
     #: the rung steps 3-4 run with (the plan's, with ``tta``/``refine_window`` given replacing its own)
     rung: Rung = field(init=False, repr=False, compare=False)
     _steps_done: int = field(default=0, init=False, repr=False, compare=False)
+    #: the weights ``fit_denoise`` was given to start from (None: the shipped prior), and the cost of their network
+    #: per view and step relative to the shipped prior's (the cost model's ``STEP_SECONDS`` and ``VIEW_SECONDS``): their
+    #: parameter count over the shipped prior's (widths scaled alike, the convolutions' FLOPs scale with their parameters)
+    _start: dict[str, Tensor] | None = field(default=None, init=False, repr=False, compare=False)
+    network_cost: float = field(default=1.0, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         self.crop, self.batch, self.gamma = int(self.crop), int(self.batch), float(self.gamma)
@@ -390,11 +421,20 @@ class ZeroShot:
 
     # -- the method contract ------------------------------------------------------------------
     def build_model(self, channels: int) -> nn.Module:
-        net = load_prior(self.prior_path) if self.has_prior else None
-        if net is None:
-            net = UNetSmall(3)
+        """The prior (a copy of the one ``fit_denoise`` was given, else the shipped one; from scratch without
+        either) on ``channels``-channel images: a colour prior runs a gray image as three equal channels, and
+        other channel counts one channel at a time."""
+        if self._start is not None:
+            net = prior_from_weights(self._start)
+        else:
+            net = (load_prior(self.prior_path) if self.has_prior else None) or UNetSmall(3)
         net = to_channels_last(net)
-        return net if channels == 3 else GrayAsColour(net) if channels == 1 else _PerChannel(net)
+        if net.channels == channels:
+            return net
+        one = GrayAsColour(net) if net.channels == 3 else net
+        if net.channels not in (1, 3):
+            raise InputError(f"zero-shot: a {net.channels}-channel prior cannot denoise {channels}-channel images")
+        return one if channels == 1 else _PerChannel(one)
 
     def sample_batch(self, noisy: Tensor, generator: torch.Generator) -> Batch:
         """Random crops (even size, at most ``crop``) of the image, or of its pixel-shuffled sub-images
@@ -445,10 +485,19 @@ class ZeroShot:
         return out
 
     # -- single-image entry point -------------------------------------------------------------
-    def fit_denoise(self, noisy: Tensor, seed: int = 0, progress: bool = False) -> Tensor:
-        """Denoise one image (1, C, H, W) float32 -> (1, C, H, W) (not clipped)."""
+    def fit_denoise(self, noisy: Tensor, seed: int = 0, progress: bool = False,
+                    weights: dict[str, Tensor] | None = None) -> Tensor:
+        """Denoise one image (1, C, H, W) float32 -> (1, C, H, W) (not clipped). ``weights``: the prior to start from
+        in place of the shipped one (``prior_from_weights``: a zoo model's network); the plan prices its network by
+        its size (``network_cost``)."""
         if noisy.ndim != 4 or noisy.shape[0] != 1:
             raise ValueError(f"expected a (1, C, H, W) tensor, got {tuple(noisy.shape)}")
+        if weights is not None:
+            self._start, self.network_cost = weights, (parameter_count(prior_from_weights(weights))
+                                                          / parameter_count(UNetSmall(3)))
+            self.has_prior, self.auto_steps = True, self.steps is None
+            self.max_steps = int(self.steps) if self.steps is not None else INIT_STEPS
+            self.learning_rate = float(self.lr) if self.lr is not None else 3e-4
         x = noisy.detach().float().contiguous()
         h, w = x.shape[-2:]
         if min(h, w) < 8:  # too small for the 2x2 sub-sampler and crops: replicate-pad first
@@ -522,7 +571,7 @@ class ZeroShot:
             model = fit_single_image(self, subs, steps=steps, seconds=seconds, seed=seed, progress=progress,
                                      lr=self.learning_rate)
             if self.budget is not None and self._steps_done >= 5:  # price the rest at the speed measured here
-                speed = (time.perf_counter() - fit_start) / (self._steps_done * STEP_SECONDS)
+                speed = (time.perf_counter() - fit_start) / (self._steps_done * STEP_SECONDS * self.network_cost)
                 left = self.budget - (time.perf_counter() - start)
                 self.rung = self.plan(megapixels, route, left / max(speed, 1e-3), steps=0, best=self.rung)
             out = self.denoise(model, subs)
@@ -557,7 +606,7 @@ class ZeroShot:
         """Predicted reference seconds of steps 3-4 (and NLM) and the per-pixel overheads with ``rung``."""
         passes = self.passes_of(rung, route.passes)
         tiled = 1.0 if megapixels * 1e6 <= DEFAULT_TILE_PIXELS else WIENER_TILE_OVERHEAD
-        views = rung.tta * VIEW_SECONDS if route.network else 0.0
+        views = rung.tta * VIEW_SECONDS * self.network_cost if route.network else 0.0
         nlm = NLM_SECONDS if route.sigma is not None else 0.0
         return megapixels * (BASE_SECONDS + views + nlm + passes * pass_seconds(rung.window) * tiled)
 
@@ -567,7 +616,7 @@ class ZeroShot:
         ladder = [self._given(r) for r in LADDER]
         ladder = ladder[ladder.index(best):] if best in ladder else ladder
         for rung in ladder:
-            if steps * STEP_SECONDS + self.rest_seconds(rung, megapixels, route) <= seconds:
+            if steps * STEP_SECONDS * self.network_cost + self.rest_seconds(rung, megapixels, route) <= seconds:
                 return rung
         return ladder[-1]
 
@@ -612,11 +661,12 @@ class ZeroShot:
 
 
 class _PerChannel(nn.Module):
-    """Run a 3-channel network on each channel of a C-channel image separately (as gray)."""
+    """Run a 1-channel network (a gray prior, or a colour one as ``GrayAsColour``) on each channel of a C-channel
+    image separately."""
 
     def __init__(self, net: nn.Module):
         super().__init__()
-        self.inner = GrayAsColour(net)
+        self.inner = net
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.cat([self.inner(x[:, i : i + 1]) for i in range(x.shape[1])], 1)
