@@ -10,7 +10,15 @@ from selfdenoise.methods import registry
 from selfdenoise.methods.contract import Batch
 from selfdenoise.methods.fitting import fit_single_image
 from selfdenoise.methods.ne2ne import neighbor_pair_index, subsample
-from selfdenoise.methods.zero_shot import PRIOR_PATH, Route, ZeroShot, load_prior, prior_from_weights
+from selfdenoise.methods.zero_shot import (
+    PRIOR_PATH,
+    SHIPPED_RECIPE,
+    ZOO_RECIPE,
+    Route,
+    ZeroShot,
+    load_prior,
+    prior_from_weights,
+)
 from selfdenoise.nets.unet_small import UNetSmall
 
 
@@ -196,7 +204,7 @@ def test_correlated_route_is_nlm_piloted_wiener_blended_with_nlm():
     nlm = nlm_tiled(noisy, route.sigma, 1024, h_factor=route.h_factor)
     subs, pilot = pd_down(noisy, route.factor), pd_down(nlm, route.factor)
     ref = torch.cat([refine_estimate(subs[k:k + 1], pilot[k:k + 1], route.passes, window=m.rung.window,
-                                         features=m.refine_features)
+                                         features=m.recipe.features)
                      for k in range(len(subs))])
     ref = (1 - route.blend) * pd_up(ref, route.factor, noisy.shape[-2:]) + route.blend * nlm
     assert torch.allclose(out, ref, atol=1e-5)
@@ -287,14 +295,21 @@ def test_quality_presets_and_budget_shape_the_run():
     from selfdenoise.methods.zero_shot import LADDER
 
     x = torch.rand(1, 3, 40, 44, generator=torch.Generator().manual_seed(5))
-    best = ZeroShot(quality="best", steps=2)
+    best = ZeroShot(quality="best", steps=2, prior="shipped")
     best.fit_denoise(x)
-    assert best.rung == LADDER[0]
+    assert best.rung == LADDER[0] and best.recipe == SHIPPED_RECIPE
+    colour = ZeroShot(quality="best", steps=2)  # prior "auto": the zoo's colour model, its recipe and ladder
+    colour.fit_denoise(x)
+    assert colour.recipe == ZOO_RECIPE and colour.rung == ZOO_RECIPE.ladder[0] and colour.network_cost > 2
+    colour.fit_denoise(x[:, :1])  # a gray image: the shipped prior again
+    assert colour.recipe == SHIPPED_RECIPE and colour.network_cost == 1.0
     tight = ZeroShot(budget=0.0)
     out = tight.fit_denoise(x)
     assert tight.rung == LADDER[-1] and out.shape == x.shape  # no time: the prior alone, one view
     with pytest.raises(InputError, match="quality"):
         ZeroShot(quality="medium")
+    with pytest.raises(InputError, match="prior"):
+        ZeroShot(prior="zoo")
 
 
 def _photon_limited(photons: float, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -9,8 +9,11 @@ Recipe (the library default for one noisy photo, no training data, no clean imag
    realisations (recorded seeds, blind Gaussian levels in [5, 55]/255) of the 400 DnCNN gray images and
    the BSD300 test images outside (C)BSD68: never a clean image, never the noise level, no test image of
    any protocol. Its metadata lists the files, seeds, command, steps and validation PSNR.
-   ``fit_denoise(weights=)`` (``denoise --init zoo:gauss-color``) starts from another compact UNet instead: a zoo
-   model trained by ``selfdenoise train`` on noisy photos only (``prior_from_weights``), for ``INIT_STEPS`` steps.
+   Colour photos (``prior="auto"``) start from a larger one instead: the zoo's ``gauss-color`` model (the compact
+   UNet at widths 48/96/144, ~0.86 M parameters, blind Noise2Noise trained by ``selfdenoise train`` for 55 CPU minutes
+   on two noisy realisations of the BSD300 training photos, sigma 5-50; never a clean image), with the settings
+   selected for it (``ZOO_RECIPE``: two Wiener passes, window 27, 6x6 features); ``fit_denoise(weights=)``
+   (``denoise --init FILE``) starts from any compact UNet given (``prior_from_weights``).
 2. Adapt it to the given image with the blind Neighbor2Neighbor loss (Huang et al., CVPR 2021)
    computed on random 128x128 crops of that image alone: two sub-images made of different
    neighbouring pixels of each 2x2 cell predict each other, plus the consistency regulariser
@@ -96,6 +99,10 @@ from .fitting import fit_single_image
 from .ne2ne import neighbor_loss, neighbor_pair_index
 
 PRIOR_PATH = Path(__file__).resolve().parent.parent / "weights" / "zero_shot_prior.safetensors"
+#: ``prior="auto"``: colour photos start from the zoo's blind colour Noise2Noise model (``zoo:gauss-color``: the
+#: compact UNet at widths 48/96/144, trained by ``selfdenoise train`` on noisy photos only) with ``ZOO_RECIPE``
+COLOUR_PRIOR_PATH = PRIOR_PATH.parent / "zoo" / "gauss-color.safetensors"
+PRIORS = ("auto", "shipped")
 
 #: ``shuffle="auto"``: the pixel-shuffle factor on spatially correlated noise (1, none, on white noise).
 #: Sub-image ``(i, j)`` holds every ``f``-th pixel from ``(i, j)``, so the noise of real photos
@@ -192,14 +199,36 @@ class Rung:
 #: McMaster: 30.87 / 30.23 dB), 1 over none (29.04; PolyU, shuffled: 37.75 / 37.11), window 51 over 27.
 LADDER = (Rung(8, "auto", 51), Rung(8, "auto", 27), Rung(8, 1, 27), Rung(8, 0, 27), Rung(4, 0, 27),
           Rung(2, 0, 27), Rung(1, 0, 27))
+
+
+@dataclass(frozen=True)
+class PriorRecipe:
+    """What steps 2-4 run with a prior unless given: adaptation steps (at most), Wiener passes on white noise
+    (``refine="auto"``), matching features and shrinkage of those passes, and the ladder a plan chooses from."""
+
+    steps: int
+    passes: int
+    features: int
+    shrinkage: float
+    ladder: tuple[Rung, ...]
+
+
+#: with the shipped prior: the settings selected for it (above, and ``classical.wiener.AUTO_PASSES``)
+SHIPPED_RECIPE = PriorRecipe(150, AUTO_PASSES, 8, 1.0, LADDER)
+#: with a zoo model's network (``fit_denoise(weights=)``: ``init``, and by default ``zoo:gauss-color`` on colour photos
+#: in ``api.denoise``), selected on McMaster validation (sigma 25, every 3rd image) from ``zoo:gauss-color``, 8
+#: flips/rotations, window 27 with 6x6 features: two passes (one 30.90, two 31.05, three 31.07 dB from the 15-minute
+#: model without adaptation, exploratory); then 0 / 50 / 150 adaptation steps from the 55-minute model, 31.24 /
+#: 31.25 / 31.33 dB at 13.5 / 16.2 / 21.8 s per image (``benchmarks/selection/single-image-zero-shot-init-steps.json``;
+#: the shipped prior's full recipe, window 51, 8x8 features, three passes: 31.07 dB in about 60 s); the window 51 rung
+#: is not on its ladder.
+ZOO_RECIPE = PriorRecipe(150, 2, 6, 1.0, LADDER[1:])
 #: cost model, reference seconds on 2 CPU cores (``benchmarks/zero_shot_costs.py``,
 #: ``benchmarks/selection/zero-shot-costs.json``): one adaptation step (4 crops of 128x128), one
 #: flip/rotation of the network over a megapixel (in 1024-pixel tiles), one Wiener pass over a megapixel by
 #: search window (on a 512x512 image), and what every megapixel costs besides (noise test, copies)
 STEP_SECONDS = 0.05
 VIEW_SECONDS = 0.49
-#: adaptation steps from a prior given to ``fit_denoise`` (``init``); selected below
-INIT_STEPS = 150
 PASS_SECONDS = {27: 24.9, 51: 44.5}
 BASE_SECONDS = 0.01
 #: above a megapixel the refinement runs on 512-pixel tiles with 32 pixels of overlap
@@ -245,6 +274,19 @@ def _load_prior_state(path: str) -> tuple[dict[str, Tensor], dict[str, str]] | N
         for k in f.keys():
             state[k] = f.get_tensor(k).to(torch.float32)
     return state, meta
+
+
+@lru_cache(maxsize=1)
+def _colour_prior_state(path: str) -> dict[str, Tensor] | None:
+    if not Path(path).is_file():
+        return None
+    with safe_open(path, framework="pt") as f:
+        return {k: f.get_tensor(k).to(torch.float32) for k in f.keys()}
+
+
+def colour_prior() -> dict[str, Tensor] | None:
+    """The weights ``prior="auto"`` starts colour photos from (``COLOUR_PRIOR_PATH``), or None when not shipped."""
+    return _colour_prior_state(str(COLOUR_PRIOR_PATH))
 
 
 def prior_training_files(path: str | Path | None = None) -> list[str]:
@@ -319,6 +361,8 @@ class ZeroShot:
       ``tta``: number of flips/rotations averaged at inference (1..8; default: the plan's);
       ``tile``: inference tile size in pixels (default ``NETWORK_TILE``);
       ``use_prior``: set False to ignore the shipped prior and train from scratch;
+      ``prior``: "auto" (default) starts colour photos from ``COLOUR_PRIOR_PATH`` (``zoo:gauss-color``) with
+      ``ZOO_RECIPE``, other images from the shipped prior; "shipped": the shipped prior on every image;
       ``refine``: collaborative Wiener passes after the network (0 = the network's output as is;
       "auto" = ``classical.wiener.AUTO_PASSES`` on white noise, 0 on spatially correlated noise);
       ``refine_window``/``refine_features``: the refinement's search window and the number of
@@ -357,12 +401,13 @@ class ZeroShot:
     alpha: float = option(0.5)
     sigma: float | None = option(None)  # noise std in [0, 1] units; estimated from the image when None
     use_prior: bool = option(True)
+    prior: str = option("auto")
     prior_path: str | Path | None = option(None)
     tile: int | None = option(None)
     refine: int | str = option("auto")
     refine_window: int | None = option(None)  # the top rung's 51: see classical.wiener.AUTO_PASSES
-    refine_features: int = option(8)
-    refine_shrinkage: float = option(1.0)
+    refine_features: int | None = option(None)  # None: the prior's recipe (8 shipped, 6 from a zoo model)
+    refine_shrinkage: float | None = option(None)  # None: the prior's recipe (1)
     shuffle: int | str = option("auto")
     pilot: str = option("auto")
     nlm_blend: float | str = option("auto")
@@ -384,6 +429,8 @@ class ZeroShot:
     #: parameter count over the shipped prior's (widths scaled alike, the convolutions' FLOPs scale with their parameters)
     _start: dict[str, Tensor] | None = field(default=None, init=False, repr=False, compare=False)
     network_cost: float = field(default=1.0, init=False, repr=False, compare=False)
+    #: the prior's settings (``SHIPPED_RECIPE``; ``ZOO_RECIPE`` from given weights)
+    recipe: PriorRecipe = field(default=SHIPPED_RECIPE, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         self.crop, self.batch, self.gamma = int(self.crop), int(self.batch), float(self.gamma)
@@ -393,16 +440,15 @@ class ZeroShot:
         if self.objective not in ("r2r", "n2n"):
             raise InputError(f"zero-shot: objective must be 'r2r' or 'n2n', got {self.objective!r}")
         self.alpha = float(self.alpha)
-        self.has_prior = bool(self.use_prior) and load_prior(self.prior_path) is not None
-        self.max_steps = int(self.steps) if self.steps is not None else (150 if self.has_prior else 1500)
-        self.auto_steps = self.steps is None and self.has_prior
-        self.learning_rate = float(self.lr) if self.lr is not None else (3e-4 if self.has_prior else 1e-3)
+        if self.prior not in PRIORS:
+            raise InputError(f"zero-shot: prior must be one of {', '.join(PRIORS)}, got {self.prior!r}")
+        self.start_from(None)
         self.refine = check_passes(self.refine, self.name)
         self.refine_window = None if self.refine_window is None else int(self.refine_window)
-        self.refine_features = int(self.refine_features)
-        self.refine_shrinkage = float(self.refine_shrinkage)
+        self.refine_features = None if self.refine_features is None else int(self.refine_features)
+        self.refine_shrinkage = None if self.refine_shrinkage is None else float(self.refine_shrinkage)
         self.shuffle = whole_or_auto(self.shuffle, 1, "zero-shot: shuffle is a pixel-shuffle factor >= 1 or 'auto'")
-        self.rung = self._given(LADDER[0])
+        self.rung = self._given(self.recipe.ladder[0])
         if self.pilot not in PILOTS:
             raise InputError(f"zero-shot: pilot must be one of {', '.join(PILOTS)}, got {self.pilot!r}")
         self.nlm_blend = number_or_auto(self.nlm_blend, lambda w: 0.0 <= w <= 1.0,
@@ -410,9 +456,9 @@ class ZeroShot:
         self.nlm_h = number_or_auto(self.nlm_h, lambda h: h > 0, "zero-shot: nlm_h is NLM's h over the noise level, "
                                     "> 0, or 'auto'")
         self.vst = auto_or_off(self.vst, "zero-shot: vst")
-        if self.refine_shrinkage <= 0:
+        if self.refine_shrinkage is not None and self.refine_shrinkage <= 0:
             raise InputError(f"zero-shot: refine_shrinkage must be > 0, got {self.refine_shrinkage}")
-        if (self.refine_window is not None and self.refine_window < 1) or self.refine_features < 1:
+        if (self.refine_window or 1) < 1 or (self.refine_features or 1) < 1:
             raise InputError(f"zero-shot: refine_window and refine_features must be >= 1, "
                              f"got {self.refine_window}, {self.refine_features}")
 
@@ -484,6 +530,18 @@ class ZeroShot:
             out[k:k + 1] = run(noisy[k:k + 1])
         return out
 
+    def start_from(self, weights: dict[str, Tensor] | None) -> None:
+        """Set the prior the next fit starts from: ``weights`` (a compact UNet's, with ``ZOO_RECIPE``) or, when None,
+        the shipped prior (``SHIPPED_RECIPE``; from scratch without it or with ``use_prior`` False)."""
+        self._start, self.network_cost, self.recipe = weights, 1.0, SHIPPED_RECIPE
+        self.has_prior = bool(self.use_prior) and load_prior(self.prior_path) is not None
+        if weights is not None:
+            self.network_cost = parameter_count(prior_from_weights(weights)) / parameter_count(UNetSmall(3))
+            self.recipe, self.has_prior = ZOO_RECIPE, True
+        self.max_steps = int(self.steps) if self.steps is not None else (self.recipe.steps if self.has_prior else 1500)
+        self.auto_steps = self.steps is None and self.has_prior
+        self.learning_rate = float(self.lr) if self.lr is not None else (3e-4 if self.has_prior else 1e-3)
+
     # -- single-image entry point -------------------------------------------------------------
     def fit_denoise(self, noisy: Tensor, seed: int = 0, progress: bool = False,
                     weights: dict[str, Tensor] | None = None) -> Tensor:
@@ -492,12 +550,8 @@ class ZeroShot:
         its size (``network_cost``)."""
         if noisy.ndim != 4 or noisy.shape[0] != 1:
             raise ValueError(f"expected a (1, C, H, W) tensor, got {tuple(noisy.shape)}")
-        if weights is not None:
-            self._start, self.network_cost = weights, (parameter_count(prior_from_weights(weights))
-                                                          / parameter_count(UNetSmall(3)))
-            self.has_prior, self.auto_steps = True, self.steps is None
-            self.max_steps = int(self.steps) if self.steps is not None else INIT_STEPS
-            self.learning_rate = float(self.lr) if self.lr is not None else 3e-4
+        automatic = self.prior == "auto" and self.use_prior and self.prior_path is None and noisy.shape[1] == 3
+        self.start_from(weights if weights is not None or not automatic else colour_prior())
         x = noisy.detach().float().contiguous()
         h, w = x.shape[-2:]
         if min(h, w) < 8:  # too small for the 2x2 sub-sampler and crops: replicate-pad first
@@ -544,7 +598,7 @@ class ZeroShot:
         limit = self.budget if self.budget is not None else None if allowance is None else (
             allowance[0] + allowance[1] * megapixels)
         if (self.pilot == self.nlm_blend == "auto" and route.pilot == "nlm" and limit is not None
-                and self.rest_seconds(LADDER[-1], megapixels, route) > limit):
+                and self.rest_seconds(self.recipe.ladder[-1], megapixels, route) > limit):
             # NLM alone does not fit (a large photo with the fast preset): the network's cheapest rung
             route = Route(route.factor, route.passes)
         subs = pd_down(x, route.factor)
@@ -562,7 +616,7 @@ class ZeroShot:
                           - (time.perf_counter() - start))
             steps = 0 if self.budget <= 0 or seconds <= 0 else steps
         else:
-            self.rung = LADDER[0] if limit is None else self.plan(megapixels, route, limit, steps)
+            self.rung = self._given(self.recipe.ladder[0]) if limit is None else self.plan(megapixels, route, limit, steps)
         h_factor = route.h_factor if route.network or self.passes_of(self.rung, route.passes) else route.alone_h_factor
         classical = None if route.sigma is None else nlm_tiled(x, route.sigma, self.tile or NETWORK_TILE,
                                                               NETWORK_OVERLAP, h_factor)
@@ -582,8 +636,9 @@ class ZeroShot:
             with torch.inference_mode():  # in place (``out`` is an inference tensor), one sub-image at a time
                 for k in range(len(subs)):
                     out[k:k + 1] = refine_estimate(subs[k:k + 1], out[k:k + 1], passes, sigma, self.tile,
-                                                   window=self.rung.window, features=self.refine_features,
-                                                   shrinkage=self.refine_shrinkage)
+                                                   window=self.rung.window,
+                                                   features=self.refine_features or self.recipe.features,
+                                                   shrinkage=self.refine_shrinkage or self.recipe.shrinkage)
         del subs
         out = pd_up(out, route.factor, x.shape[-2:])
         if route.blend > 0:
@@ -613,7 +668,7 @@ class ZeroShot:
     def plan(self, megapixels: float, route: Route, seconds: float, steps: int, best: Rung | None = None) -> Rung:
         """The highest rung of the ``LADDER`` (at most ``best``) whose predicted time with ``steps``
         adaptation steps fits ``seconds``; the lowest when none does."""
-        ladder = [self._given(r) for r in LADDER]
+        ladder = [self._given(r) for r in self.recipe.ladder]
         ladder = ladder[ladder.index(best):] if best in ladder else ladder
         for rung in ladder:
             if steps * STEP_SECONDS * self.network_cost + self.rest_seconds(rung, megapixels, route) <= seconds:
@@ -642,7 +697,7 @@ class ZeroShot:
         if self.refine != "auto":
             passes = self.refine
         else:
-            passes = (SHUFFLED_PASSES if factor > 1 else 0) if is_correlated else AUTO_PASSES
+            passes = (SHUFFLED_PASSES if factor > 1 else 0) if is_correlated else self.recipe.passes
         white_pilot = VST_PILOT if through_vst else "network"
         pilot = self.pilot if self.pilot != "auto" else (CORRELATED_PILOT if is_correlated else white_pilot)
         if self.refine == "auto" and is_correlated and factor > 1 and pilot == "nlm":
