@@ -458,7 +458,7 @@ class ZeroShot:
         self.vst = auto_or_off(self.vst, "zero-shot: vst")
         if self.refine_shrinkage is not None and self.refine_shrinkage <= 0:
             raise InputError(f"zero-shot: refine_shrinkage must be > 0, got {self.refine_shrinkage}")
-        if (self.refine_window or 1) < 1 or (self.refine_features or 1) < 1:
+        if any(v is not None and v < 1 for v in (self.refine_window, self.refine_features)):
             raise InputError(f"zero-shot: refine_window and refine_features must be >= 1, "
                              f"got {self.refine_window}, {self.refine_features}")
 
