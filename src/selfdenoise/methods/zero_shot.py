@@ -215,8 +215,8 @@ class PriorRecipe:
 
 #: with the shipped prior: the settings selected for it (above, and ``classical.wiener.AUTO_PASSES``)
 SHIPPED_RECIPE = PriorRecipe(150, AUTO_PASSES, 8, 1.0, LADDER)
-#: with a zoo model's network (``fit_denoise(weights=)``: ``init``, and by default ``zoo:gauss-color`` on colour photos
-#: in ``api.denoise``), selected on McMaster validation (sigma 25, every 3rd image) from ``zoo:gauss-color``, 8
+#: with a zoo model's network (``fit_denoise(weights=)``: ``init``, and with ``prior="auto"`` ``zoo:gauss-color`` on
+#: colour photos), selected on McMaster validation (sigma 25, every 3rd image) from ``zoo:gauss-color``, 8
 #: flips/rotations, window 27 with 6x6 features: two passes (one 30.90, two 31.05, three 31.07 dB from the 15-minute
 #: model without adaptation, exploratory); then 0 / 50 / 150 adaptation steps from the 55-minute model, 31.24 /
 #: 31.25 / 31.33 dB at 13.5 / 16.2 / 21.8 s per image (``benchmarks/selection/single-image-zero-shot-init-steps.json``;
@@ -276,17 +276,10 @@ def _load_prior_state(path: str) -> tuple[dict[str, Tensor], dict[str, str]] | N
     return state, meta
 
 
-@lru_cache(maxsize=1)
-def _colour_prior_state(path: str) -> dict[str, Tensor] | None:
-    if not Path(path).is_file():
-        return None
-    with safe_open(path, framework="pt") as f:
-        return {k: f.get_tensor(k).to(torch.float32) for k in f.keys()}
-
-
 def colour_prior() -> dict[str, Tensor] | None:
     """The weights ``prior="auto"`` starts colour photos from (``COLOUR_PRIOR_PATH``), or None when not shipped."""
-    return _colour_prior_state(str(COLOUR_PRIOR_PATH))
+    loaded = _load_prior_state(str(COLOUR_PRIOR_PATH))
+    return None if loaded is None else loaded[0]
 
 
 def prior_training_files(path: str | Path | None = None) -> list[str]:
@@ -533,10 +526,12 @@ class ZeroShot:
     def start_from(self, weights: dict[str, Tensor] | None) -> None:
         """Set the prior the next fit starts from: ``weights`` (a compact UNet's, with ``ZOO_RECIPE``) or, when None,
         the shipped prior (``SHIPPED_RECIPE``; from scratch without it or with ``use_prior`` False)."""
-        self._start, self.network_cost, self.recipe = weights, 1.0, SHIPPED_RECIPE
-        self.has_prior = bool(self.use_prior) and load_prior(self.prior_path) is not None
-        if weights is not None:
-            self.network_cost = parameter_count(prior_from_weights(weights)) / parameter_count(UNetSmall(3))
+        self._start = weights
+        if weights is None:
+            self.network_cost, self.recipe = 1.0, SHIPPED_RECIPE
+            self.has_prior = bool(self.use_prior) and load_prior(self.prior_path) is not None
+        else:  # a compact UNet's weights are all its parameters
+            self.network_cost = sum(v.numel() for v in weights.values()) / parameter_count(UNetSmall(3))
             self.recipe, self.has_prior = ZOO_RECIPE, True
         self.max_steps = int(self.steps) if self.steps is not None else (self.recipe.steps if self.has_prior else 1500)
         self.auto_steps = self.steps is None and self.has_prior
