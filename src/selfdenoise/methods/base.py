@@ -13,7 +13,7 @@ from ..core.errors import InputError
 from ..core.params import auto_or_off
 from ..core.tiling import apply_tiled, apply_tiled_volume, channels_last, tta_apply
 from ..nets import NETS, VOLUME_NETS, build_net
-from .contract import DataNeeds, method_config, option
+from .contract import DataNeeds, OneOptimiser, method_config, option
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -43,7 +43,7 @@ FAST_RECIPE = {"net": "fast", "crop": 48, "batch": 4, "lr": 1e-3, "schedule": "c
 
 
 @dataclass(kw_only=True)
-class DatasetMethodBase:
+class DatasetMethodBase(OneOptimiser):
     """Shared part of the methods trained on a data set (``contract.DatasetMethod``).
 
     Options that steer inference (not recorded in model files): ``tta``, the number of flips/rotations
@@ -84,12 +84,6 @@ class DatasetMethodBase:
 
     def data_needs(self) -> DataNeeds:
         return DataNeeds(augment=self.augment)
-
-    def param_groups(self, model: nn.Module) -> dict:
-        return {"": model.parameters()}
-
-    def after_step(self, model: nn.Module, step: int) -> None:
-        """Nothing to do after an optimiser step."""
 
     def refined(self, noisy: Tensor, estimate: Tensor) -> Tensor:
         """``estimate`` after ``refine`` collaborative Wiener passes (as is when there are none)."""

@@ -75,6 +75,17 @@ class StopTraining(Exception):
         self.reason = reason
 
 
+class OneOptimiser:
+    """``param_groups`` and ``after_step`` of a method with one optimiser over the whole network and nothing to do
+    after a step (most methods)."""
+
+    def param_groups(self, model: nn.Module) -> dict:
+        return {"": model.parameters()}
+
+    def after_step(self, model: nn.Module, step: int) -> None:
+        """Nothing to do after an optimiser step."""
+
+
 # ------------------------------------------------------------------------------ configuration
 def option(default: Any, *, saved: bool = True, omit_default: bool = False):
     """A method option: a dataclass field with its default. ``saved=False``: an inference or fitting

@@ -74,7 +74,7 @@ from ..core.errors import InputError
 from ..core.tiling import apply_tiled
 from ..nets.pconv_dropout import PConvDropoutNet
 from .base import to_channels_last
-from .contract import Batch, DataNeeds, method_config, option
+from .contract import Batch, DataNeeds, OneOptimiser, method_config, option
 from .fitting import fit_single_image
 
 #: smallest image side accepted (the API's own minimum)
@@ -82,7 +82,7 @@ MIN_SIDE = 4
 
 
 @dataclass(kw_only=True)
-class Self2Self:
+class Self2Self(OneOptimiser):
     """Self2Self on one image (see module docstring).
 
     Options:
@@ -177,12 +177,6 @@ class Self2Self:
     def data_needs(self) -> DataNeeds:
         """Training a prior on a folder: single noisy crops, flipped and rotated."""
         return DataNeeds()
-
-    def param_groups(self, model: nn.Module) -> dict:
-        return {"": model.parameters()}
-
-    def after_step(self, model: nn.Module, step: int) -> None:
-        """Nothing to do after an optimiser step."""
 
     def training_step(self, batch: Batch, model: nn.Module, step: int, total: int) -> dict[str, Tensor]:
         """Squared error on the dropped pixels. Crops from a data set come without masks: drawn here, from the
