@@ -7,7 +7,7 @@ import torch
 
 from selfdenoise import api
 from selfdenoise.core.errors import InputError
-from selfdenoise.methods import registry
+from selfdenoise.methods import ne2ne, registry
 from selfdenoise.methods.contract import DataNeeds
 from selfdenoise.training import TrainConfig, data, lr_factor, read_checkpoint, train
 
@@ -268,6 +268,20 @@ def test_neighbor2neighbor_ramps_gamma(natural):
     assert float(out0["loss"]) == pytest.approx(float(out0["rec"]), rel=1e-6)  # gamma 0 at the start
     assert float(out5["loss"]) == pytest.approx(float(out5["rec"] + 1.0 * out5["reg"]), rel=1e-5)
     assert float(out5["reg"]) > 0
+
+
+def test_neighbor2neighbor_sub_images_are_never_padded_by_the_network(natural):
+    """A 40x40 crop gives 20x20 sub-images, which the compact UNet (multiple 16) would pad: the crop is trimmed
+    to 32x32 so the network trains on what it sees at test time on images it does not pad."""
+    m = registry.get_method("ne2ne")
+    model = m.build_model(3)
+    seen = []
+    model.register_forward_pre_hook(lambda module, args: seen.append(tuple(args[0].shape[-2:])))
+    m.training_step(tiny_set(natural).sample(0, 2, 40), model, 5, 10)
+    assert seen and all(h % model.multiple == 0 and w % model.multiple == 0 for h, w in seen), seen
+    assert (16, 16) in seen
+    assert m.presets["fast"]["crop"] // 2 % model.multiple == 0  # the CPU default needs no trimming
+    assert ne2ne.unpadded_crop(torch.zeros(1, 1, 10, 70), 32).shape[-2:] == (10, 64)
 
 
 def test_the_augment_setting_travels_with_the_model_to_test_time(tmp_path, natural):
