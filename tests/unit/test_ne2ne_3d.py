@@ -84,6 +84,17 @@ def test_networks_and_methods_of_different_dimensions_are_not_mixed():
         registry.get_method("ne2ne-3d", crop_depth=0)
 
 
+def test_training_sub_volumes_are_never_padded_in_plane_by_the_network():
+    _, noisy = blobs()
+    m = registry.get_method("ne2ne-3d", **TINY)
+    model = m.build_model(1)
+    seen = []
+    model.register_forward_pre_hook(lambda module, args: seen.append(tuple(args[0].shape[-2:])))
+    m.training_step(from_volumes([noisy]).sample(0, 2, 28, m.data_needs(), seed=1), model, 5, 10)  # 14x14 sub-images
+    assert seen and all(h % model.multiple == 0 and w % model.multiple == 0 for h, w in seen), seen
+    assert (8, 8) in seen
+
+
 def test_volume_crops_are_5d_reproducible_and_refused_for_images():
     _, noisy = blobs()
     ts = from_volumes([noisy])

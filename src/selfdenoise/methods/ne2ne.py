@@ -114,7 +114,7 @@ class Neighbor2Neighbor(NamedNetMethod):
         return self.gamma * (step / total if total > 0 else 1.0)
 
     def training_step(self, batch: Batch, model: nn.Module, step: int, total: int) -> dict[str, Tensor]:
-        y = unpadded_crop(batch.noisy, 2 * getattr(model, "multiple", 1))
+        y = unpadded_crop(batch.noisy, 2 * model.multiple)
         b, _, h, w = y.shape
         idx = seeded_pair_index(batch.extra.get("seeds") or [None] * b, 1, h // 2, w // 2)
         loss, rec, reg = neighbor_loss(model, y, self.gamma_at(step, total), idx=idx)

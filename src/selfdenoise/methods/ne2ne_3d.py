@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from ..core.errors import InputError
 from .base import FAST_RECIPE
 from .contract import Batch, DataNeeds, option
-from .ne2ne import Neighbor2Neighbor, neighbor_loss, seeded_pair_index, subsample
+from .ne2ne import Neighbor2Neighbor, neighbor_loss, seeded_pair_index, subsample, unpadded_crop
 
 
 def subsample_volume(x: Tensor, idx: Tensor) -> Tensor:
@@ -80,7 +80,7 @@ class Neighbor2Neighbor3D(Neighbor2Neighbor):
         return DataNeeds(augment=self.augment, ndim=3, depth=self.crop_depth)
 
     def training_step(self, batch: Batch, model: nn.Module, step: int, total: int) -> dict[str, Tensor]:
-        y = as_volume(batch.noisy)
+        y = unpadded_crop(as_volume(batch.noisy), 2 * model.multiple)  # as ne2ne: sub-images the network need not pad
         b, _, d, h, w = y.shape
         idx = seeded_pair_index(batch.extra.get("seeds") or [None] * b, d, h // 2, w // 2)
         loss, rec, reg = neighbor_loss(model, y, self.gamma_at(step, total), idx=idx, sample=subsample_volume)
