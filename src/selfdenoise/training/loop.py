@@ -174,6 +174,7 @@ def _set_up(method: DatasetMethod, data: TrainingSet, config: TrainConfig, *, re
     groups = _parameter_groups(method, model, config)
     net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None) \
         if world > 1 and len(groups) == 1 else model
+    net.multiple = model.multiple  # the contract's network attribute, also on the wrapper training_step gets
     opt_cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
     # foreach: one fused update for all tensors (the per-tensor loop cost ~4 ms a step on 2 CPU cores)
     opts = {name: opt_cls(g["params"], lr=g["lr"], betas=g["betas"], weight_decay=config.weight_decay, foreach=True)
