@@ -19,6 +19,9 @@ image and realisation with recorded seeds (``protocols.realisation_seed``, the p
   images at sigma 25 (and Kodak with sigma ~ U[5, 50] for colour).
 - ``self2self-color``: ``self2self`` with its own loss (Bernoulli-masked crops, error on the dropped pixels) on one
   realisation of each ``gauss-color`` training image; validation and held out as ``gauss-color``'s (sigma 25).
+- ``ne2ne-color``: ``ne2ne`` (Neighbor2Neighbor's sub-sampled pairs) on that same single realisation of each
+  ``gauss-color`` training image: the start for ``ne2ne`` where only one noisy photo of a scene exists;
+  validation and held out as ``gauss-color``'s.
 - ``poisson-color``: ``n2n`` likewise with Poisson noise of 5-50 photons at full scale per image; validation
   and held out: ``poisson30-color``'s.
 - ``oct``: ``n2n`` on the repeated B-scans of the ``oct-duke`` training eyes 01-07 (the mean of the other
@@ -116,6 +119,10 @@ MODELS = {
         "prior, denoising by its dropout ensemble alone or starting a fit to one photo (denoise -m self2self --init)",
         _BSD, ("bsd300_test/*.png",), Score("gauss25-color", "validation"), (Score("gauss25-color"),),
         noise="gauss:5-50"),
+    "ne2ne-color": Spec(
+        "ne2ne", "colour photos with white Gaussian noise of any level (trained on sigma 5-50, blind), learnt from one "
+        "noisy realisation per photo (Neighbor2Neighbor's sub-sampled pairs)", _BSD, ("bsd300_test/*.png",),
+        Score("gauss25-color", "validation"), (Score("gauss25-color"),), noise="gauss:5-50"),
     "poisson-color": Spec(
         "n2n", "colour photos with Poisson (shot) noise of any level (trained on 5-50 photons at full scale, blind)",
         _BSD, ("bsd300_test/*.png",), Score("poisson30-color", "validation"), (Score("poisson30-color"),),
