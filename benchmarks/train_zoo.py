@@ -21,7 +21,9 @@ image and realisation with recorded seeds (``protocols.realisation_seed``, the p
   realisation of each ``gauss-color`` training image; validation and held out as ``gauss-color``'s (sigma 25).
 - ``ne2ne-color``: ``ne2ne`` (Neighbor2Neighbor's sub-sampled pairs) on that same single realisation of each
   ``gauss-color`` training image: the start for ``ne2ne`` where only one noisy photo of a scene exists;
-  validation and held out as ``gauss-color``'s.
+  validation and held out as ``gauss-color``'s. Not shipped: 55 minutes gave 25.34 dB on McMaster (the
+  network lets a quarter to a half of the noise through, ``benchmarks/noise_share.py``; record in
+  ``benchmarks/results/history/v2-earlier-settings/zoo-ne2ne-color-5e4debb/``).
 - ``poisson-color``: ``n2n`` likewise with Poisson noise of 5-50 photons at full scale per image; validation
   and held out: ``poisson30-color``'s.
 - ``oct``: ``n2n`` on the repeated B-scans of the ``oct-duke`` training eyes 01-07 (the mean of the other
