@@ -1,7 +1,7 @@
 """How much of the noise a trained model lets through, on validation images (a diagnostic, never a result).
 
-For each model and each McMaster image (``gauss25-color``'s validation split) with white Gaussian noise n of
-``--sigma`` (seeded), the output error e = f(x + n) - x is split into its projection on the noise,
+For each model and each image of a protocol's validation split (default ``gauss25-color``: McMaster, sigma 25,
+the protocol's own seeded noise n), the output error e = f(x + n) - x is split into its projection on the noise,
 ``share`` = <e, n> / <n, n> (0: none of the noise is left, 1: the identity), and the rest. Reports the mean
 PSNR, the mean share and the PSNR the same outputs would have without that share (``psnr_without_share``).
 
@@ -17,33 +17,35 @@ from pathlib import Path
 import numpy as np
 
 from selfdenoise import api, bench
+from selfdenoise.bench.protocols import PROTOCOLS, find_test_images, test_pair
 from selfdenoise.bench.provenance import origin
-from selfdenoise.core import metrics
-from selfdenoise.core.io import read_image
+from selfdenoise.core.metrics import evaluate_pair
 
 
-def noise_share(model, clean: np.ndarray, sigma: float, seed: int) -> dict:
+def noise_share(model, clean: np.ndarray, noisy: np.ndarray, metric: str) -> dict:
     """PSNR, share of the noise passed through and PSNR without that share, for one image."""
-    noise = np.random.default_rng(seed).normal(0.0, sigma / 255, clean.shape).astype(np.float32)
-    error = model.denoise(clean + noise, tta=1) - clean
+    noise = noisy - clean
+    error = model.denoise(noisy, tta=1) - clean
     share = float((error * noise).sum() / (noise * noise).sum())
-    return {"psnr": metrics.psnr(clean, clean + error), "share": share,
-            "psnr_without_share": metrics.psnr(clean, clean + error - share * noise)}
+    return {"psnr": evaluate_pair(clean, clean + error, metric)["psnr"], "share": share,
+            "psnr_without_share": evaluate_pair(clean, clean + error - share * noise, metric)["psnr"]}
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("models", nargs="+", help="model files or zoo:NAME")
     ap.add_argument("--data", required=True)
-    ap.add_argument("--sigma", type=float, default=25.0)
+    ap.add_argument("--protocol", default="gauss25-color")
     ap.add_argument("--out", default="benchmarks/results/noise-share.json")
     args = ap.parse_args(argv)
-    files = sorted(p for p in (Path(args.data) / "mcmaster").iterdir() if p.suffix in (".tif", ".png"))
-    result = {**origin(bench.git_commit(), "python " + " ".join(sys.argv)), "sigma": args.sigma,
-              "images": [f.name for f in files], "models": {}}
+    proto = PROTOCOLS[args.protocol]
+    ts = proto.test_set(None, "validation")
+    pairs = [test_pair(ts, item, proto.seed) for item in find_test_images(Path(args.data), ts)]
+    result = {**origin(bench.git_commit(), "python " + " ".join(sys.argv)), "protocol": args.protocol,
+              "dataset": ts.name, "split": "validation", "noise": ts.noise, "images": len(pairs), "models": {}}
     for name in args.models:
         model = api.load_model(name)
-        rows = [noise_share(model, read_image(f)[0], args.sigma, seed) for seed, f in enumerate(files)]
+        rows = [noise_share(model, clean, noisy, ts.metric) for clean, noisy in pairs]
         result["models"][name] = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
         print(name, json.dumps(result["models"][name]), flush=True)
     bench.write_json(args.out, result)
