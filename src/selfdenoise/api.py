@@ -20,6 +20,7 @@ from .core.noise import add_noise as _add_noise
 from .core.noise import parse_noise
 from .core.progress import tqdm
 from .methods import registry
+from .methods.base import NamedNetMethod
 from .methods.contract import DataNeeds
 from .modelfile import load_model as _load_model
 from .modelfile import save_model
@@ -637,8 +638,8 @@ def train(data, method: str = "ne2ne", output: str | os.PathLike | None = None, 
     protocol). ``val``: a folder of *clean* images noised with ``val_noise`` (default ``noise``) for
     validation PSNR. ``preset``: ``fast`` (CPU default) or ``paper`` (the paper's network and
     schedule). ``clean``: unpaired clean images of other scenes (a folder, or a list of arrays) for
-    methods that also learn from them (``tcfl``). ``init``: a model file (or ``zoo:NAME``) of the same method,
-    channels and network whose weights the training starts from (fine-tuning). ``options``: training settings (batch, crop, lr,
+    methods that also learn from them (``tcfl``). ``init``: a model file (or ``zoo:NAME``) of the same channels and
+    network (of this method, or of another that builds its network by name: n2n, ne2ne, n2v) whose weights the training starts from (fine-tuning). ``options``: training settings (batch, crop, lr,
     schedule, warmup, optimizer, weight_decay, clip, betas, ema) or method options (net, widths, loss, gamma, ...).
     A checkpoint (``output``.checkpoint unless ``checkpoint`` is given) is written every
     ``checkpoint_minutes`` (and ``checkpoint_every`` steps), the one before it kept as ``.previous``; when one
@@ -698,6 +699,16 @@ def _starts_from_weights(method: str) -> bool:
     return "single-image" in kinds and ("dataset" in kinds or hasattr(registry.method_class(method), "prior_from_weights"))
 
 
+def _same_network(start, method) -> bool:
+    """Whether a model of method ``start`` has the network ``method`` trains: the same method, or two methods that
+    build their network by name (``NamedNetMethod``: n2n, ne2ne, n2v, ...) with the same name and widths, so that a
+    zoo model trained by one loss can be fine-tuned by another on single noisy images."""
+    if start.name == method.name:
+        return True
+    return (isinstance(start, NamedNetMethod) and isinstance(method, NamedNetMethod)
+            and (start.net, start.widths) == (method.net, method.widths))
+
+
 def _initial_weights(init: str | os.PathLike, method, channels: int) -> dict:
     """The network weights of the model ``init`` (loaded once per process) to start training or fitting ``method``
     on ``channels``-channel data from; an ``InputError`` naming it unless it is a model of that method, those
@@ -709,7 +720,7 @@ def _initial_weights(init: str | os.PathLike, method, channels: int) -> dict:
         except InputError as e:
             raise InputError(f"{init}: {e}") from None
         return start.network.state_dict()
-    if start.method.name != method.name or start.channels != channels:
+    if not _same_network(start.method, method) or start.channels != channels:
         raise InputError(f"{init}: a {start.channels}-channel '{start.method.name}' model cannot start "
                          f"'{method.name}' on {channels}-channel data")
     weights = start.network.state_dict()

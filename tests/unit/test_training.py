@@ -318,7 +318,8 @@ def test_noise2noise_aligns_moving_frames_before_pairing_them(tmp_path):
 
 def test_a_training_starts_from_the_weights_of_init_and_refuses_another_network(tmp_path, natural):
     """``init``: the network starts as the given model (an lr of 1e-12 leaves it there), not as a fresh one;
-    a model of another method, channel count or width is one clear error naming it."""
+    another method with the same named network (n2n from an ne2ne model) starts from it too; a model of another
+    network, channel count or width is one clear error naming it."""
     ts = tiny_set(natural)
     first = api.train(ts, "ne2ne", tmp_path / "first.sdm", steps=4, batch=2, crop=16, lr=2e-3, **TINY)
     start = weights(first.model.network)
@@ -327,10 +328,12 @@ def test_a_training_starts_from_the_weights_of_init_and_refuses_another_network(
     assert max_diff(start, weights(again.model.network)) < 1e-6
     assert max_diff(start, weights(fresh.model.network)) > 1e-3
     assert api.load_model(again.path).metadata["extra"]["train"]["init"] == first.path
-    for method, options in (("n2n", TINY), ("ne2ne", {"widths": (8, 8, 16)})):
+    pairs = data.from_arrays([[natural[:40, :44]] * 2])
+    other = api.train(pairs, "n2n", None, steps=1, batch=2, crop=16, lr=1e-12, init=first.path, **TINY)
+    assert max_diff(start, weights(other.model.network)) < 1e-6
+    for method, options in (("n2n", {"widths": (8, 8, 16)}), ("tcfl", {})):
         with pytest.raises(InputError, match="first.sdm"):
-            api.train(data.from_arrays([[natural[:40, :44]] * 2]), method, None, steps=1, batch=2, crop=16,
-                      init=first.path, **options)
+            api.train(pairs, method, None, steps=1, batch=2, crop=16, init=first.path, **options)
     gray = data.from_arrays([[natural[:40, :44, :1]]])
     with pytest.raises(InputError, match="1-channel data"):
         api.train(gray, "ne2ne", None, steps=1, batch=2, crop=16, init=first.path, **TINY)
