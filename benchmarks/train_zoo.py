@@ -129,6 +129,12 @@ MODELS = {
         "n2n", "colour photos with Poisson (shot) noise of any level (trained on 5-50 photons at full scale, blind)",
         _BSD, ("bsd300_test/*.png",), Score("poisson30-color", "validation"), (Score("poisson30-color"),),
         noise="poisson:5-50", realisations=2),
+    "real-camera": Spec(
+        "asym-mask", "colour photos with real camera noise (spatially correlated after demosaicing, JPEG), learnt from "
+        "PolyU's 100 noisy photos of five cameras; the asymmetric-mask blind-spot network",
+        "PolyU real-world noisy images (Xu et al. 2018): non-commercial use only (its License.txt). Check it before "
+        "reusing the weights.",
+        ("polyu_real100/*_real.JPG",), Score("real-polyu", "validation"), (Score("real-polyu", every=3), Score("real-nam"))),
     "oct": Spec(
         "n2n", "retinal OCT B-scans (speckle), gray; trained on repeated B-scans of one scanner",
         "Duke SD-OCT (Fang et al. 2013): research use. Check it before reusing the weights.",
