@@ -711,8 +711,8 @@ def _same_network(start, method) -> bool:
 
 def _initial_weights(init: str | os.PathLike, method, channels: int) -> dict:
     """The network weights of the model ``init`` (loaded once per process) to start training or fitting ``method``
-    on ``channels``-channel data from; an ``InputError`` naming it unless it is a model of that method, those
-    channels and that network (a method fitting single images only: any model its ``prior_from_weights`` takes)."""
+    on ``channels``-channel data from; an ``InputError`` naming it unless it is a model of that method (or of one
+    sharing its named network, ``_same_network``), those channels and that network (a method fitting single images only: any model its ``prior_from_weights`` takes)."""
     start = _cached_model(init)
     if "dataset" not in registry.kinds(method.name):  # a prior of the method's network (zero-shot)
         try:
