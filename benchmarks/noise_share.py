@@ -21,6 +21,8 @@ from selfdenoise.bench.protocols import PROTOCOLS, find_test_images, test_pair
 from selfdenoise.bench.provenance import origin
 from selfdenoise.core.metrics import evaluate_pair
 
+ROOT = Path(__file__).resolve().parent.parent
+
 
 def noise_share(model, clean: np.ndarray, noisy: np.ndarray, metric: str) -> dict:
     """PSNR, share of the noise passed through and PSNR without that share, for one image."""
@@ -36,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("models", nargs="+", help="model files or zoo:NAME")
     ap.add_argument("--data", required=True)
     ap.add_argument("--protocol", default="gauss25-color")
-    ap.add_argument("--out", default="benchmarks/results/noise-share.json")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "noise-share.json")
     args = ap.parse_args(argv)
     proto = PROTOCOLS[args.protocol]
     ts = proto.test_set(None, "validation")
