@@ -28,9 +28,9 @@ image and realisation with recorded seeds (``protocols.realisation_seed``, the p
   and held out: ``poisson30-color``'s.
 - ``real-camera``: ``asym-mask`` on PolyU's 100 noisy photos (real camera noise; the protocol is transductive);
   validation: PolyU's 18 validation pairs; held out: PolyU test (1 in 3) and Nam's patches (cameras it never saw).
-  Not shipped: 15 minutes gave 36.12 dB on validation, no better than the noisy photos, where the same method
-  trained inside ``selfdenoise bench real-polyu`` gives 37.46 (record in
-  ``benchmarks/results/history/v2-earlier-settings/zoo-real-camera-afc730a/``).
+  Trained 10 minutes, the length validation chose: 15 minutes gave 36.12 dB, no better than the noisy photos
+  (the blind-spot network learns the correlated noise in longer runs; record in
+  ``benchmarks/results/history/v2-earlier-settings/zoo-real-camera-afc730a/``), 10 minutes 37.48.
 - ``oct``: ``n2n`` on the repeated B-scans of the ``oct-duke`` training eyes 01-07 (the mean of the other
   frames as target, mirrors only: the options its validation chose); validation eyes 08-09; held out 10-18.
 
