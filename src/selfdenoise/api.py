@@ -652,7 +652,8 @@ def train(data, method: str = "ne2ne", output: str | os.PathLike | None = None, 
     presets = registry.method_class(method).presets
     if preset not in presets:
         raise InputError(f"method '{method}' has no preset '{preset}' (choose from: {', '.join(presets)})")
-    recipe = {**presets[preset], **{k: v for k, v in options.items() if v is not None}}
+    fine_tuning = registry.method_class(method).fine_tuning if init is not None else {}
+    recipe = {**presets[preset], **fine_tuning, **{k: v for k, v in options.items() if v is not None}}
     train_opts = {k: recipe.pop(k) for k in list(recipe) if k in TRAIN_KEYS}
     m = registry.get_method(method, **recipe)
     cfg = TrainConfig(steps=steps, minutes=minutes, seed=seed, val_every=val_every,

@@ -205,7 +205,8 @@ def _denoise_on_cluster(inputs, output, method, scheduler, report, **options):
 @click.option("-o", "--output", required=True, type=click.Path(), help="Model file to write (e.g. model.sdm).")
 @click.option("--noise", default=None, help="Synthetic noise drawn on the fly (the data are then the signal).")
 @click.option("--init", default=None, help="A model file, or zoo:NAME, with the same network (of this method, or of "
-              "n2n/ne2ne/n2v with the same --net) whose weights the training starts from (fine-tuning).")
+              "n2n/ne2ne/n2v with the same --net) whose weights the training starts from (fine-tuning; ne2ne then "
+              "defaults to --lr 3e-4).")
 @click.option("--clean", type=click.Path(), default=None, help="tcfl: folder of unpaired clean images of other scenes.")
 @click.option("--gan", default=None, help="tcfl: lsgan (the paper's) or wgan.")
 @click.option("--val", type=click.Path(), default=None, help="Folder of clean validation images.")

@@ -337,3 +337,23 @@ def test_a_training_starts_from_the_weights_of_init_and_refuses_another_network(
     gray = data.from_arrays([[natural[:40, :44, :1]]])
     with pytest.raises(InputError, match="1-channel data"):
         api.train(gray, "ne2ne", None, steps=1, batch=2, crop=16, init=first.path, **TINY)
+
+
+@pytest.mark.parametrize("name", registry.names("dataset"))
+def test_fine_tuning_settings_replace_the_presets_only_from_a_model_and_yield_to_explicit_options(name, tmp_path, natural):
+    """A method's ``fine_tuning`` settings are training settings or its own options; ne2ne fine-tunes at its
+    lower rate when started from a model (``init``), trains at the preset's without one, and an explicit
+    ``lr`` wins over both."""
+    cls = registry.method_class(name)
+    assert set(cls.fine_tuning) <= set(api.TRAIN_KEYS) | set(registry.method_options(name)), cls.fine_tuning
+    if name != "ne2ne":
+        return
+    ts = tiny_set(natural)
+    first = api.train(ts, "ne2ne", tmp_path / "first.sdm", steps=1, batch=2, crop=16, **TINY)
+
+    def lr(result):
+        return result.model.metadata["extra"]["train"]["config"]["lr"]
+
+    assert lr(first) == cls.presets["fast"]["lr"] != cls.fine_tuning["lr"]
+    assert lr(api.train(ts, "ne2ne", None, steps=1, batch=2, crop=16, init=first.path, **TINY)) == cls.fine_tuning["lr"]
+    assert lr(api.train(ts, "ne2ne", None, steps=1, batch=2, crop=16, lr=2e-3, init=first.path, **TINY)) == 2e-3

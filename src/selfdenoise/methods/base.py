@@ -61,6 +61,7 @@ class DatasetMethodBase(OneOptimiser):
 
     name: ClassVar[str] = ""
     presets: ClassVar[dict] = {}
+    fine_tuning: ClassVar[dict] = {}
     exportable: ClassVar[bool] = True
 
     tta: int = option(1, saved=False)

@@ -117,6 +117,9 @@ class DatasetMethod(Protocol):
     #: training recipes by name: ``fast`` (the CPU default) and ``paper``; each maps training settings
     #: (``crop``, ``batch``, ``lr``, ``schedule``, ...) and method options to values
     presets: ClassVar[dict[str, dict]]
+    #: settings that replace the preset's when the training starts from a model's weights (``init``), e.g. a
+    #: lower ``lr``; options given explicitly still win
+    fine_tuning: ClassVar[dict]
     #: True when inference is one network pass, so ONNX/TorchScript export captures all of it
     exportable: ClassVar[bool]
 

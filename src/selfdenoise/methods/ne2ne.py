@@ -102,6 +102,10 @@ class Neighbor2Neighbor(NamedNetMethod):
         "fast": {**FAST_RECIPE, "crop": 64},
         "paper": {"net": "unet", "crop": 256, "batch": 4, "lr": 3e-4, "schedule": "step:0.2:0.5", "warmup": 0.0},
     }
+    #: from a model (``init``: the n2n zoo model, say) a lower rate: McMaster validation, 10 minutes from
+    #: zoo:gauss-color with one Wiener pass, 31.28 dB with 3e-4 against 31.18 with 1e-3
+    #: (``benchmarks/selection/gauss25-color-ne2ne-lr.json``)
+    fine_tuning: ClassVar[dict] = {"lr": 3e-4}
 
     gamma: float = option(2.0)
 

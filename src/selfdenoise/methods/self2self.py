@@ -112,6 +112,7 @@ class Self2Self(OneOptimiser):
                  "clip": 0.1},
         "paper": {"crop": 256, "batch": 1, "lr": 1e-4, "schedule": "constant", "warmup": 0.0},
     }
+    fine_tuning: ClassVar[dict] = {}
     DEFAULT_STEPS: ClassVar[int] = 1000
     warmup: ClassVar[int] = 20
     #: share of the budget the ensemble may take at most (the rest trains)
