@@ -649,11 +649,11 @@ def train(data, method: str = "ne2ne", output: str | os.PathLike | None = None, 
     """
     if "dataset" not in registry.kinds(method):
         raise InputError(f"method '{method}' is not trained on a data set (trainable: {', '.join(trainable_methods())})")
-    presets = registry.method_class(method).presets
-    if preset not in presets:
-        raise InputError(f"method '{method}' has no preset '{preset}' (choose from: {', '.join(presets)})")
-    fine_tuning = registry.method_class(method).fine_tuning if init is not None else {}
-    recipe = {**presets[preset], **fine_tuning, **{k: v for k, v in options.items() if v is not None}}
+    cls = registry.method_class(method)
+    if preset not in cls.presets:
+        raise InputError(f"method '{method}' has no preset '{preset}' (choose from: {', '.join(cls.presets)})")
+    fine_tuning = cls.fine_tuning if init is not None else {}
+    recipe = {**cls.presets[preset], **fine_tuning, **{k: v for k, v in options.items() if v is not None}}
     train_opts = {k: recipe.pop(k) for k in list(recipe) if k in TRAIN_KEYS}
     m = registry.get_method(method, **recipe)
     cfg = TrainConfig(steps=steps, minutes=minutes, seed=seed, val_every=val_every,
@@ -713,7 +713,8 @@ def _same_network(start, method) -> bool:
 def _initial_weights(init: str | os.PathLike, method, channels: int) -> dict:
     """The network weights of the model ``init`` (loaded once per process) to start training or fitting ``method``
     on ``channels``-channel data from; an ``InputError`` naming it unless it is a model of that method (or of one
-    sharing its named network, ``_same_network``), those channels and that network (a method fitting single images only: any model its ``prior_from_weights`` takes)."""
+    sharing its named network, ``_same_network``), those channels and that network (a method fitting single images
+    only: any model its ``prior_from_weights`` takes)."""
     start = _cached_model(init)
     if "dataset" not in registry.kinds(method.name):  # a prior of the method's network (zero-shot)
         try:
