@@ -62,11 +62,13 @@ def main() -> int:
             if args.keep_model:
                 args.keep_model.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(fixed["model"], args.keep_model)
+        # the values run on that model: the model it started from (``init``) played its part in training
+        applied = {k: v for k, v in fixed.items() if not (args.train_once and k == "init")}
         for i, text in enumerate(args.values.split(",")):
             value = parse_value(text.strip())
             r = run_protocol(args.protocol, args.data, [args.method], out_dir=Path(tmp, f"value{i}"),
                              split="validation", every=args.every, limit=args.limit, baselines=False,
-                             progress=False, method_options={args.method: {**fixed, args.setting: value}},
+                             progress=False, method_options={args.method: {**applied, args.setting: value}},
                              train=None if "model" in fixed else train)
             if args.method not in r["results"]:
                 errors = r["failed"].get(args.method) or [{"error": r["skipped"].get(args.method, "no result")}]
