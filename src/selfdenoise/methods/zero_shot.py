@@ -10,9 +10,9 @@ Recipe (the library default for one noisy photo, no training data, no clean imag
    the BSD300 test images outside (C)BSD68: never a clean image, never the noise level, no test image of
    any protocol. Its metadata lists the files, seeds, command, steps and validation PSNR.
    Colour photos (``prior="auto"``) start from a larger one instead: the zoo's ``gauss-color`` model (the compact
-   UNet at widths 48/96/144, ~0.86 M parameters, blind Noise2Noise trained by ``selfdenoise train`` for 55 CPU minutes
+   UNet at widths 48/96/144, ~0.86 M parameters, blind Noise2Noise trained by ``selfdenoise train`` for 140 CPU minutes
    on two noisy realisations of the BSD300 training photos, sigma 5-50; never a clean image), with the settings
-   selected for it (``ZOO_RECIPE``: two Wiener passes, window 27, 6x6 features); ``fit_denoise(weights=)``
+   selected for it (``ZOO_RECIPE``: two Wiener passes, window 51 or 27 as the plan allows, 6x6 features); ``fit_denoise(weights=)``
    (``denoise --init FILE``) starts from any compact UNet given (``prior_from_weights``).
 2. Adapt it to the given image with the blind Neighbor2Neighbor loss (Huang et al., CVPR 2021)
    computed on random 128x128 crops of that image alone: two sub-images made of different
@@ -217,12 +217,16 @@ class PriorRecipe:
 SHIPPED_RECIPE = PriorRecipe(150, AUTO_PASSES, 8, 1.0, LADDER)
 #: with a zoo model's network (``fit_denoise(weights=)``: ``init``, and with ``prior="auto"`` ``zoo:gauss-color`` on
 #: colour photos), selected on McMaster validation (sigma 25, every 3rd image) from ``zoo:gauss-color``, 8
-#: flips/rotations, window 27 with 6x6 features: two passes (one 30.90, two 31.05, three 31.07 dB from the 15-minute
-#: model without adaptation, exploratory); then 0 / 50 / 150 adaptation steps from the 55-minute model, 31.24 /
-#: 31.25 / 31.33 dB at 13.5 / 16.2 / 21.8 s per image (``benchmarks/selection/single-image-zero-shot-init-steps.json``;
-#: the shipped prior's full recipe, window 51, 8x8 features, three passes: 31.07 dB in about 60 s); the window 51 rung
-#: is not on its ladder.
-ZOO_RECIPE = PriorRecipe(150, 2, 6, 1.0, LADDER[1:])
+#: flips/rotations, 6x6 features: two passes (one 30.90, two 31.05, three 31.07 dB from the 15-minute model without
+#: adaptation, exploratory); then 0 / 50 / 150 adaptation steps from the 55-minute model, 31.24 / 31.25 / 31.33 dB
+#: (``benchmarks/selection/single-image-zero-shot-init-steps.json``; run with the window-51 rung although the record
+#: says 27: ``quality="best"`` skipped the given window then); from the 140-minute model, window 27: 0 / 150 steps
+#: 31.21 / 31.29 dB (``single-image-zero-shot-prior140-steps.json``; the 55-minute model, same code: 31.15 / 31.21,
+#: ``...-prior55-steps.json``),
+#: and window 27 / 51 31.29 / 31.40 dB at 18.7 / 23.1 s per image (``single-image-zero-shot-prior140-refine_window.json``).
+#: The planner's cost model prices a window-51 pass at 8x8 features, so the "balanced" preset keeps window 27 on a
+#: 512x512 photo; ``quality="best"`` (or ``refine_window=51``) runs the top rung.
+ZOO_RECIPE = PriorRecipe(150, 2, 6, 1.0, LADDER)
 #: cost model, reference seconds on 2 CPU cores (``benchmarks/zero_shot_costs.py``,
 #: ``benchmarks/selection/zero-shot-costs.json``): one adaptation step (4 crops of 128x128), one
 #: flip/rotation of the network over a megapixel (in 1024-pixel tiles), one Wiener pass over a megapixel by
