@@ -224,8 +224,8 @@ SHIPPED_RECIPE = PriorRecipe(150, AUTO_PASSES, 8, 1.0, LADDER)
 #: 31.21 / 31.29 dB (``single-image-zero-shot-prior140-steps.json``; the 55-minute model, same code: 31.15 / 31.21,
 #: ``...-prior55-steps.json``),
 #: and window 27 / 51 31.29 / 31.40 dB at 18.7 / 23.1 s per image (``single-image-zero-shot-prior140-refine_window.json``).
-#: The planner's cost model prices a window-51 pass at 8x8 features, so the "balanced" preset keeps window 27 on a
-#: 512x512 photo; ``quality="best"`` (or ``refine_window=51``) runs the top rung.
+#: The planner's cost model prices a window-51 pass at 8x8 features, so the "balanced" preset takes it up to about
+#: 512x512 and keeps window 27 on a Kodak photo (768x512); ``quality="best"`` (or ``refine_window=51``) runs it.
 ZOO_RECIPE = PriorRecipe(150, 2, 6, 1.0, LADDER)
 #: cost model, reference seconds on 2 CPU cores (``benchmarks/zero_shot_costs.py``,
 #: ``benchmarks/selection/zero-shot-costs.json``): one adaptation step (4 crops of 128x128), one
