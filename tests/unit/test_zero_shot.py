@@ -290,6 +290,21 @@ def test_plan_takes_the_full_recipe_on_small_photos_and_less_on_large_ones():
     assert [m.passes_of(r, 0) for r in LADDER] == [0] * len(LADDER)  # correlated, unshuffled: never a pass
 
 
+def test_zoo_prior_plans_the_window_51_rung_where_it_fits():
+    """From zoo:gauss-color (McMaster validation: window 51 31.40 dB over 27's 31.29) the balanced plan takes the
+    window-51 rung on a 512x512 photo and window 27 on a Kodak photo (768x512), whose 51 it prices over the allowance."""
+    from selfdenoise.methods.zero_shot import QUALITY, colour_prior
+
+    m = ZeroShot()
+    m.start_from(colour_prior())
+    assert m.recipe == ZOO_RECIPE and m.recipe.passes == 2
+    limit = lambda mp: QUALITY["balanced"][0][0] + QUALITY["balanced"][0][1] * mp
+    plan = lambda mp: m.plan(mp, Route(1, m.recipe.passes), limit(mp), m.recipe.steps)
+    assert plan(512 * 512 / 1e6).window == 51
+    kodak = plan(768 * 512 / 1e6)
+    assert kodak.window == 27 and kodak.tta == 8 and kodak.passes == "auto"
+
+
 def test_quality_presets_and_budget_shape_the_run():
     from selfdenoise.core.errors import InputError
     from selfdenoise.methods.zero_shot import LADDER

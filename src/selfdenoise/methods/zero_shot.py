@@ -12,8 +12,8 @@ Recipe (the library default for one noisy photo, no training data, no clean imag
    Colour photos (``prior="auto"``) start from a larger one instead: the zoo's ``gauss-color`` model (the compact
    UNet at widths 48/96/144, ~0.86 M parameters, blind Noise2Noise trained by ``selfdenoise train`` for 140 CPU minutes
    on two noisy realisations of the BSD300 training photos, sigma 5-50; never a clean image), with the settings
-   selected for it (``ZOO_RECIPE``: two Wiener passes, window 51 or 27 as the plan allows, 6x6 features); ``fit_denoise(weights=)``
-   (``denoise --init FILE``) starts from any compact UNet given (``prior_from_weights``).
+   selected for it (``ZOO_RECIPE``: two Wiener passes, window 51 or 27 as the plan allows, 6x6 features);
+   ``fit_denoise(weights=)`` (``denoise --init FILE``) starts from any compact UNet given (``prior_from_weights``).
 2. Adapt it to the given image with the blind Neighbor2Neighbor loss (Huang et al., CVPR 2021)
    computed on random 128x128 crops of that image alone: two sub-images made of different
    neighbouring pixels of each 2x2 cell predict each other, plus the consistency regulariser
@@ -222,8 +222,8 @@ SHIPPED_RECIPE = PriorRecipe(150, AUTO_PASSES, 8, 1.0, LADDER)
 #: (``benchmarks/selection/single-image-zero-shot-init-steps.json``; run with the window-51 rung although the record
 #: says 27: ``quality="best"`` skipped the given window then); from the 140-minute model, window 27: 0 / 150 steps
 #: 31.21 / 31.29 dB (``single-image-zero-shot-prior140-steps.json``; the 55-minute model, same code: 31.15 / 31.21,
-#: ``...-prior55-steps.json``),
-#: and window 27 / 51 31.29 / 31.40 dB at 18.7 / 23.1 s per image (``single-image-zero-shot-prior140-refine_window.json``).
+#: ``...-prior55-steps.json``), and window 27 / 51 31.29 / 31.40 dB at 18.7 / 23.1 s per image
+#: (``single-image-zero-shot-prior140-refine_window.json``).
 #: The planner's cost model prices a window-51 pass at 8x8 features, so the "balanced" preset takes it up to about
 #: 512x512 and keeps window 27 on a Kodak photo (768x512); ``quality="best"`` (or ``refine_window=51``) runs it.
 ZOO_RECIPE = PriorRecipe(150, 2, 6, 1.0, LADDER)
