@@ -71,7 +71,7 @@ def test_bm3d_grouping_keeps_powers_of_two_of_the_matches_within_the_threshold()
     assert Grouping().sizes(dist).tolist() == [8, 8, 8]
     assert Grouping(transform="haar").sizes(dist[:, :6]).tolist() == [4, 4, 4]  # Haar: a power of 2
     small = collaborative_wiener(torch.rand(1, 9, 10), torch.rand(1, 9, 10), 0.1, window=3, group=16,
-                                 transform="haar")  # 9 candidates in the window: groups of 8
+                                 transform="haar")  # 2x3 patch positions in all: groups of 4
     assert small.shape == (1, 9, 10) and torch.isfinite(small).all()
 
 
@@ -85,16 +85,20 @@ def test_a_vanishing_shrinkage_gives_the_noisy_image_back(transform):
     torch.testing.assert_close(out, y, atol=1e-4, rtol=0)
 
 
-def test_block_matching_finds_the_nearest_patches_in_the_window():
+@pytest.mark.parametrize("step, radius, pairs", [(4, 2, wiener.MATCH_PAIRS), (2, 5, wiener.MATCH_PAIRS), (1, 3, 500)])
+def test_block_matching_finds_the_nearest_patches_in_the_window(monkeypatch, step, radius, pairs):
+    """Against a brute-force search, with one reference per block, blocks of several references reaching the
+    borders, and blocks cut down by ``MATCH_PAIRS``."""
+    monkeypatch.setattr(wiener, "MATCH_PAIRS", pairs)
     rng = np.random.default_rng(1)
-    lum = rng.random((12, 14)).astype(np.float32)
-    patch, radius, group = 3, 2, 4
+    lum = rng.random((17, 14)).astype(np.float32)
+    patch, group = 3, 4
     t2 = torch.kron(dct_matrix(patch), dct_matrix(patch))
     pdct = wiener._patch_dct(torch.from_numpy(lum)[None], patch, t2)
-    hp, wp = 12 - patch + 1, 14 - patch + 1
-    rows, cols = wiener._grid(12, patch, 4), wiener._grid(14, patch, 4)
+    hp, wp = 17 - patch + 1, 14 - patch + 1
+    rows, cols = wiener._grid(17, patch, step), wiener._grid(14, patch, step)
     # all DCT coefficients as features: the distance is the exact sum of squared differences
-    got, _ = wiener._match(pdct, hp, wp, rows, cols, radius, group, features=patch, patch=patch)
+    got, dist = wiener._match(pdct, hp, wp, rows, cols, radius, group, features=patch, patch=patch)
     k = 0
     for r in rows.tolist():
         for c in cols.tolist():
@@ -102,8 +106,9 @@ def test_block_matching_finds_the_nearest_patches_in_the_window():
             cands = sorted((float(((lum[a:a + patch, b:b + patch] - ref) ** 2).sum()), a * wp + b)
                            for a in range(max(0, r - radius), min(hp, r + radius + 1))
                            for b in range(max(0, c - radius), min(wp, c + radius + 1)))
-            assert got[k, 0] == r * wp + c  # the reference itself first
+            assert got[k, 0] == r * wp + c and dist[k, 0] == 0  # the reference itself first
             assert sorted(got[k].tolist()) == sorted(pos for _, pos in cands[:group])
+            np.testing.assert_allclose(dist[k, 1:], [d / patch**2 for d, _ in cands[1:group]], atol=1e-5)
             k += 1
 
 

@@ -34,6 +34,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from ..core.errors import InputError
@@ -91,22 +92,24 @@ def _grid(length: int, patch: int, step: int) -> Tensor:
 
 
 def _patch_dct(img: Tensor, patch: int, t2: Tensor) -> Tensor:
-    """2-D DCT of every patch (stride 1) of ``img`` (C, H, W): (C, patch^2, positions), row-major positions."""
-    c, h, w = img.shape
-    hp, wp = h - patch + 1, w - patch + 1
-    cols = torch.stack([img[:, u:u + hp, v:v + wp].reshape(c, -1) for u in range(patch) for v in range(patch)], 1)
-    return t2 @ cols
+    """2-D DCT of every patch (stride 1) of ``img`` (C, H, W): (positions, C, patch^2), row-major positions (a
+    position's coefficients together, so that gathering a group copies whole rows). A convolution with the DCT's
+    basis images, one per coefficient."""
+    c = img.shape[0]
+    coefficients = F.conv2d(img[:, None], t2.view(-1, 1, patch, patch))  # (C, patch^2, H', W')
+    return coefficients.permute(2, 3, 0, 1).reshape(-1, c, patch * patch).contiguous()
 
 
 def _fold(patches: Tensor, h: int, w: int, patch: int) -> Tensor:
-    """Sum of patches (C, patch^2, positions) put back at their positions: (C, H, W)."""
-    c = patches.shape[0]
+    """Sum of patches (positions, C, patch^2) put back at their positions: (C, H, W)."""
+    c = patches.shape[1]
     hp, wp = h - patch + 1, w - patch + 1
-    out = torch.zeros(c, h, w)
+    grid = patches.view(hp, wp, c, patch * patch)
+    out = torch.zeros(h, w, c)
     for u in range(patch):
         for v in range(patch):
-            out[:, u:u + hp, v:v + wp] += patches[:, u * patch + v].view(c, hp, wp)
-    return out
+            out[u:u + hp, v:v + wp] += grid[..., u * patch + v]
+    return out.permute(2, 0, 1)
 
 
 def colour_matrix(channels: int) -> Tensor:
@@ -156,7 +159,7 @@ def collaborative_wiener(noisy: Tensor, pilot: Tensor, sigma: Tensor | float | N
                          step: int = 3, window: int = Grouping.window, group: int = Grouping.group, passes: int = 1,
                          features: int = Grouping.features, kaiser: float = Grouping.kaiser,
                          transform: str = Grouping.transform, threshold: float | None = Grouping.threshold,
-                         shrinkage: float = Grouping.shrinkage, chunk: int = 4096) -> Tensor:
+                         shrinkage: float = Grouping.shrinkage, chunk: int = 1024) -> Tensor:
     """Refine ``pilot`` (C, H, W) by collaborative Wiener filtering of ``noisy`` (C, H, W), both in
     [0, 1]; see the module docstring. ``sigma``: noise standard deviation in [0, 1] units (scalar or per
     opponent channel), ``None`` = the standard deviation of ``noisy - pilot`` per opponent channel.
@@ -186,77 +189,92 @@ def collaborative_wiener(noisy: Tensor, pilot: Tensor, sigma: Tensor | float | N
     return torch.einsum("ij,jhw->ihw", m.T, p) if colour else p
 
 
-#: ``_match`` compares at most this many (reference, candidate) pairs at once: 64 MB of distances
-MATCH_PAIRS = 1 << 24
+#: the most (reference, candidate) distances ``_match`` holds at once (16 MB)
+MATCH_PAIRS = 1 << 22
+
+
+def _region(coords: Tensor, radius: int, length: int) -> tuple[int, int]:
+    """Start and size of the stretch of positions (along one axis of ``length``) that the windows of radius
+    ``radius`` around ``coords`` (ascending) cover: as wide as it would be away from the border, moved inside."""
+    first, last = int(coords[0]) - radius, int(coords[-1]) + radius
+    size = min(length, last - first + 1)
+    return min(max(first, 0), length - size), size
 
 
 def _match(pdct: Tensor, hp: int, wp: int, rows: Tensor, cols: Tensor, radius: int, group: int,
            features: int, patch: int) -> tuple[Tensor, Tensor]:
-    """Positions (refs, group) of the patches most similar to each reference (rows x cols grid), the
-    reference first, and their mean squared differences per pixel (refs, group), ascending; distances on
-    the low-frequency DCT coefficients of the pilot's luminance. References are matched in chunks
-    (``MATCH_PAIRS``), so memory does not grow with the window."""
+    """Positions (refs, group) of the patches most similar to each reference (rows x cols grid, row-major), the
+    reference first, and their mean squared differences per pixel (refs, group), ascending; distances on the
+    low-frequency DCT coefficients of the pilot's luminance. The grid is matched a block of references at a
+    time: their squared distances to every patch of the region their windows cover are one matrix product
+    (``|a - b|^2 = |a|^2 + |b|^2 - 2 a.b``, features centred on the block's mean), then each reference keeps
+    only its own window. A block spans about the window's radius (fewer references where that would hold more
+    than ``MATCH_PAIRS`` distances), so memory does not grow with the image."""
     k = min(features, patch)
     low = (torch.arange(k)[:, None] * patch + torch.arange(k)[None, :]).reshape(-1)
-    feats = pdct[0, low].T.contiguous()  # (positions, k^2)
-    ri = rows[:, None].expand(len(rows), len(cols)).reshape(-1)
-    ci = cols[None, :].expand(len(rows), len(cols)).reshape(-1)
-    span = torch.arange(-radius, radius + 1)
-    dys, dxs = span.repeat_interleave(len(span)), span.repeat(len(span))  # offsets, row-major
-    group = max(1, min(int(group), len(dys)))
-    chunk = max(1, MATCH_PAIRS // len(dys))
-    members, distances = [], []
-    for s in range(0, len(ri), chunk):
-        r0, c0 = ri[s:s + chunk], ci[s:s + chunk]
-        ref = feats[r0 * wp + c0]
-        dist = torch.empty(len(dys), len(r0))  # offset-major: each offset writes one contiguous row
-        for j, (dy, dx) in enumerate(zip(dys.tolist(), dxs.tolist())):
-            r, q = r0 + dy, c0 + dx
-            valid = (r >= 0) & (r < hp) & (q >= 0) & (q < wp)
-            pos = r.clamp(0, hp - 1) * wp + q.clamp(0, wp - 1)
-            torch.sum((feats[pos] - ref).square_(), dim=1, out=dist[j])
-            dist[j].masked_fill_(~valid, math.inf)
-            if dy == 0 and dx == 0:
-                dist[j].fill_(-1.0)  # the reference itself comes first
-        best = dist.topk(group, dim=0, largest=False)  # (group, refs), ascending
-        r = (r0[None] + dys[best.indices]).clamp(0, hp - 1)
-        q = (c0[None] + dxs[best.indices]).clamp(0, wp - 1)
-        members.append((r * wp + q).T)
-        distances.append(best.values.T.clamp_min(0.0) / (patch * patch))
-    return torch.cat(members).contiguous(), torch.cat(distances)
+    feats = pdct[:, 0, low].reshape(hp, wp, k * k)
+    group = max(1, min(int(group), min(hp, 2 * radius + 1) * min(wp, 2 * radius + 1)))
+    spacing = max(1, int(rows[1] - rows[0]) if len(rows) > 1 else 1)
+    block = max(1, round(radius / spacing))
+    while block > 1 and (block * (block * spacing + 2 * radius)) ** 2 > MATCH_PAIRS:
+        block -= 1
+    members = torch.empty(len(rows), len(cols), group, dtype=torch.long)
+    distances = torch.empty(len(rows), len(cols), group)
+    for i in range(0, len(rows), block):
+        rr = rows[i:i + block]
+        y0, hy = _region(rr, radius, hp)
+        far_y = (torch.arange(y0, y0 + hy)[None] - rr[:, None]).abs() > radius  # (block rows, hy)
+        for j in range(0, len(cols), block):
+            cc = cols[j:j + block]
+            x0, hx = _region(cc, radius, wp)
+            far_x = (torch.arange(x0, x0 + hx)[None] - cc[:, None]).abs() > radius
+            ref = feats[rr[:, None], cc[None, :]].reshape(-1, k * k)
+            centre = ref.mean(0)
+            ref = ref - centre
+            cand = feats[y0:y0 + hy, x0:x0 + hx].reshape(-1, k * k) - centre
+            dist = torch.addmm(cand.square().sum(1)[None], ref, cand.T, alpha=-2.0).add_(ref.square().sum(1)[:, None])
+            far = far_y[:, None, :, None] | far_x[None, :, None, :]
+            dist.view(len(rr), len(cc), hy, hx).masked_fill_(far, math.inf)
+            own = ((rr - y0)[:, None] * hx + (cc - x0)[None, :]).reshape(-1)
+            dist[torch.arange(len(own)), own] = -1.0  # the reference itself comes first
+            best = dist.topk(group, dim=1, largest=False)  # ascending
+            at = (y0 + best.indices // hx) * wp + x0 + best.indices % hx
+            members[i:i + len(rr), j:j + len(cc)] = at.view(len(rr), len(cc), group)
+            distances[i:i + len(rr), j:j + len(cc)] = best.values.view(len(rr), len(cc), group)
+    return members.view(-1, group), distances.view(-1, group).clamp_min(0.0) / (patch * patch)
 
 
 def _filter(y: Tensor, p: Tensor, var: Tensor, patch: int, step: int, grouping: Grouping, chunk: int) -> Tensor:
     c, h, w = y.shape
     hp, wp = h - patch + 1, w - patch + 1
+    pp = patch * patch
     t2 = torch.kron(dct_matrix(patch), dct_matrix(patch))  # 2-D DCT on flattened patches
-    ydct, pdct = _patch_dct(y, patch, t2), _patch_dct(p, patch, t2)  # (c, patch^2, positions)
+    ydct, pdct = _patch_dct(y, patch, t2), _patch_dct(p, patch, t2)  # (positions, c, patch^2)
     members, dist = _match(pdct, hp, wp, _grid(h, patch, step), _grid(w, patch, step),
                            max(0, int(grouping.window) // 2), grouping.group, grouping.features, patch)
     sizes = grouping.sizes(dist)
-    pp = patch * patch
-    ydct, pdct = ydct.view(c * pp, -1), pdct.view(c * pp, -1)
+    ydct, pdct = ydct.view(-1, c * pp), pdct.view(-1, c * pp)
     acc = torch.zeros_like(ydct)  # weighted sums of filtered patches, in the DCT domain (it is linear)
-    wsum = torch.zeros(c, ydct.shape[1])
-    v = var.view(c, 1, 1, 1)
+    wsum = torch.zeros(ydct.shape[0], c)
+    v = grouping.shrinkage * var.view(1, 1, c, 1)
     for size in sizes.unique().tolist():
         t1 = grouping.matrix(size)
         chosen = members[sizes == size, :size]
         for s in range(0, chosen.shape[0], chunk):
             flat = chosen[s:s + chunk].T.reshape(-1)  # (size * n,), member-major
             n = flat.shape[0] // size
-            # 1-D transform across the group: (size, size) @ (c * patch^2, size, n)
-            cy = (t1 @ ydct.index_select(1, flat).view(c * pp, size, n)).view(c, pp, size, n)
-            cp = (t1 @ pdct.index_select(1, flat).view(c * pp, size, n)).view(c, pp, size, n)
-            gain = cp.square() / (cp.square() + grouping.shrinkage * v)
-            est = t1.T @ (gain * cy).view(c * pp, size, n)
-            weight = 1.0 / (var.view(c, 1) * gain.square().sum(dim=(1, 2))).clamp_min(1e-12)  # (c, n)
-            est = est.view(c, pp, size, n) * weight[:, None, None, :]
-            acc.index_add_(1, flat, est.view(c * pp, -1))
-            wsum.index_add_(1, flat, weight[:, None, :].expand(c, size, n).reshape(c, -1))
-    window = kaiser_window(patch, grouping.kaiser).view(1, pp, 1)
-    num = _fold(window * (t2.T @ acc.view(c, pp, -1)), h, w, patch)  # inverse 2-D DCT, then back in place
-    den = _fold(window * wsum[:, None, :], h, w, patch)
+            # 1-D transform across the group: (size, size) @ (size, n * c * patch^2)
+            cy = (t1 @ ydct.index_select(0, flat).view(size, -1)).view(size, n, c, pp)
+            cp = (t1 @ pdct.index_select(0, flat).view(size, -1)).view(size, n, c, pp)
+            gain = cp.square_()
+            gain = gain.div_(gain + v)
+            weight = 1.0 / (var.view(1, c) * gain.square().sum(dim=(0, 3))).clamp_min(1e-12)  # (n, c)
+            est = (t1.T @ gain.mul_(cy).view(size, -1)).view(size, n, c, pp) * weight[None, :, :, None]
+            acc.index_add_(0, flat, est.view(size * n, c * pp))
+            wsum.index_add_(0, flat, weight[None].expand(size, n, c).reshape(-1, c))
+    window = kaiser_window(patch, grouping.kaiser).view(1, 1, pp)
+    num = _fold(window * (acc.view(-1, pp) @ t2).view(-1, c, pp), h, w, patch)  # inverse 2-D DCT, back in place
+    den = _fold(window * wsum[:, :, None], h, w, patch)
     return torch.where(den > 0, num / den.clamp_min(1e-12), p)
 
 
