@@ -15,6 +15,7 @@ from selfdenoise.methods.zero_shot import (
     SHIPPED_RECIPE,
     ZOO_RECIPE,
     Route,
+    Rung,
     ZeroShot,
     load_prior,
     prior_from_weights,
@@ -292,7 +293,7 @@ def test_plan_takes_the_full_recipe_on_small_photos_and_less_on_large_ones():
 
 def test_zoo_prior_plans_the_window_51_rung_where_it_fits():
     """From zoo:gauss-color (McMaster validation: window 51 31.40 dB over 27's 31.29) the balanced plan takes the
-    window-51 rung on a 512x512 photo and window 27 on a Kodak photo (768x512), whose 51 it prices over the allowance."""
+    window-51 rung on a 512x512 and a Kodak photo (768x512), and one pass with window 27 on a 2-MP photo."""
     from selfdenoise.methods.zero_shot import QUALITY, colour_prior
 
     m = ZeroShot()
@@ -302,7 +303,8 @@ def test_zoo_prior_plans_the_window_51_rung_where_it_fits():
     plan = lambda mp: m.plan(mp, Route(1, m.recipe.passes), limit(mp), m.recipe.steps)
     assert plan(512 * 512 / 1e6).window == 51
     kodak = plan(768 * 512 / 1e6)
-    assert kodak.window == 27 and kodak.tta == 8 and kodak.passes == "auto"
+    assert kodak.window == 51 and kodak.tta == 8 and kodak.passes == "auto"
+    assert plan(2.0) == Rung(8, 1, 27)
 
 
 def test_quality_presets_and_budget_shape_the_run():

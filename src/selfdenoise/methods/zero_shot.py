@@ -224,17 +224,17 @@ SHIPPED_RECIPE = PriorRecipe(150, AUTO_PASSES, 8, 1.0, LADDER)
 #: 31.21 / 31.29 dB (``single-image-zero-shot-prior140-steps.json``; the 55-minute model, same code: 31.15 / 31.21,
 #: ``...-prior55-steps.json``), and window 27 / 51 31.29 / 31.40 dB at 18.7 / 23.1 s per image
 #: (``single-image-zero-shot-prior140-refine_window.json``).
-#: The planner's cost model prices a window-51 pass at 8x8 features, so the "balanced" preset takes it up to about
-#: 512x512 and keeps window 27 on a Kodak photo (768x512); ``quality="best"`` (or ``refine_window=51``) runs it.
+#: The "balanced" preset takes the window-51 rung up to about 1.5 MP (a Kodak photo included), one pass with window 27
+#: on a 2-MP photo and none from about 3 MP.
 ZOO_RECIPE = PriorRecipe(150, 2, 6, 1.0, LADDER)
 #: cost model, reference seconds on 2 CPU cores (``benchmarks/zero_shot_costs.py``,
 #: ``benchmarks/selection/zero-shot-costs.json``): one adaptation step (4 crops of 128x128), one
 #: flip/rotation of the network over a megapixel (in 1024-pixel tiles), one Wiener pass over a megapixel by
 #: search window (on a 512x512 image), and what every megapixel costs besides (noise test, copies)
-STEP_SECONDS = 0.05
-VIEW_SECONDS = 0.49
-PASS_SECONDS = {27: 24.9, 51: 44.5}
-BASE_SECONDS = 0.01
+STEP_SECONDS = 0.041
+VIEW_SECONDS = 0.385
+PASS_SECONDS = {27: 11.48, 51: 11.03}
+BASE_SECONDS = 0.65
 #: above a megapixel the refinement runs on 512-pixel tiles with 32 pixels of overlap
 WIENER_TILE_OVERHEAD = (512 / (512 - 64)) ** 2
 #: the network runs on tiles of at most this side, overlapping by ``2 * NETWORK_OVERLAP`` pixels and blended
@@ -243,14 +243,15 @@ WIENER_TILE_OVERHEAD = (512 / (512 - 64)) ** 2
 NETWORK_TILE = 1024
 NETWORK_OVERLAP = 64
 #: ``quality`` presets: (seconds, seconds per megapixel) allowed on the reference machine, None = no limit;
-#: and the most adaptation steps (None: the method's own, 150 with the prior). "balanced" leaves the full recipe to a 512x512 photo (43 s predicted with
-#: white noise, 44 s measured on McMaster 1; 31 s with camera noise) and keeps a 12-MP photo within 4x the
-#: time of scikit-image's fast NLM.
+#: and the most adaptation steps (None: the method's own, 150 with the prior). "balanced" was set to leave the full
+#: recipe to a 512x512 photo when a Wiener pass cost 2-4x what it costs now (43 s predicted with white noise then, 44 s
+#: measured on McMaster 1; 31 s with camera noise) and keeps a 12-MP photo within 4x the time of scikit-image's
+#: fast NLM.
 QUALITY = {"fast": ((5.0, 1.5), 40), "balanced": ((45.0, 7.5), None), "best": (None, None)}
 
 
 def pass_seconds(window: int) -> float:
-    """``PASS_SECONDS`` for any search window: linear in the window's area (19: 20.9 s measured, 20.5 s so)."""
+    """``PASS_SECONDS`` for any search window: linear in the window's area (19: 12.4 s measured, 11.6 s so)."""
     (w0, s0), (w1, s1) = sorted(PASS_SECONDS.items())
     return s0 + (s1 - s0) * (window**2 - w0**2) / (w1**2 - w0**2)
 
