@@ -224,8 +224,8 @@ SHIPPED_RECIPE = PriorRecipe(150, AUTO_PASSES, 8, 1.0, LADDER)
 #: 31.21 / 31.29 dB (``single-image-zero-shot-prior140-steps.json``; the 55-minute model, same code: 31.15 / 31.21,
 #: ``...-prior55-steps.json``), and window 27 / 51 31.29 / 31.40 dB at 18.7 / 23.1 s per image
 #: (``single-image-zero-shot-prior140-refine_window.json``).
-#: The "balanced" preset takes the window-51 rung up to about 1.5 MP (a Kodak photo included), one pass with window 27
-#: on a 2-MP photo and none from about 3 MP.
+#: The "balanced" preset takes the window-51 rung up to about 1 MP (a Kodak photo included), one pass with window 27
+#: from about 1.5 to 2 MP and none from about 2.5 MP.
 ZOO_RECIPE = PriorRecipe(150, 2, 6, 1.0, LADDER)
 #: cost model, reference seconds on 2 CPU cores (``benchmarks/zero_shot_costs.py``,
 #: ``benchmarks/selection/zero-shot-costs.json``): one adaptation step (4 crops of 128x128), one
