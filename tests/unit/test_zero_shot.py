@@ -307,6 +307,18 @@ def test_zoo_prior_plans_the_window_51_rung_where_it_fits():
     assert plan(2.0) == Rung(8, 1, 27)
 
 
+def test_refine_weight_mixes_the_refined_image_with_the_estimate_it_started_from():
+    from selfdenoise.core.errors import InputError
+
+    x = torch.rand(1, 3, 37, 41, generator=torch.Generator().manual_seed(7))
+    run = lambda **kw: ZeroShot(quality="best", steps=3, prior="shipped", **kw).fit_denoise(x)
+    pilot, refined, mixed = run(refine=0), run(refine=1), run(refine=1, refine_weight=0.7)
+    assert not torch.allclose(pilot, refined, atol=1e-3)
+    torch.testing.assert_close(mixed, 0.7 * refined + 0.3 * pilot, atol=1e-5, rtol=0)
+    with pytest.raises(InputError, match="refine_weight"):
+        ZeroShot(refine_weight=0)
+
+
 def test_quality_presets_and_budget_shape_the_run():
     from selfdenoise.core.errors import InputError
     from selfdenoise.methods.zero_shot import LADDER

@@ -367,7 +367,8 @@ class ZeroShot:
       lowest DCT frequencies per side compared in matching (``classical.wiener.collaborative_wiener``;
       window 51 and 8 features selected on validation, see ``classical.wiener.AUTO_PASSES``; default:
       the plan's); ``refine_shrinkage``: the factor on the noise variance in the Wiener gain
-      (``collaborative_wiener``'s ``shrinkage``);
+      (``collaborative_wiener``'s ``shrinkage``); ``refine_weight``: the share of the refined image in the output, the
+      rest being the estimate the passes started from (default 1: the refined image alone);
       ``shuffle``: pixel-shuffle factor ``f``: the network adapts to, denoises and refines the ``f * f``
       sub-images ``x[i::f, j::f]`` (``core.pixel_shuffle``), which are put back together at the end
       ("auto": ``CORRELATED_SHUFFLE`` on spatially correlated noise, 1 on white noise);
@@ -406,6 +407,7 @@ class ZeroShot:
     refine_window: int | None = option(None)  # the top rung's 51: see classical.wiener.AUTO_PASSES
     refine_features: int | None = option(None)  # None: the prior's recipe (8 shipped, 6 from a zoo model)
     refine_shrinkage: float | None = option(None)  # None: the prior's recipe (1)
+    refine_weight: float = option(1.0)
     shuffle: int | str = option("auto")
     pilot: str = option("auto")
     nlm_blend: float | str = option("auto")
@@ -445,6 +447,9 @@ class ZeroShot:
         self.refine_window = None if self.refine_window is None else int(self.refine_window)
         self.refine_features = None if self.refine_features is None else int(self.refine_features)
         self.refine_shrinkage = None if self.refine_shrinkage is None else float(self.refine_shrinkage)
+        self.refine_weight = float(self.refine_weight)
+        if not 0.0 < self.refine_weight <= 1.0:
+            raise InputError(f"zero-shot: refine_weight is a share in (0, 1], got {self.refine_weight}")
         self.shuffle = whole_or_auto(self.shuffle, 1, "zero-shot: shuffle is a pixel-shuffle factor >= 1 or 'auto'")
         self.rung = self._given(self.recipe.ladder[0])
         if self.pilot not in PILOTS:
@@ -635,10 +640,11 @@ class ZeroShot:
         if passes:
             with torch.inference_mode():  # in place (``out`` is an inference tensor), one sub-image at a time
                 for k in range(len(subs)):
-                    out[k:k + 1] = refine_estimate(subs[k:k + 1], out[k:k + 1], passes, sigma, self.tile,
-                                                   window=self.rung.window,
-                                                   features=self.refine_features or self.recipe.features,
-                                                   shrinkage=self.refine_shrinkage or self.recipe.shrinkage)
+                    refined = refine_estimate(subs[k:k + 1], out[k:k + 1], passes, sigma, self.tile,
+                                              window=self.rung.window,
+                                              features=self.refine_features or self.recipe.features,
+                                              shrinkage=self.refine_shrinkage or self.recipe.shrinkage)
+                    out[k:k + 1] = refined.mul_(self.refine_weight).add_(out[k:k + 1], alpha=1.0 - self.refine_weight)
         del subs
         out = pd_up(out, route.factor, x.shape[-2:])
         if route.blend > 0:
