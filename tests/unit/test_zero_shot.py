@@ -308,7 +308,7 @@ def test_zoo_prior_plans_the_window_51_rung_where_it_fits():
 
 
 def test_refine_weight_mixes_the_refined_image_with_the_estimate_it_started_from():
-    from selfdenoise.core.errors import InputError
+    from selfdenoise.methods.zero_shot import colour_prior
 
     x = torch.rand(1, 3, 37, 41, generator=torch.Generator().manual_seed(7))
     run = lambda **kw: ZeroShot(quality="best", steps=3, prior="shipped", **kw).fit_denoise(x)
@@ -317,6 +317,13 @@ def test_refine_weight_mixes_the_refined_image_with_the_estimate_it_started_from
     torch.testing.assert_close(mixed, 0.7 * refined + 0.3 * pilot, atol=1e-5, rtol=0)
     with pytest.raises(InputError, match="refine_weight"):
         ZeroShot(refine_weight=0)
+    zoo = ZeroShot()  # "auto": the zoo recipe's share on white noise after the network, 1 on correlated noise
+    zoo.start_from(colour_prior())
+    flat = torch.full((1, 3, 96, 96), 0.5)
+    white = flat + 0.05 * torch.randn(flat.shape, generator=torch.Generator().manual_seed(0))
+    assert zoo.recipe.weight == 0.7 and zoo.resolve(white).weight == 0.7
+    assert zoo.resolve(flat + _correlated_noise(flat.shape, 0.05)).weight == 1.0
+    assert ZeroShot().resolve(white).weight == 1.0  # the shipped prior's recipe
 
 
 def test_quality_presets_and_budget_shape_the_run():

@@ -168,8 +168,9 @@ VST_NLM_H = 0.8
 class Route:
     """What runs on one image: pixel-shuffle ``factor``, Wiener ``passes`` ("auto" rungs), the Wiener pilot
     ("network" or "nlm"), the weight of non-local means in the result (``blend``), NLM's noise level
-    (``sigma``, 0-255; None when NLM does not run) and its ``h`` over that level (``h_factor``; ``alone_h_factor``
-    where NLM's output is the result, no Wiener pass following it)."""
+    (``sigma``, 0-255; None when NLM does not run), its ``h`` over that level (``h_factor``; ``alone_h_factor``
+    where NLM's output is the result, no Wiener pass following it) and the share of the Wiener passes' result in
+    the output (``weight``, the rest the pilot's)."""
 
     factor: int
     passes: int
@@ -178,6 +179,7 @@ class Route:
     sigma: float | None = None
     h_factor: float = 0.8
     alone_h_factor: float = 0.8
+    weight: float = 1.0
 
     @property
     def network(self) -> bool:
@@ -204,13 +206,15 @@ LADDER = (Rung(8, "auto", 51), Rung(8, "auto", 27), Rung(8, 1, 27), Rung(8, 0, 2
 @dataclass(frozen=True)
 class PriorRecipe:
     """What steps 2-4 run with a prior unless given: adaptation steps (at most), Wiener passes on white noise
-    (``refine="auto"``), matching features and shrinkage of those passes, and the ladder a plan chooses from."""
+    (``refine="auto"``), matching features and shrinkage of those passes, the ladder a plan chooses from, and the
+    share of the passes' result in the output on white noise after the network (``refine_weight="auto"``)."""
 
     steps: int
     passes: int
     features: int
     shrinkage: float
     ladder: tuple[Rung, ...]
+    weight: float = 1.0
 
 
 #: with the shipped prior: the settings selected for it (above, and ``classical.wiener.AUTO_PASSES``)
@@ -224,9 +228,11 @@ SHIPPED_RECIPE = PriorRecipe(150, AUTO_PASSES, 8, 1.0, LADDER)
 #: 31.21 / 31.29 dB (``single-image-zero-shot-prior140-steps.json``; the 55-minute model, same code: 31.15 / 31.21,
 #: ``...-prior55-steps.json``), and window 27 / 51 31.29 / 31.40 dB at 18.7 / 23.1 s per image
 #: (``single-image-zero-shot-prior140-refine_window.json``).
+#: Then the share of the passes' result in the output, the rest the network's estimate: 1 / 0.8 / 0.7 / 0.6 gave
+#: 31.40 / 31.48 / 31.49 / 31.48 dB (``single-image-zero-shot-refine_weight.json``), so 0.7.
 #: The "balanced" preset takes the window-51 rung up to about 1 MP (a Kodak photo included), one pass with window 27
 #: from about 1.5 to 2 MP and none from about 2.5 MP.
-ZOO_RECIPE = PriorRecipe(150, 2, 6, 1.0, LADDER)
+ZOO_RECIPE = PriorRecipe(150, 2, 6, 1.0, LADDER, weight=0.7)
 #: cost model, reference seconds on 2 CPU cores (``benchmarks/zero_shot_costs.py``,
 #: ``benchmarks/selection/zero-shot-costs.json``): one adaptation step (4 crops of 128x128), one
 #: flip/rotation of the network over a megapixel (in 1024-pixel tiles), one Wiener pass over a megapixel by
@@ -368,7 +374,8 @@ class ZeroShot:
       window 51 and 8 features selected on validation, see ``classical.wiener.AUTO_PASSES``; default:
       the plan's); ``refine_shrinkage``: the factor on the noise variance in the Wiener gain
       (``collaborative_wiener``'s ``shrinkage``); ``refine_weight``: the share of the refined image in the output, the
-      rest being the estimate the passes started from (default 1: the refined image alone);
+      rest being the estimate the passes started from ("auto": the prior's recipe on white noise after the network,
+      1 otherwise);
       ``shuffle``: pixel-shuffle factor ``f``: the network adapts to, denoises and refines the ``f * f``
       sub-images ``x[i::f, j::f]`` (``core.pixel_shuffle``), which are put back together at the end
       ("auto": ``CORRELATED_SHUFFLE`` on spatially correlated noise, 1 on white noise);
@@ -407,7 +414,7 @@ class ZeroShot:
     refine_window: int | None = option(None)  # the top rung's 51: see classical.wiener.AUTO_PASSES
     refine_features: int | None = option(None)  # None: the prior's recipe (8 shipped, 6 from a zoo model)
     refine_shrinkage: float | None = option(None)  # None: the prior's recipe (1)
-    refine_weight: float = option(1.0)
+    refine_weight: float | str = option("auto")
     shuffle: int | str = option("auto")
     pilot: str = option("auto")
     nlm_blend: float | str = option("auto")
@@ -447,9 +454,8 @@ class ZeroShot:
         self.refine_window = None if self.refine_window is None else int(self.refine_window)
         self.refine_features = None if self.refine_features is None else int(self.refine_features)
         self.refine_shrinkage = None if self.refine_shrinkage is None else float(self.refine_shrinkage)
-        self.refine_weight = float(self.refine_weight)
-        if not 0.0 < self.refine_weight <= 1.0:
-            raise InputError(f"zero-shot: refine_weight is a share in (0, 1], got {self.refine_weight}")
+        self.refine_weight = number_or_auto(self.refine_weight, lambda w: 0.0 < w <= 1.0,
+                                            "zero-shot: refine_weight is a share in (0, 1] or 'auto'")
         self.shuffle = whole_or_auto(self.shuffle, 1, "zero-shot: shuffle is a pixel-shuffle factor >= 1 or 'auto'")
         self.rung = self._given(self.recipe.ladder[0])
         if self.pilot not in PILOTS:
@@ -644,7 +650,7 @@ class ZeroShot:
                                               window=self.rung.window,
                                               features=self.refine_features or self.recipe.features,
                                               shrinkage=self.refine_shrinkage or self.recipe.shrinkage)
-                    out[k:k + 1] = refined.mul_(self.refine_weight).add_(out[k:k + 1], alpha=1.0 - self.refine_weight)
+                    out[k:k + 1] = refined.mul_(route.weight).add_(out[k:k + 1], alpha=1.0 - route.weight)
         del subs
         out = pd_up(out, route.factor, x.shape[-2:])
         if route.blend > 0:
@@ -718,7 +724,10 @@ class ZeroShot:
         white_h = VST_NLM_H if through_vst else 0.8
         strengths = (CORRELATED_NLM_H, NLM_ALONE_H) if is_correlated else (white_h, white_h)
         strengths = strengths if self.nlm_h == "auto" else (self.nlm_h,) * 2
-        return Route(factor, passes, pilot, blend, nlm_sigma, *strengths)
+        weight = self.refine_weight
+        if weight == "auto":
+            weight = self.recipe.weight if pilot == "network" and not (is_correlated or through_vst) else 1.0
+        return Route(factor, passes, pilot, blend, nlm_sigma, *strengths, weight)
 
 
 class _PerChannel(nn.Module):
