@@ -12,7 +12,8 @@ Recipe (the library default for one noisy photo, no training data, no clean imag
    Colour photos (``prior="auto"``) start from a larger one instead: the zoo's ``gauss-color`` model (the compact
    UNet at widths 48/96/144, ~0.86 M parameters, blind Noise2Noise trained by ``selfdenoise train`` for 140 CPU minutes
    on two noisy realisations of the BSD300 training photos, sigma 5-50; never a clean image), with the settings
-   selected for it (``ZOO_RECIPE``: two Wiener passes, window 51 or 27 as the plan allows, 6x6 features);
+   selected for it (``ZOO_RECIPE``: two Wiener passes, window 51 or 27 as the plan allows, 6x6 features, their
+   result mixed 0.7 / 0.3 with the network's estimate on white noise);
    ``fit_denoise(weights=)`` (``denoise --init FILE``) starts from any compact UNet given (``prior_from_weights``).
 2. Adapt it to the given image with the blind Neighbor2Neighbor loss (Huang et al., CVPR 2021)
    computed on random 128x128 crops of that image alone: two sub-images made of different
@@ -650,7 +651,9 @@ class ZeroShot:
                                               window=self.rung.window,
                                               features=self.refine_features or self.recipe.features,
                                               shrinkage=self.refine_shrinkage or self.recipe.shrinkage)
-                    out[k:k + 1] = refined.mul_(route.weight).add_(out[k:k + 1], alpha=1.0 - route.weight)
+                    if route.weight < 1.0:
+                        refined = refined.mul_(route.weight).add_(out[k:k + 1], alpha=1.0 - route.weight)
+                    out[k:k + 1] = refined
         del subs
         out = pd_up(out, route.factor, x.shape[-2:])
         if route.blend > 0:
