@@ -17,6 +17,9 @@ image and realisation with recorded seeds (``protocols.realisation_seed``, the p
   of ``gauss25-color`` (BSD300 test, colour) / ``gauss25-gray`` (BSD400, gray), each image with its own
   sigma drawn from U[5, 50]; validation: the protocol's (McMaster / Set12, sigma 25); held out: its test
   images at sigma 25 (and Kodak with sigma ~ U[5, 50] for colour).
+- ``gauss-color-15-35``: ``gauss-color`` trained further (``--init zoo:gauss-color``) on the same images with
+  sigma drawn from U[15, 35]: the zero-shot prior where the estimated noise level falls in that band; validation
+  and held out as ``gauss-color``'s.
 - ``self2self-color``: ``self2self`` with its own loss (Bernoulli-masked crops, error on the dropped pixels) on one
   realisation of each ``gauss-color`` training image; validation and held out as ``gauss-color``'s (sigma 25).
 - ``ne2ne-color``: ``ne2ne`` (Neighbor2Neighbor's sub-sampled pairs) on that same single realisation of each
@@ -88,7 +91,8 @@ class Spec:
     """One zoo model: the method, what it is for, its training files (``pattern`` globs under the data folder)
     with their noise (None: real noisy files; else drawn once, ``realisations`` each, as a/ b/ pairs for two),
     ``groups``: the files of one folder are repeated frames of a scene (a sub-folder each), the training
-    options (``selfdenoise train -p``), the inference options, validation and held-out splits."""
+    options (``selfdenoise train -p``), the inference options, validation and held-out splits, and the zoo model
+    the first stage starts from (``init``)."""
     method: str
     summary: str
     data_terms: str
@@ -100,6 +104,7 @@ class Spec:
     groups: bool = False
     train_options: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)
+    init: str | None = None
 
 
 _BSD = "BSD (Martin et al. 2001): research use. Check it before reusing the weights."
@@ -117,6 +122,12 @@ MODELS = {
         ("bsd300_test/*.png",), Score("gauss25-color", "validation"),
         (Score("gauss25-color"), Score("gauss5-50-color", dataset="kodak24-5-50")), noise="gauss:5-50",
         realisations=2),
+    "gauss-color-15-35": Spec(
+        "n2n", "colour photos with white Gaussian noise of sigma 15-35 (blind within the band): zoo:gauss-color "
+        "trained further on that band; the zero-shot prior where the estimated level falls in it", _BSD,
+        ("bsd300_test/*.png",), Score("gauss25-color", "validation"),
+        (Score("gauss25-color"), Score("gauss5-50-color", dataset="kodak24-5-50")), noise="gauss:15-35",
+        realisations=2, init="gauss-color"),
     "gauss-gray": Spec(
         "n2n", "gray images with white Gaussian noise of any level (trained on sigma 5-50, blind)", _BSD,
         ("bsd400_train/*.png",), Score("gauss25-gray", "validation"), (Score("gauss25-gray"),), noise="gauss:5-50",
@@ -211,7 +222,8 @@ def main() -> int:
         zoo.ZOO_DIR.mkdir(parents=True, exist_ok=True)
         model_path = zoo.ZOO_DIR / f"{args.name}.safetensors"  # written atomically when the training ends
         earlier = zoo.entries()[args.name] if args.more else None
-        start = ["--init", str(model_path)] if args.more else []
+        start = (["--init", str(model_path)] if args.more else
+                 ["--init", f"zoo:{spec.init}"] if spec.init else [])
         cmd = [sys.executable, "-m", "selfdenoise", "train", "-m", spec.method, "--data", str(folder), "-o",
                str(model_path), "--minutes", f"{args.minutes:g}", "--seed", str(args.seed), "--device", "cpu", "-q",
                "--log", str(Path(tmp) / "train.log.csv"),  # not beside the shipped model
@@ -238,6 +250,8 @@ def main() -> int:
                                                       "100000 + index, clipped to [0, 1], 16-bit TIFF",
              "data_terms": spec.data_terms, "seed": args.seed, "command": command,
              "train_seconds": round(sum(st["train_seconds"] for st in stages), 1), "stages": stages,
+             **({"init": {"model": f"zoo:{spec.init}", "train_seconds": zoo.entries()[spec.init]["train_seconds"]}}
+                if spec.init else {}),
              "device": "cpu: 2 cores",
              "validation": {k: {"psnr": round(v["psnr"], 3), "images": v["images"]} for k, v in validation.items()},
              "validation_split": f"{spec.validation.label} ({validation['network_only']['dataset']})",
