@@ -307,6 +307,24 @@ def test_zoo_prior_plans_the_window_51_rung_where_it_fits():
     assert plan(2.0) == Rung(8, 1, 27)
 
 
+def test_auto_prior_takes_the_band_model_for_the_level_of_white_noise():
+    """prior="auto": zoo:gauss-color-15-35 where the white noise's estimated level is in 15-35, zoo:gauss-color
+    elsewhere (and where the level is unknown); an image's own estimate decides."""
+    from selfdenoise.methods.zero_shot import BAND_PRIORS, COLOUR_PRIOR_PATH, _load_prior_state, colour_prior
+
+    band, blind = (_load_prior_state(str(p))[0] for p in (BAND_PRIORS[(15.0, 35.0)], COLOUR_PRIOR_PATH))
+    assert colour_prior(25.0) is band and colour_prior(15.0) is band and colour_prior(35.0) is band
+    assert all(colour_prior(level) is blind for level in (None, 5.0, 14.0, 36.0, 50.0))
+    flat = torch.full((1, 3, 64, 64), 0.5)
+    noise = torch.randn(flat.shape, generator=torch.Generator().manual_seed(3))
+    started = []
+    for std, given in ((25, None), (45, None), (45, 30 / 255)):
+        m = ZeroShot(quality="fast", steps=1, refine=0, tta=1, sigma=given)
+        m.fit_denoise(flat + std / 255 * noise)
+        started.append(m._start is band)
+    assert started == [True, False, True]
+
+
 def test_refine_weight_mixes_the_refined_image_with_the_estimate_it_started_from():
     from selfdenoise.methods.zero_shot import colour_prior
 

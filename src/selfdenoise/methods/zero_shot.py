@@ -103,6 +103,10 @@ PRIOR_PATH = Path(__file__).resolve().parent.parent / "weights" / "zero_shot_pri
 #: ``prior="auto"``: colour photos start from the zoo's blind colour Noise2Noise model (``zoo:gauss-color``: the
 #: compact UNet at widths 48/96/144, trained by ``selfdenoise train`` on noisy photos only) with ``ZOO_RECIPE``
 COLOUR_PRIOR_PATH = PRIOR_PATH.parent / "zoo" / "gauss-color.safetensors"
+#: ``prior="auto"`` on colour photos with white noise whose estimated level (0-255) falls in a band: the zoo model
+#: trained further on that band (``zoo:gauss-color-15-35``: ``zoo:gauss-color`` plus 40 CPU minutes on sigma 15-35;
+#: blind within it), the narrowest band first; ``COLOUR_PRIOR_PATH`` elsewhere, on correlated noise and through the VST
+BAND_PRIORS = {(15.0, 35.0): PRIOR_PATH.parent / "zoo" / "gauss-color-15-35.safetensors"}
 PRIORS = ("auto", "shipped")
 
 #: ``shuffle="auto"``: the pixel-shuffle factor on spatially correlated noise (1, none, on white noise).
@@ -274,7 +278,7 @@ class GrayAsColour(nn.Module):
         return self.net(x.expand(-1, 3, -1, -1).contiguous(memory_format=torch.channels_last)).mean(1, keepdim=True)
 
 
-@lru_cache(maxsize=2)
+@lru_cache(maxsize=4)
 def _load_prior_state(path: str) -> tuple[dict[str, Tensor], dict[str, str]] | None:
     """Read the shipped prior (safetensors, never pickle). ``None`` if the file is absent."""
     p = Path(path)
@@ -288,10 +292,16 @@ def _load_prior_state(path: str) -> tuple[dict[str, Tensor], dict[str, str]] | N
     return state, meta
 
 
-def colour_prior() -> dict[str, Tensor] | None:
-    """The weights ``prior="auto"`` starts colour photos from (``COLOUR_PRIOR_PATH``), or None when not shipped."""
-    loaded = _load_prior_state(str(COLOUR_PRIOR_PATH))
-    return None if loaded is None else loaded[0]
+def colour_prior(level: float | None = None) -> dict[str, Tensor] | None:
+    """The weights ``prior="auto"`` starts colour photos from: the ``BAND_PRIORS`` model whose band holds ``level`` (the
+    white noise's estimated std, 0-255; None: unknown or not white), else ``COLOUR_PRIOR_PATH``; None when not shipped."""
+    bands = sorted(BAND_PRIORS.items(), key=lambda band: band[0][1] - band[0][0])
+    paths = [path for (low, high), path in bands if level is not None and low <= level <= high]
+    for path in [*paths, COLOUR_PRIOR_PATH]:
+        loaded = _load_prior_state(str(path))
+        if loaded is not None:
+            return loaded[0]
+    return None
 
 
 def prior_training_files(path: str | Path | None = None) -> list[str]:
@@ -366,8 +376,9 @@ class ZeroShot:
       ``tta``: number of flips/rotations averaged at inference (1..8; default: the plan's);
       ``tile``: inference tile size in pixels (default ``NETWORK_TILE``);
       ``use_prior``: set False to ignore the shipped prior and train from scratch;
-      ``prior``: "auto" (default) starts colour photos from ``COLOUR_PRIOR_PATH`` (``zoo:gauss-color``) with
-      ``ZOO_RECIPE``, other images from the shipped prior; "shipped": the shipped prior on every image;
+      ``prior``: "auto" (default) starts colour photos from ``COLOUR_PRIOR_PATH`` (``zoo:gauss-color``), or on white
+      noise of a level in one of ``BAND_PRIORS`` from that band's model, with ``ZOO_RECIPE``, other images from the
+      shipped prior; "shipped": the shipped prior on every image;
       ``refine``: collaborative Wiener passes after the network (0 = the network's output as is;
       "auto" = ``classical.wiener.AUTO_PASSES`` on white noise, 0 on spatially correlated noise);
       ``refine_window``/``refine_features``: the refinement's search window and the number of
@@ -562,15 +573,20 @@ class ZeroShot:
         its size (``network_cost``)."""
         if noisy.ndim != 4 or noisy.shape[0] != 1:
             raise ValueError(f"expected a (1, C, H, W) tensor, got {tuple(noisy.shape)}")
-        automatic = self.prior == "auto" and self.use_prior and self.prior_path is None and noisy.shape[1] == 3
-        self.start_from(weights if weights is not None or not automatic else colour_prior())
+        automatic = (weights is None and self.prior == "auto" and self.use_prior and self.prior_path is None
+                     and noisy.shape[1] == 3)
         x = noisy.detach().float().contiguous()
         h, w = x.shape[-2:]
         if min(h, w) < 8:  # too small for the 2x2 sub-sampler and crops: replicate-pad first
             ph, pw = max(0, 8 - h), max(0, 8 - w)
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-        measured = self.measure(x)
+        measured = self.measure(x, always=automatic)
         model = self.noise_model(x, measured)
+        if automatic:  # the band prior for the white noise's level (given, else estimated), else the blind one
+            white = model is None and not (measured and measured[1])
+            level = None if not white else self.sigma * 255 if self.sigma is not None else measured[0]
+            weights = colour_prior(level)
+        self.start_from(weights)
         if model is None:
             out = self._denoise_white(x, self.sigma, seed, progress, measured=measured)
         else:  # step 7: through the generalized Anscombe transform, where the noise is white with std sigma_255
@@ -580,11 +596,11 @@ class ZeroShot:
             out = torch.from_numpy(vst_denoise(white, x.numpy(), gain=gain, sigma=read, mu=mu))
         return out[..., :h, :w].contiguous()
 
-    def measure(self, x: Tensor) -> tuple[float, bool] | None:
+    def measure(self, x: Tensor, always: bool = False) -> tuple[float, bool] | None:
         """``noise_level.auto_sigma`` of ``x`` (1, C, H, W): (level, correlated), measured once for the "auto"
-        settings and step 7; None when none of them looks at it."""
+        settings, step 7 and (``always``) the prior's band; None when none of them looks at it."""
         step7 = self.vst == "auto" and self.sigma is None
-        if "auto" in (self.shuffle, self.refine, self.pilot, self.nlm_blend) or step7:
+        if "auto" in (self.shuffle, self.refine, self.pilot, self.nlm_blend) or step7 or always:
             return auto_sigma(x[0].permute(1, 2, 0).numpy())
         return None
 
