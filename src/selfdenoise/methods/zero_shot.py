@@ -11,8 +11,9 @@ Recipe (the library default for one noisy photo, no training data, no clean imag
    any protocol. Its metadata lists the files, seeds, command, steps and validation PSNR.
    Colour photos (``prior="auto"``) start from a larger one instead: the zoo's ``gauss-color`` model (the compact
    UNet at widths 48/96/144, ~0.86 M parameters, blind Noise2Noise trained by ``selfdenoise train`` for 140 CPU minutes
-   on two noisy realisations of the BSD300 training photos, sigma 5-50; never a clean image), with the settings
-   selected for it (``ZOO_RECIPE``: two Wiener passes, window 51 or 27 as the plan allows, 6x6 features, their
+   on two noisy realisations of the BSD300 training photos, sigma 5-50; never a clean image), or, on white noise
+   whose level is estimated within 15-35/255, ``gauss-color-15-35`` (that model trained 40 minutes more on the
+   band, ``BAND_PRIORS``), with the settings selected for them (``ZOO_RECIPE``: two Wiener passes, window 51 or 27 as the plan allows, 6x6 features, their
    result mixed 0.7 / 0.3 with the network's estimate on white noise);
    ``fit_denoise(weights=)`` (``denoise --init FILE``) starts from any compact UNet given (``prior_from_weights``).
 2. Adapt it to the given image with the blind Neighbor2Neighbor loss (Huang et al., CVPR 2021)
@@ -234,7 +235,9 @@ SHIPPED_RECIPE = PriorRecipe(150, AUTO_PASSES, 8, 1.0, LADDER)
 #: ``...-prior55-steps.json``), and window 27 / 51 31.29 / 31.40 dB at 18.7 / 23.1 s per image
 #: (``single-image-zero-shot-prior140-refine_window.json``).
 #: Then the share of the passes' result in the output, the rest the network's estimate: 1 / 0.8 / 0.7 / 0.6 gave
-#: 31.40 / 31.48 / 31.49 / 31.48 dB (``single-image-zero-shot-refine_weight.json``), so 0.7.
+#: 31.40 / 31.48 / 31.49 / 31.48 dB (``single-image-zero-shot-refine_weight.json``), so 0.7. From
+#: ``zoo:gauss-color-15-35`` (``BAND_PRIORS``) 0.8 / 0.7 / 0.6 / 0.5 gave 31.50 / 31.52 / 31.52 / 31.49 dB and 0 / 50 / 150
+#: steps 31.34 / 31.41 / 31.52 (``single-image-zero-shot-band-*.json``): the same recipe.
 #: The "balanced" preset takes the window-51 rung up to about 1 MP (a Kodak photo included), one pass with window 27
 #: from about 1.5 to 2 MP and none from about 2.5 MP.
 ZOO_RECIPE = PriorRecipe(150, 2, 6, 1.0, LADDER, weight=0.7)
