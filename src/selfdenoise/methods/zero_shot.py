@@ -237,7 +237,8 @@ SHIPPED_RECIPE = PriorRecipe(150, AUTO_PASSES, 8, 1.0, LADDER)
 #: Then the share of the passes' result in the output, the rest the network's estimate: 1 / 0.8 / 0.7 / 0.6 gave
 #: 31.40 / 31.48 / 31.49 / 31.48 dB (``single-image-zero-shot-refine_weight.json``), so 0.7. From
 #: ``zoo:gauss-color-15-35`` (``BAND_PRIORS``) 0.8 / 0.7 / 0.6 / 0.5 gave 31.50 / 31.52 / 31.52 / 31.49 dB and 0 / 50 / 150
-#: steps 31.34 / 31.41 / 31.52 (``single-image-zero-shot-band-*.json``): the same recipe.
+#: steps 31.34 / 31.41 / 31.52, lr 1.5e-4 / 3e-4 / 6e-4 31.49 / 31.52 / 31.50 (``single-image-zero-shot-band-*.json``):
+#: the same recipe.
 #: The "balanced" preset takes the window-51 rung up to about 1 MP (a Kodak photo included), one pass with window 27
 #: from about 1.5 to 2 MP and none from about 2.5 MP.
 ZOO_RECIPE = PriorRecipe(150, 2, 6, 1.0, LADDER, weight=0.7)
