@@ -13,8 +13,8 @@ Recipe (the library default for one noisy photo, no training data, no clean imag
    UNet at widths 48/96/144, ~0.86 M parameters, blind Noise2Noise trained by ``selfdenoise train`` for 140 CPU minutes
    on two noisy realisations of the BSD300 training photos, sigma 5-50; never a clean image), or, on white noise
    whose level is estimated within 15-35/255, ``gauss-color-15-35`` (that model trained 40 minutes more on the
-   band, ``BAND_PRIORS``), with the settings selected for them (``ZOO_RECIPE``: two Wiener passes, window 51 or 27 as the plan allows, 6x6 features, their
-   result mixed 0.7 / 0.3 with the network's estimate on white noise);
+   band, ``BAND_PRIORS``), with the settings selected for them (``ZOO_RECIPE``: two Wiener passes, window 51 or 27
+   as the plan allows, 6x6 features, their result mixed 0.7 / 0.3 with the network's estimate on white noise);
    ``fit_denoise(weights=)`` (``denoise --init FILE``) starts from any compact UNet given (``prior_from_weights``).
 2. Adapt it to the given image with the blind Neighbor2Neighbor loss (Huang et al., CVPR 2021)
    computed on random 128x128 crops of that image alone: two sub-images made of different
@@ -236,9 +236,9 @@ SHIPPED_RECIPE = PriorRecipe(150, AUTO_PASSES, 8, 1.0, LADDER)
 #: (``single-image-zero-shot-prior140-refine_window.json``).
 #: Then the share of the passes' result in the output, the rest the network's estimate: 1 / 0.8 / 0.7 / 0.6 gave
 #: 31.40 / 31.48 / 31.49 / 31.48 dB (``single-image-zero-shot-refine_weight.json``), so 0.7. From
-#: ``zoo:gauss-color-15-35`` (``BAND_PRIORS``) 0.8 / 0.7 / 0.6 / 0.5 gave 31.50 / 31.52 / 31.52 / 31.49 dB and 0 / 50 / 150
-#: steps 31.34 / 31.41 / 31.52, lr 1.5e-4 / 3e-4 / 6e-4 31.49 / 31.52 / 31.50 (``single-image-zero-shot-band-*.json``):
-#: the same recipe.
+#: ``zoo:gauss-color-15-35`` (``BAND_PRIORS``) 0.8 / 0.7 / 0.6 / 0.5 gave 31.50 / 31.52 / 31.52 / 31.49 dB, 0 / 50 /
+#: 150 steps 31.34 / 31.41 / 31.52, lr 1.5e-4 / 3e-4 / 6e-4 31.49 / 31.52 / 31.50
+#: (``single-image-zero-shot-band-*.json``): the same recipe.
 #: The "balanced" preset takes the window-51 rung up to about 1 MP (a Kodak photo included), one pass with window 27
 #: from about 1.5 to 2 MP and none from about 2.5 MP.
 ZOO_RECIPE = PriorRecipe(150, 2, 6, 1.0, LADDER, weight=0.7)
@@ -297,8 +297,9 @@ def _load_prior_state(path: str) -> tuple[dict[str, Tensor], dict[str, str]] | N
 
 
 def colour_prior(level: float | None = None) -> dict[str, Tensor] | None:
-    """The weights ``prior="auto"`` starts colour photos from: the ``BAND_PRIORS`` model whose band holds ``level`` (the
-    white noise's estimated std, 0-255; None: unknown or not white), else ``COLOUR_PRIOR_PATH``; None when not shipped."""
+    """The weights ``prior="auto"`` starts colour photos from: the ``BAND_PRIORS`` model whose band holds ``level``
+    (the white noise's estimated std, 0-255; None: unknown or not white), else ``COLOUR_PRIOR_PATH``; None when
+    neither is shipped."""
     bands = sorted(BAND_PRIORS.items(), key=lambda band: band[0][1] - band[0][0])
     paths = [path for (low, high), path in bands if level is not None and low <= level <= high]
     for path in [*paths, COLOUR_PRIOR_PATH]:
@@ -587,9 +588,8 @@ class ZeroShot:
         measured = self.measure(x, always=automatic)
         model = self.noise_model(x, measured)
         if automatic:  # the band prior for the white noise's level (given, else estimated), else the blind one
-            white = model is None and not (measured and measured[1])
-            level = None if not white else self.sigma * 255 if self.sigma is not None else measured[0]
-            weights = colour_prior(level)
+            white = model is None and not measured[1]  # always measured here
+            weights = colour_prior((self.sigma * 255 if self.sigma is not None else measured[0]) if white else None)
         self.start_from(weights)
         if model is None:
             out = self._denoise_white(x, self.sigma, seed, progress, measured=measured)
