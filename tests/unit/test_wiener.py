@@ -8,6 +8,7 @@ from scipy.ndimage import uniform_filter
 from selfdenoise.classical import wiener
 from selfdenoise.classical.wiener import (
     Grouping,
+    blend_bands,
     collaborative_wiener,
     dct_matrix,
     haar_matrix,
@@ -171,6 +172,27 @@ def test_the_refinement_passes_its_matching_window_and_features_through(natural)
                               wiener.refine_auto(noisy, pilot, 1, sigma=std, window=9))
     with pytest.raises(InputError, match="refine_window"):
         ZeroShot(refine_window=0)
+    for bad in ({"refine_group": 0}, {"refine_step": 0}, {"refine_kaiser": -1}, {"refine_low_weight": 1.5}):
+        with pytest.raises(InputError, match=next(iter(bad))):
+            ZeroShot(**bad)
+
+
+def test_blend_bands_gives_the_low_frequencies_their_own_share():
+    g = torch.Generator().manual_seed(3)
+    estimate, refined = torch.rand(1, 3, 23, 30, generator=g), torch.rand(1, 3, 23, 30, generator=g)
+    torch.testing.assert_close(blend_bands(refined, estimate, 0.7), 0.7 * refined + 0.3 * estimate)
+    torch.testing.assert_close(blend_bands(refined, estimate, 0.7, 0.7), 0.7 * refined + 0.3 * estimate)
+    # a constant difference is all low frequency: it gets the low share exactly, everywhere
+    torch.testing.assert_close(blend_bands(estimate + 0.2, estimate, 0.8, 0.4), estimate + 0.4 * 0.2)
+    # a checkerboard (the highest frequency) keeps little low frequency: it gets nearly the high share
+    board = 0.2 * (torch.arange(23)[:, None] + torch.arange(30)[None]).remainder(2).float()
+    board = board - board.mean()
+    got = blend_bands(estimate + board, estimate, 0.8, 0.4) - estimate
+    assert float((got - 0.8 * board).abs().max()) < 0.05 * 0.2
+    # the blur's scale: a smooth 1-D ramp's interior is low frequency too
+    ramp = torch.linspace(0, 0.3, 30).expand(1, 3, 23, 30)
+    torch.testing.assert_close((blend_bands(estimate + ramp, estimate, 0.8, 0.4) - estimate)[..., 4:-4],
+                               0.4 * ramp[..., 4:-4], atol=1e-5, rtol=0)
 
 
 def test_signal_dependent_noise_is_refined_through_the_anscombe_transform():

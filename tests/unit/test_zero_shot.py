@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from selfdenoise.classical.wiener import blend_bands
 from selfdenoise.core.errors import InputError
 from selfdenoise.methods import registry
 from selfdenoise.methods.contract import Batch
@@ -342,6 +343,17 @@ def test_refine_weight_mixes_the_refined_image_with_the_estimate_it_started_from
     assert zoo.recipe.weight == 0.7 and zoo.resolve(white).weight == 0.7
     assert zoo.resolve(flat + _correlated_noise(flat.shape, 0.05)).weight == 1.0
     assert ZeroShot().resolve(white).weight == 1.0  # the shipped prior's recipe
+    # the low frequencies' share: the recipe's with "auto", the given share's otherwise; none through NLM
+    assert zoo.resolve(white).low_weight == zoo.recipe.low_weight
+    given = ZeroShot(refine_weight=0.6)
+    given.start_from(colour_prior())
+    assert given.resolve(white).low_weight is None
+    assert ZeroShot(refine_weight=0.6, refine_low_weight=0.2).resolve(white).low_weight == 0.2
+    both = run(refine=1, refine_weight=0.8, refine_low_weight=0.4)
+    torch.testing.assert_close(both, blend_bands(refined, pilot, 0.8, 0.4), atol=1e-5, rtol=0)
+    assert not torch.allclose(both, run(refine=1, refine_weight=0.8), atol=1e-4)
+    # the groups' size, spacing and aggregation window reach the passes
+    assert not torch.allclose(refined, run(refine=1, refine_group=4, refine_step=2, refine_kaiser=2), atol=1e-4)
 
 
 def test_quality_presets_and_budget_shape_the_run():

@@ -24,6 +24,9 @@ Colour images are filtered in an orthonormal opponent colour space (luminance an
 white noise keeps its level there), matching on the luminance. ``passes`` > 1 uses each result as the
 next pilot. With ``group=1`` no matching is done: a sliding-window DCT Wiener filter.
 
+``blend_bands`` mixes the refined image with the estimate it started from, with its own share in the low
+frequencies (a network's estimate is the better of the two there, the Wiener step in the fine detail).
+
 The noise level ``sigma`` is per channel of the opponent space; ``None`` measures it as the standard
 deviation of ``y - p``: the noise the network removed, which also covers real, non-white noise whose
 level the white-noise estimators miss.
@@ -35,6 +38,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
 from torch import Tensor
 
 from ..core.errors import InputError
@@ -187,6 +191,24 @@ def collaborative_wiener(noisy: Tensor, pilot: Tensor, sigma: Tensor | float | N
             var = torch.as_tensor(sigma, dtype=torch.float32).expand(c).clone() ** 2
         p = _filter(y, p, var, patch, step, grouping, chunk)
     return torch.einsum("ij,jhw->ihw", m.T, p) if colour else p
+
+
+#: the std (pixels) of the Gaussian that ``blend_bands`` takes the low frequencies with
+LOW_PASS_SIGMA = 1.0
+
+
+def blend_bands(refined: Tensor, estimate: Tensor, weight: float, low_weight: float | None = None,
+                sigma: float = LOW_PASS_SIGMA) -> Tensor:
+    """``estimate + weight * (refined - estimate)`` for (..., H, W) images, with ``low_weight`` (None: ``weight``) in
+    place of ``weight`` in the low frequencies: on the difference blurred by a Gaussian of std ``sigma`` pixels
+    (mirrored at the borders). Equal weights make it a plain mix."""
+    diff = refined.float() - estimate.float()
+    out = estimate.float() + weight * diff
+    if low_weight is not None and low_weight != weight:
+        axes = (0,) * (diff.ndim - 2) + (sigma, sigma)
+        low = ndimage.gaussian_filter(diff.detach().cpu().numpy(), axes, mode="reflect", truncate=3.0)
+        out = out + (low_weight - weight) * torch.from_numpy(low).to(out.device)
+    return out
 
 
 #: the most (reference, candidate) distances ``_match`` holds at once (16 MB)

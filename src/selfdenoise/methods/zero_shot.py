@@ -88,7 +88,7 @@ from ..classical.baselines import nlm_tiled
 from ..classical.noise_level import auto_sigma, estimated_noise
 from ..classical.noise_level import estimate_sigma as patch_pca_sigma
 from ..classical.vst import vst_denoise
-from ..classical.wiener import AUTO_PASSES, check_passes, refine_estimate
+from ..classical.wiener import AUTO_PASSES, blend_bands, check_passes, refine_estimate
 from ..core.augment import random_crops
 from ..core.errors import InputError
 from ..core.params import auto_or_off, number_or_auto, whole_or_auto
@@ -176,7 +176,7 @@ class Route:
     ("network" or "nlm"), the weight of non-local means in the result (``blend``), NLM's noise level
     (``sigma``, 0-255; None when NLM does not run), its ``h`` over that level (``h_factor``; ``alone_h_factor``
     where NLM's output is the result, no Wiener pass following it) and the share of the Wiener passes' result in
-    the output (``weight``, the rest the pilot's)."""
+    the output (``weight``, the rest the pilot's; ``low_weight`` in the low frequencies, ``wiener.blend_bands``)."""
 
     factor: int
     passes: int
@@ -186,6 +186,7 @@ class Route:
     h_factor: float = 0.8
     alone_h_factor: float = 0.8
     weight: float = 1.0
+    low_weight: float | None = None
 
     @property
     def network(self) -> bool:
@@ -212,8 +213,11 @@ LADDER = (Rung(8, "auto", 51), Rung(8, "auto", 27), Rung(8, 1, 27), Rung(8, 0, 2
 @dataclass(frozen=True)
 class PriorRecipe:
     """What steps 2-4 run with a prior unless given: adaptation steps (at most), Wiener passes on white noise
-    (``refine="auto"``), matching features and shrinkage of those passes, the ladder a plan chooses from, and the
-    share of the passes' result in the output on white noise after the network (``refine_weight="auto"``)."""
+    (``refine="auto"``), matching features and shrinkage of those passes, the ladder a plan chooses from, the share
+    of the passes' result in the output on white noise after the network (``refine_weight="auto"``) and in its low
+    frequencies (``low_weight``, None: the same), the passes' group size, reference spacing and aggregation window
+    (``classical.wiener.collaborative_wiener``'s ``group``, ``step``, ``kaiser``) and the cost of a pass relative to
+    the cost model's (``PASS_SECONDS``, measured with the defaults of those three)."""
 
     steps: int
     passes: int
@@ -221,6 +225,11 @@ class PriorRecipe:
     shrinkage: float
     ladder: tuple[Rung, ...]
     weight: float = 1.0
+    low_weight: float | None = None
+    group: int = 16
+    step: int = 3
+    kaiser: float = 0.0
+    pass_cost: float = 1.0
 
 
 #: with the shipped prior: the settings selected for it (above, and ``classical.wiener.AUTO_PASSES``)
@@ -392,7 +401,11 @@ class ZeroShot:
       the plan's); ``refine_shrinkage``: the factor on the noise variance in the Wiener gain
       (``collaborative_wiener``'s ``shrinkage``); ``refine_weight``: the share of the refined image in the output, the
       rest being the estimate the passes started from ("auto": the prior's recipe on white noise after the network,
-      1 otherwise);
+      1 otherwise); ``refine_low_weight``: that share in the low frequencies (``classical.wiener.blend_bands``;
+      "auto": the prior's recipe where ``refine_weight`` is "auto", else the same share);
+      ``refine_group``/``refine_step``/``refine_kaiser``: patches per group, spacing of the reference patches and the
+      Kaiser window's beta in the aggregation (``collaborative_wiener``'s ``group``, ``step``, ``kaiser``; default: the
+      prior's recipe);
       ``shuffle``: pixel-shuffle factor ``f``: the network adapts to, denoises and refines the ``f * f``
       sub-images ``x[i::f, j::f]`` (``core.pixel_shuffle``), which are put back together at the end
       ("auto": ``CORRELATED_SHUFFLE`` on spatially correlated noise, 1 on white noise);
@@ -432,6 +445,10 @@ class ZeroShot:
     refine_features: int | None = option(None)  # None: the prior's recipe (8 shipped, 6 from a zoo model)
     refine_shrinkage: float | None = option(None)  # None: the prior's recipe (1)
     refine_weight: float | str = option("auto")
+    refine_low_weight: float | str = option("auto")
+    refine_group: int | None = option(None)  # None: the prior's recipe (16; 32 from a zoo model)
+    refine_step: int | None = option(None)  # None: the prior's recipe (3; 4 from a zoo model)
+    refine_kaiser: float | None = option(None)  # None: the prior's recipe (0, flat; 2 from a zoo model)
     shuffle: int | str = option("auto")
     pilot: str = option("auto")
     nlm_blend: float | str = option("auto")
@@ -473,6 +490,11 @@ class ZeroShot:
         self.refine_shrinkage = None if self.refine_shrinkage is None else float(self.refine_shrinkage)
         self.refine_weight = number_or_auto(self.refine_weight, lambda w: 0.0 < w <= 1.0,
                                             "zero-shot: refine_weight is a share in (0, 1] or 'auto'")
+        self.refine_low_weight = number_or_auto(self.refine_low_weight, lambda w: 0.0 <= w <= 1.0,
+                                                "zero-shot: refine_low_weight is a share in 0..1 or 'auto'")
+        self.refine_group = None if self.refine_group is None else int(self.refine_group)
+        self.refine_step = None if self.refine_step is None else int(self.refine_step)
+        self.refine_kaiser = None if self.refine_kaiser is None else float(self.refine_kaiser)
         self.shuffle = whole_or_auto(self.shuffle, 1, "zero-shot: shuffle is a pixel-shuffle factor >= 1 or 'auto'")
         self.rung = self._given(self.recipe.ladder[0])
         if self.pilot not in PILOTS:
@@ -484,9 +506,13 @@ class ZeroShot:
         self.vst = auto_or_off(self.vst, "zero-shot: vst")
         if self.refine_shrinkage is not None and self.refine_shrinkage <= 0:
             raise InputError(f"zero-shot: refine_shrinkage must be > 0, got {self.refine_shrinkage}")
-        if any(v is not None and v < 1 for v in (self.refine_window, self.refine_features)):
-            raise InputError(f"zero-shot: refine_window and refine_features must be >= 1, "
-                             f"got {self.refine_window}, {self.refine_features}")
+        sizes = {"refine_window": self.refine_window, "refine_features": self.refine_features,
+                 "refine_group": self.refine_group, "refine_step": self.refine_step}
+        for key, value in sizes.items():
+            if value is not None and value < 1:
+                raise InputError(f"zero-shot: {key} must be >= 1, got {value}")
+        if self.refine_kaiser is not None and self.refine_kaiser < 0:
+            raise InputError(f"zero-shot: refine_kaiser must be >= 0, got {self.refine_kaiser}")
 
     def config(self) -> dict:
         return method_config(self)
@@ -665,14 +691,17 @@ class ZeroShot:
             out = pd_down(classical, route.factor)
         passes = self.passes_of(self.rung, route.passes)  # the rung may have been planned again after the fitting
         if passes:
+            given = lambda value, default: default if value is None else value  # noqa: E731
+            grouped = self.recipe if route.network else SHIPPED_RECIPE  # the recipe's groups after its network
+            grouping = dict(window=self.rung.window, features=self.refine_features or self.recipe.features,
+                            shrinkage=self.refine_shrinkage or self.recipe.shrinkage,
+                            group=given(self.refine_group, grouped.group), step=given(self.refine_step, grouped.step),
+                            kaiser=given(self.refine_kaiser, grouped.kaiser))
             with torch.inference_mode():  # in place (``out`` is an inference tensor), one sub-image at a time
                 for k in range(len(subs)):
-                    refined = refine_estimate(subs[k:k + 1], out[k:k + 1], passes, sigma, self.tile,
-                                              window=self.rung.window,
-                                              features=self.refine_features or self.recipe.features,
-                                              shrinkage=self.refine_shrinkage or self.recipe.shrinkage)
-                    if route.weight < 1.0:
-                        refined = refined.mul_(route.weight).add_(out[k:k + 1], alpha=1.0 - route.weight)
+                    refined = refine_estimate(subs[k:k + 1], out[k:k + 1], passes, sigma, self.tile, **grouping)
+                    if route.weight < 1.0 or route.low_weight not in (None, route.weight):
+                        refined = blend_bands(refined, out[k:k + 1], route.weight, route.low_weight)
                     out[k:k + 1] = refined
         del subs
         out = pd_up(out, route.factor, x.shape[-2:])
@@ -698,7 +727,8 @@ class ZeroShot:
         tiled = 1.0 if megapixels * 1e6 <= DEFAULT_TILE_PIXELS else WIENER_TILE_OVERHEAD
         views = rung.tta * VIEW_SECONDS * self.network_cost if route.network else 0.0
         nlm = NLM_SECONDS if route.sigma is not None else 0.0
-        return megapixels * (BASE_SECONDS + views + nlm + passes * pass_seconds(rung.window) * tiled)
+        cost = self.recipe.pass_cost if route.network else 1.0
+        return megapixels * (BASE_SECONDS + views + nlm + passes * pass_seconds(rung.window) * tiled * cost)
 
     def plan(self, megapixels: float, route: Route, seconds: float, steps: int, best: Rung | None = None) -> Rung:
         """The highest rung of the ``LADDER`` (at most ``best``) whose predicted time with ``steps``
@@ -747,10 +777,13 @@ class ZeroShot:
         white_h = VST_NLM_H if through_vst else 0.8
         strengths = (CORRELATED_NLM_H, NLM_ALONE_H) if is_correlated else (white_h, white_h)
         strengths = strengths if self.nlm_h == "auto" else (self.nlm_h,) * 2
-        weight = self.refine_weight
+        weight, low_weight = self.refine_weight, self.refine_low_weight
+        mixed = pilot == "network" and not (is_correlated or through_vst)  # the recipe's share applies
+        if low_weight == "auto":
+            low_weight = self.recipe.low_weight if weight == "auto" and mixed else None
         if weight == "auto":
-            weight = self.recipe.weight if pilot == "network" and not (is_correlated or through_vst) else 1.0
-        return Route(factor, passes, pilot, blend, nlm_sigma, *strengths, weight)
+            weight = self.recipe.weight if mixed else 1.0
+        return Route(factor, passes, pilot, blend, nlm_sigma, *strengths, weight, low_weight)
 
 
 class _PerChannel(nn.Module):
