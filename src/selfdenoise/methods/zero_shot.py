@@ -14,7 +14,8 @@ Recipe (the library default for one noisy photo, no training data, no clean imag
    on two noisy realisations of the BSD300 training photos, sigma 5-50; never a clean image), or, on white noise
    whose level is estimated within 15-35/255, ``gauss-color-15-35`` (that model trained 40 minutes more on the
    band, ``BAND_PRIORS``), with the settings selected for them (``ZOO_RECIPE``: two Wiener passes, window 51 or 27
-   as the plan allows, 6x6 features, their result mixed 0.7 / 0.3 with the network's estimate on white noise);
+   as the plan allows, 6x6 features, groups of 32 patches every 4 pixels put back under a Kaiser window, their result
+   mixed with the network's estimate on white noise: 0.4 of it in the low frequencies, 0.9 in the rest);
    ``fit_denoise(weights=)`` (``denoise --init FILE``) starts from any compact UNet given (``prior_from_weights``).
 2. Adapt it to the given image with the blind Neighbor2Neighbor loss (Huang et al., CVPR 2021)
    computed on random 128x128 crops of that image alone: two sub-images made of different
@@ -215,9 +216,8 @@ class PriorRecipe:
     """What steps 2-4 run with a prior unless given: adaptation steps (at most), Wiener passes on white noise
     (``refine="auto"``), matching features and shrinkage of those passes, the ladder a plan chooses from, the share
     of the passes' result in the output on white noise after the network (``refine_weight="auto"``) and in its low
-    frequencies (``low_weight``, None: the same), the passes' group size, reference spacing and aggregation window
-    (``classical.wiener.collaborative_wiener``'s ``group``, ``step``, ``kaiser``) and the cost of a pass relative to
-    the cost model's (``PASS_SECONDS``, measured with the defaults of those three)."""
+    frequencies (``low_weight``, None: the same), and the passes' group size, reference spacing and aggregation window
+    (``classical.wiener.collaborative_wiener``'s ``group``, ``step``, ``kaiser``)."""
 
     steps: int
     passes: int
@@ -229,7 +229,6 @@ class PriorRecipe:
     group: int = 16
     step: int = 3
     kaiser: float = 0.0
-    pass_cost: float = 1.0
 
 
 #: with the shipped prior: the settings selected for it (above, and ``classical.wiener.AUTO_PASSES``)
@@ -247,10 +246,16 @@ SHIPPED_RECIPE = PriorRecipe(150, AUTO_PASSES, 8, 1.0, LADDER)
 #: 31.40 / 31.48 / 31.49 / 31.48 dB (``single-image-zero-shot-refine_weight.json``), so 0.7. From
 #: ``zoo:gauss-color-15-35`` (``BAND_PRIORS``) 0.8 / 0.7 / 0.6 / 0.5 gave 31.50 / 31.52 / 31.52 / 31.49 dB, 0 / 50 /
 #: 150 steps 31.34 / 31.41 / 31.52, lr 1.5e-4 / 3e-4 / 6e-4 31.49 / 31.52 / 31.50
-#: (``single-image-zero-shot-band-*.json``): the same recipe.
+#: (``single-image-zero-shot-band-*.json``): the same recipe. Then, from the band model, the passes' groups and the mix
+#: (``single-image-zero-shot-band-refine_*.json``, in this order): 16 / 32 patches per group 31.52 / 31.56 dB; a
+#: Kaiser window (beta 0 / 2) in the aggregation 31.56 / 31.57; references every 3 / 4 pixels 31.570 / 31.561 at
+#: 19.0 / 17.9 s per image: 4, whose 0.01 dB is not worth the 1.7 s a Kodak photo would pay (left under CBM3D's time);
+#: with 0.8 as the share of the refined image, its share in the low frequencies (``blend_bands``) 0.3 / 0.4 / 0.5 /
+#: 0.7 gave 31.58 / 31.59 / 31.59 / 31.57, then with 0.4 there the share in the rest 0.7 / 0.8 / 0.9 31.57 / 31.59 /
+#: 31.59 (0.9). A pass costs the same with these groups (2.71 against 2.74 s on a 500x500 photo, median of 8).
 #: The "balanced" preset takes the window-51 rung up to about 1 MP (a Kodak photo included), one pass with window 27
 #: from about 1.5 to 2 MP and none from about 2.5 MP.
-ZOO_RECIPE = PriorRecipe(150, 2, 6, 1.0, LADDER, weight=0.7)
+ZOO_RECIPE = PriorRecipe(150, 2, 6, 1.0, LADDER, weight=0.9, low_weight=0.4, group=32, step=4, kaiser=2.0)
 #: cost model, reference seconds on 2 CPU cores (``benchmarks/zero_shot_costs.py``,
 #: ``benchmarks/selection/zero-shot-costs.json``): one adaptation step (4 crops of 128x128), one
 #: flip/rotation of the network over a megapixel (in 1024-pixel tiles), one Wiener pass over a megapixel by
@@ -727,8 +732,7 @@ class ZeroShot:
         tiled = 1.0 if megapixels * 1e6 <= DEFAULT_TILE_PIXELS else WIENER_TILE_OVERHEAD
         views = rung.tta * VIEW_SECONDS * self.network_cost if route.network else 0.0
         nlm = NLM_SECONDS if route.sigma is not None else 0.0
-        cost = self.recipe.pass_cost if route.network else 1.0
-        return megapixels * (BASE_SECONDS + views + nlm + passes * pass_seconds(rung.window) * tiled * cost)
+        return megapixels * (BASE_SECONDS + views + nlm + passes * pass_seconds(rung.window) * tiled)
 
     def plan(self, megapixels: float, route: Route, seconds: float, steps: int, best: Rung | None = None) -> Rung:
         """The highest rung of the ``LADDER`` (at most ``best``) whose predicted time with ``steps``
