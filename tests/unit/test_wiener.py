@@ -172,7 +172,8 @@ def test_the_refinement_passes_its_matching_window_and_features_through(natural)
                               wiener.refine_auto(noisy, pilot, 1, sigma=std, window=9))
     with pytest.raises(InputError, match="refine_window"):
         ZeroShot(refine_window=0)
-    for bad in ({"refine_group": 0}, {"refine_step": 0}, {"refine_kaiser": -1}, {"refine_low_weight": 1.5}):
+    for bad in ({"refine_patch": 0}, {"refine_group": 0}, {"refine_step": 0}, {"refine_kaiser": -1},
+                {"refine_low_weight": 1.5}):
         with pytest.raises(InputError, match=next(iter(bad))):
             ZeroShot(**bad)
 

@@ -352,8 +352,9 @@ def test_refine_weight_mixes_the_refined_image_with_the_estimate_it_started_from
     both = run(refine=1, refine_weight=0.8, refine_low_weight=0.4)
     torch.testing.assert_close(both, blend_bands(refined, pilot, 0.8, 0.4), atol=1e-5, rtol=0)
     assert not torch.allclose(both, run(refine=1, refine_weight=0.8), atol=1e-4)
-    # the groups' size, spacing and aggregation window reach the passes
-    assert not torch.allclose(refined, run(refine=1, refine_group=4, refine_step=2, refine_kaiser=2), atol=1e-4)
+    # the patches' side, the groups' size, their spacing and the aggregation window reach the passes
+    for grouping in ({"refine_patch": 5}, {"refine_group": 4}, {"refine_step": 2}, {"refine_kaiser": 2}):
+        assert not torch.allclose(refined, run(refine=1, **grouping), atol=1e-4), grouping
 
 
 def test_quality_presets_and_budget_shape_the_run():

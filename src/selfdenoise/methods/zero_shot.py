@@ -216,8 +216,8 @@ class PriorRecipe:
     """What steps 2-4 run with a prior unless given: adaptation steps (at most), Wiener passes on white noise
     (``refine="auto"``), matching features and shrinkage of those passes, the ladder a plan chooses from, the share
     of the passes' result in the output on white noise after the network (``refine_weight="auto"``) and in its low
-    frequencies (``low_weight``, None: the same), and the passes' group size, reference spacing and aggregation window
-    (``classical.wiener.collaborative_wiener``'s ``group``, ``step``, ``kaiser``)."""
+    frequencies (``low_weight``, None: the same), and the passes' patch side, group size, reference spacing and
+    aggregation window (``classical.wiener.collaborative_wiener``'s ``patch``, ``group``, ``step``, ``kaiser``)."""
 
     steps: int
     passes: int
@@ -226,6 +226,7 @@ class PriorRecipe:
     ladder: tuple[Rung, ...]
     weight: float = 1.0
     low_weight: float | None = None
+    patch: int = 8
     group: int = 16
     step: int = 3
     kaiser: float = 0.0
@@ -408,9 +409,9 @@ class ZeroShot:
       rest being the estimate the passes started from ("auto": the prior's recipe on white noise after the network,
       1 otherwise); ``refine_low_weight``: that share in the low frequencies (``classical.wiener.blend_bands``;
       "auto": the prior's recipe where ``refine_weight`` is "auto", else the same share);
-      ``refine_group``/``refine_step``/``refine_kaiser``: patches per group, spacing of the reference patches and the
-      Kaiser window's beta in the aggregation (``collaborative_wiener``'s ``group``, ``step``, ``kaiser``; default: the
-      prior's recipe);
+      ``refine_patch``/``refine_group``/``refine_step``/``refine_kaiser``: the side of a patch, patches per group,
+      spacing of the reference patches and the Kaiser window's beta in the aggregation (``collaborative_wiener``'s
+      ``patch``, ``group``, ``step``, ``kaiser``; default: the prior's recipe);
       ``shuffle``: pixel-shuffle factor ``f``: the network adapts to, denoises and refines the ``f * f``
       sub-images ``x[i::f, j::f]`` (``core.pixel_shuffle``), which are put back together at the end
       ("auto": ``CORRELATED_SHUFFLE`` on spatially correlated noise, 1 on white noise);
@@ -451,6 +452,7 @@ class ZeroShot:
     refine_shrinkage: float | None = option(None)  # None: the prior's recipe (1)
     refine_weight: float | str = option("auto")
     refine_low_weight: float | str = option("auto")
+    refine_patch: int | None = option(None)  # None: the prior's recipe (8)
     refine_group: int | None = option(None)  # None: the prior's recipe (16; 32 from a zoo model)
     refine_step: int | None = option(None)  # None: the prior's recipe (3; 4 from a zoo model)
     refine_kaiser: float | None = option(None)  # None: the prior's recipe (0, flat; 2 from a zoo model)
@@ -497,6 +499,7 @@ class ZeroShot:
                                             "zero-shot: refine_weight is a share in (0, 1] or 'auto'")
         self.refine_low_weight = number_or_auto(self.refine_low_weight, lambda w: 0.0 <= w <= 1.0,
                                                 "zero-shot: refine_low_weight is a share in 0..1 or 'auto'")
+        self.refine_patch = None if self.refine_patch is None else int(self.refine_patch)
         self.refine_group = None if self.refine_group is None else int(self.refine_group)
         self.refine_step = None if self.refine_step is None else int(self.refine_step)
         self.refine_kaiser = None if self.refine_kaiser is None else float(self.refine_kaiser)
@@ -512,7 +515,7 @@ class ZeroShot:
         if self.refine_shrinkage is not None and self.refine_shrinkage <= 0:
             raise InputError(f"zero-shot: refine_shrinkage must be > 0, got {self.refine_shrinkage}")
         sizes = {"refine_window": self.refine_window, "refine_features": self.refine_features,
-                 "refine_group": self.refine_group, "refine_step": self.refine_step}
+                 "refine_patch": self.refine_patch, "refine_group": self.refine_group, "refine_step": self.refine_step}
         for key, value in sizes.items():
             if value is not None and value < 1:
                 raise InputError(f"zero-shot: {key} must be >= 1, got {value}")
@@ -700,6 +703,7 @@ class ZeroShot:
             grouped = self.recipe if route.network else SHIPPED_RECIPE  # the recipe's groups after its network
             grouping = dict(window=self.rung.window, features=self.refine_features or self.recipe.features,
                             shrinkage=self.refine_shrinkage or self.recipe.shrinkage,
+                            patch=given(self.refine_patch, grouped.patch),
                             group=given(self.refine_group, grouped.group), step=given(self.refine_step, grouped.step),
                             kaiser=given(self.refine_kaiser, grouped.kaiser))
             with torch.inference_mode():  # in place (``out`` is an inference tensor), one sub-image at a time
