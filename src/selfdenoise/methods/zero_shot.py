@@ -14,8 +14,8 @@ Recipe (the library default for one noisy photo, no training data, no clean imag
    on two noisy realisations of the BSD300 training photos, sigma 5-50; never a clean image), or, on white noise
    whose level is estimated within 15-35/255, ``gauss-color-15-35`` (that model trained 40 minutes more on the
    band, ``BAND_PRIORS``), with the settings selected for them (``ZOO_RECIPE``: two Wiener passes, window 51 or 27
-   as the plan allows, 6x6 features, groups of 32 patches every 4 pixels put back under a Kaiser window, their result
-   mixed with the network's estimate on white noise: 0.4 of it in the low frequencies, 0.9 in the rest);
+   as the plan allows, groups of 32 patches of 5x5 pixels every 2 pixels put back under a Kaiser window, their
+   result mixed with the network's estimate on white noise: 0.4 of it in the low frequencies, 0.9 in the rest);
    ``fit_denoise(weights=)`` (``denoise --init FILE``) starts from any compact UNet given (``prior_from_weights``).
 2. Adapt it to the given image with the blind Neighbor2Neighbor loss (Huang et al., CVPR 2021)
    computed on random 128x128 crops of that image alone: two sub-images made of different
@@ -254,9 +254,13 @@ SHIPPED_RECIPE = PriorRecipe(150, AUTO_PASSES, 8, 1.0, LADDER)
 #: with 0.8 as the share of the refined image, its share in the low frequencies (``blend_bands``) 0.3 / 0.4 / 0.5 /
 #: 0.7 gave 31.58 / 31.59 / 31.59 / 31.57, then with 0.4 there the share in the rest 0.7 / 0.8 / 0.9 31.57 / 31.59 /
 #: 31.59 (0.9). A pass costs the same with these groups (2.71 against 2.74 s on a 500x500 photo, median of 8).
+#: Then patches of 8 / 6 / 5 / 4 pixels a side: 31.59 / 31.65 / 31.65 / 31.61 dB at 18.3 / 15.7 / 15.4 / 14.8 s per
+#: image (smaller patches group more alike, and cost less), and with 5, references every 4 / 3 / 2 pixels 31.65 /
+#: 31.67 / 31.69 dB at 16.3 / 16.5 / 18.4 s (``...-band-refine_patch.json``, ``...-band-refine_step-patch5.json``):
+#: 5 and 2, which together cost what 8 and 4 did.
 #: The "balanced" preset takes the window-51 rung up to about 1 MP (a Kodak photo included), one pass with window 27
 #: from about 1.5 to 2 MP and none from about 2.5 MP.
-ZOO_RECIPE = PriorRecipe(150, 2, 6, 1.0, LADDER, weight=0.9, low_weight=0.4, group=32, step=4, kaiser=2.0)
+ZOO_RECIPE = PriorRecipe(150, 2, 6, 1.0, LADDER, weight=0.9, low_weight=0.4, patch=5, group=32, step=2, kaiser=2.0)
 #: cost model, reference seconds on 2 CPU cores (``benchmarks/zero_shot_costs.py``,
 #: ``benchmarks/selection/zero-shot-costs.json``): one adaptation step (4 crops of 128x128), one
 #: flip/rotation of the network over a megapixel (in 1024-pixel tiles), one Wiener pass over a megapixel by
@@ -452,9 +456,9 @@ class ZeroShot:
     refine_shrinkage: float | None = option(None)  # None: the prior's recipe (1)
     refine_weight: float | str = option("auto")
     refine_low_weight: float | str = option("auto")
-    refine_patch: int | None = option(None)  # None: the prior's recipe (8)
+    refine_patch: int | None = option(None)  # None: the prior's recipe (8; 5 from a zoo model)
     refine_group: int | None = option(None)  # None: the prior's recipe (16; 32 from a zoo model)
-    refine_step: int | None = option(None)  # None: the prior's recipe (3; 4 from a zoo model)
+    refine_step: int | None = option(None)  # None: the prior's recipe (3; 2 from a zoo model)
     refine_kaiser: float | None = option(None)  # None: the prior's recipe (0, flat; 2 from a zoo model)
     shuffle: int | str = option("auto")
     pilot: str = option("auto")
