@@ -257,7 +257,9 @@ SHIPPED_RECIPE = PriorRecipe(150, AUTO_PASSES, 8, 1.0, LADDER)
 #: Then patches of 8 / 6 / 5 / 4 pixels a side: 31.59 / 31.65 / 31.65 / 31.61 dB at 18.3 / 15.7 / 15.4 / 14.8 s per
 #: image (smaller patches group more alike, and cost less), and with 5, references every 4 / 3 / 2 pixels 31.65 /
 #: 31.67 / 31.69 dB at 16.3 / 16.5 / 18.4 s (``...-band-refine_patch.json``, ``...-band-refine_step-patch5.json``):
-#: 5 and 2, which together cost what 8 and 4 did.
+#: 5 and 2, which cost about what 8 and 4 did on McMaster; on Kodak the whole recipe took 22.8 s per photo against
+#: 21.6 s with the groups of before (runs whose CBM3D took 24.8 / 24.7 s), i.e. about 14% more per pass, which
+#: ``PASS_SECONDS`` (measured with 8x8 patches every 3 pixels in groups of 16) does not include.
 #: The "balanced" preset takes the window-51 rung up to about 1 MP (a Kodak photo included), one pass with window 27
 #: from about 1.5 to 2 MP and none from about 2.5 MP.
 ZOO_RECIPE = PriorRecipe(150, 2, 6, 1.0, LADDER, weight=0.9, low_weight=0.4, patch=5, group=32, step=2, kaiser=2.0)
