@@ -260,6 +260,9 @@ SHIPPED_RECIPE = PriorRecipe(150, AUTO_PASSES, 8, 1.0, LADDER)
 #: 5 and 2, which cost about what 8 and 4 did on McMaster; on Kodak the whole recipe took 22.8 s per photo against
 #: 21.6 s with the groups of before (runs whose CBM3D took 24.8 / 24.7 s), i.e. about 14% more per pass, which
 #: ``PASS_SECONDS`` (measured with 8x8 patches every 3 pixels in groups of 16) does not include.
+#: Measured since, not yet taken (no test run of them): with this recipe the share of the refined image 0.9 / 1.0
+#: gave 31.69 / 31.70 dB (low share 0.4; ``...-band-refine_weight-low0.4.json``; with a plain mix, no low share,
+#: 31.65 / 31.61: ``...-plain.json``), and shrinkage 1 / 1.15 31.688 / 31.693 (``...-band-refine_shrinkage.json``).
 #: The "balanced" preset takes the window-51 rung up to about 1 MP (a Kodak photo included), one pass with window 27
 #: from about 1.5 to 2 MP and none from about 2.5 MP.
 ZOO_RECIPE = PriorRecipe(150, 2, 6, 1.0, LADDER, weight=0.9, low_weight=0.4, patch=5, group=32, step=2, kaiser=2.0)
