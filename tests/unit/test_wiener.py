@@ -183,6 +183,7 @@ def test_blend_bands_gives_the_low_frequencies_their_own_share():
     estimate, refined = torch.rand(1, 3, 23, 30, generator=g), torch.rand(1, 3, 23, 30, generator=g)
     torch.testing.assert_close(blend_bands(refined, estimate, 0.7), 0.7 * refined + 0.3 * estimate)
     torch.testing.assert_close(blend_bands(refined, estimate, 0.7, 0.7), 0.7 * refined + 0.3 * estimate)
+    assert blend_bands(refined, estimate, 1.0) is refined and blend_bands(refined, estimate, 1.0, 1.0) is refined
     # a constant difference is all low frequency: it gets the low share exactly, everywhere
     torch.testing.assert_close(blend_bands(estimate + 0.2, estimate, 0.8, 0.4), estimate + 0.4 * 0.2)
     # a checkerboard (the highest frequency) keeps little low frequency: it gets nearly the high share

@@ -201,13 +201,19 @@ def blend_bands(refined: Tensor, estimate: Tensor, weight: float, low_weight: fl
                 sigma: float = LOW_PASS_SIGMA) -> Tensor:
     """``estimate + weight * (refined - estimate)`` for (..., H, W) images, with ``low_weight`` (None: ``weight``) in
     place of ``weight`` in the low frequencies: on the difference blurred by a Gaussian of std ``sigma`` pixels
-    (mirrored at the borders). Equal weights make it a plain mix."""
+    (mirrored at the borders). Equal weights make it a plain mix; a share of 1 in both gives ``refined`` back. Two
+    image-sized buffers at most (the difference, in place, and its blur)."""
+    banded = low_weight is not None and low_weight != weight
+    if weight == 1.0 and not banded:
+        return refined
     diff = refined.float() - estimate.float()
-    out = estimate.float() + weight * diff
-    if low_weight is not None and low_weight != weight:
+    low = None
+    if banded:
         axes = (0,) * (diff.ndim - 2) + (sigma, sigma)
         low = ndimage.gaussian_filter(diff.detach().cpu().numpy(), axes, mode="reflect", truncate=3.0)
-        out = out + (low_weight - weight) * torch.from_numpy(low).to(out.device)
+    out = diff.mul_(weight).add_(estimate.float())
+    if low is not None:
+        out.add_(torch.from_numpy(low).to(out.device), alpha=low_weight - weight)
     return out
 
 

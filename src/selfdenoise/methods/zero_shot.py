@@ -718,9 +718,7 @@ class ZeroShot:
             with torch.inference_mode():  # in place (``out`` is an inference tensor), one sub-image at a time
                 for k in range(len(subs)):
                     refined = refine_estimate(subs[k:k + 1], out[k:k + 1], passes, sigma, self.tile, **grouping)
-                    if route.weight < 1.0 or route.low_weight not in (None, route.weight):
-                        refined = blend_bands(refined, out[k:k + 1], route.weight, route.low_weight)
-                    out[k:k + 1] = refined
+                    out[k:k + 1] = blend_bands(refined, out[k:k + 1], route.weight, route.low_weight)
         del subs
         out = pd_up(out, route.factor, x.shape[-2:])
         if route.blend > 0:
