@@ -12,7 +12,7 @@ Recipe (the library default for one noisy photo, no training data, no clean imag
    Colour photos (``prior="auto"``) start from a larger one instead: the zoo's ``gauss-color`` model (the compact
    UNet at widths 48/96/144, ~0.86 M parameters, blind Noise2Noise trained by ``selfdenoise train`` for 140 CPU minutes
    on two noisy realisations of the BSD300 training photos, sigma 5-50; never a clean image), or, on white noise
-   whose level is estimated within 15-35/255, ``gauss-color-15-35`` (that model trained 40 minutes more on the
+   whose level is estimated within 15-35/255, ``gauss-color-15-35`` (that model trained 105 minutes more on the
    band, ``BAND_PRIORS``), with the settings selected for them (``ZOO_RECIPE``: two Wiener passes, window 51 or 27
    as the plan allows, groups of 32 patches of 5x5 pixels every 2 pixels put back under a Kaiser window, their
    result mixed with the network's estimate on white noise: 0.4 of it in the low frequencies, 0.9 in the rest);
@@ -106,7 +106,7 @@ PRIOR_PATH = Path(__file__).resolve().parent.parent / "weights" / "zero_shot_pri
 #: compact UNet at widths 48/96/144, trained by ``selfdenoise train`` on noisy photos only) with ``ZOO_RECIPE``
 COLOUR_PRIOR_PATH = PRIOR_PATH.parent / "zoo" / "gauss-color.safetensors"
 #: ``prior="auto"`` on colour photos with white noise whose estimated level (0-255) falls in a band: the zoo model
-#: trained further on that band (``zoo:gauss-color-15-35``: ``zoo:gauss-color`` plus 40 CPU minutes on sigma 15-35;
+#: trained further on that band (``zoo:gauss-color-15-35``: ``zoo:gauss-color`` plus 105 CPU minutes on sigma 15-35;
 #: blind within it), the narrowest band first; ``COLOUR_PRIOR_PATH`` elsewhere, on correlated noise and through the VST
 BAND_PRIORS = {(15.0, 35.0): PRIOR_PATH.parent / "zoo" / "gauss-color-15-35.safetensors"}
 PRIORS = ("auto", "shipped")
@@ -260,9 +260,15 @@ SHIPPED_RECIPE = PriorRecipe(150, AUTO_PASSES, 8, 1.0, LADDER)
 #: 5 and 2, which cost about what 8 and 4 did on McMaster; on Kodak the whole recipe took 22.8 s per photo against
 #: 21.6 s with the groups of before (runs whose CBM3D took 24.8 / 24.7 s), i.e. about 14% more per pass, which
 #: ``PASS_SECONDS`` (measured with 8x8 patches every 3 pixels in groups of 16) does not include.
-#: Measured since, not yet taken (no test run of them): with this recipe the share of the refined image 0.9 / 1.0
-#: gave 31.69 / 31.70 dB (low share 0.4; ``...-band-refine_weight-low0.4.json``; with a plain mix, no low share,
-#: 31.65 / 31.61: ``...-plain.json``), and shrinkage 1 / 1.15 31.688 / 31.693 (``...-band-refine_shrinkage.json``).
+#: Then, with this recipe, the share of the refined image 0.9 / 1.0 gave 31.69 / 31.70 dB (low share 0.4;
+#: ``...-band-refine_weight-low0.4.json``; with a plain mix, no low share, 31.65 / 31.61: ``...-plain.json``), and
+#: shrinkage 1 / 1.15 31.688 / 31.693 (``...-band-refine_shrinkage.json``). From the band model's second stage (65
+#: minutes more): shrinkage 1 / 1.15 31.707 / 31.709, then the share 0.9 / 1.0 31.709 / 31.707 dB
+#: (``...-band-stage2-*.json``): the share stays; shrinkage stays 1, the 0.002 dB being below what these six images
+#: resolve and the NLM-piloted passes on camera noise (selected with 1) taking this recipe's shrinkage too.
+#: Window 51 / 63 then gave 31.707 / 31.716 dB at 18.3 / 20.0 s per image (``...-band-stage2-refine_window.json``):
+#: not taken yet, as its 9% more time would bring a Kodak photo to CBM3D's time and ``PASS_SECONDS`` has no
+#: window-63 point (``pass_seconds`` extrapolated from 27 and 51 would price it below 51).
 #: The "balanced" preset takes the window-51 rung up to about 1 MP (a Kodak photo included), one pass with window 27
 #: from about 1.5 to 2 MP and none from about 2.5 MP.
 ZOO_RECIPE = PriorRecipe(150, 2, 6, 1.0, LADDER, weight=0.9, low_weight=0.4, patch=5, group=32, step=2, kaiser=2.0)
