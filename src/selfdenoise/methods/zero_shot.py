@@ -716,8 +716,8 @@ class ZeroShot:
         if passes:
             given = lambda value, default: default if value is None else value  # noqa: E731
             grouped = self.recipe if route.network else SHIPPED_RECIPE  # the recipe's groups after its network
-            grouping = dict(window=self.rung.window, features=self.refine_features or self.recipe.features,
-                            shrinkage=self.refine_shrinkage or self.recipe.shrinkage,
+            grouping = dict(window=self.rung.window, features=given(self.refine_features, self.recipe.features),
+                            shrinkage=given(self.refine_shrinkage, self.recipe.shrinkage),
                             patch=given(self.refine_patch, grouped.patch),
                             group=given(self.refine_group, grouped.group), step=given(self.refine_step, grouped.step),
                             kaiser=given(self.refine_kaiser, grouped.kaiser))
