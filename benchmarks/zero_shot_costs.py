@@ -1,12 +1,12 @@
 """Measure the cost model of zero-shot's plan (``methods.zero_shot``: ``STEP_SECONDS``, ``VIEW_SECONDS``,
-``PASS_SECONDS``, ``BASE_SECONDS``) on this machine, and record it.
+each recipe's ``pass_seconds``, ``BASE_SECONDS``) on this machine, and record it.
 
     PYTHONPATH=src python3 benchmarks/zero_shot_costs.py [--megapixels 1.0]
 
 The image is scikit-image's astronaut, tiled to the size asked for, with Gaussian noise (sigma 25): the
 costs depend on the size, not on the content. Each figure is the median of ``--repeats`` runs, in seconds:
 one adaptation step; one flip/rotation of the network over a megapixel; one Wiener pass over a megapixel
-per search window; and the rest of a run per megapixel (noise-type test, copies, blending). Run it alone on
+per search window with each recipe's groups (the shipped prior's, a zoo model's); and the rest of a run per megapixel (noise-type test, copies, blending). Run it alone on
 the machine. Writes ``benchmarks/selection/zero-shot-costs.json``.
 """
 from __future__ import annotations
@@ -30,6 +30,9 @@ from selfdenoise.methods.fitting import fit_single_image
 from selfdenoise.methods.zero_shot import ZeroShot
 
 ROOT = Path(__file__).resolve().parent.parent
+#: the groups whose Wiener passes are priced, and the search windows each is measured at
+RECIPES = {"shipped": zero_shot.SHIPPED_RECIPE, "zoo": zero_shot.ZOO_RECIPE}
+WINDOWS = (19, 27, 51, 63)
 
 
 def test_image(megapixels: float) -> torch.Tensor:
@@ -72,20 +75,25 @@ def main() -> int:
     small = x[..., :512, :512].contiguous()
     small_pilot = pilot[..., :512, :512].contiguous()
     passes = {}
-    for window in (19, 27, 51):
-        run = lambda: refine_estimate(small, small_pilot, 1, None, None, window=window, features=8)
-        passes[window] = median_seconds(run, max(1, args.repeats - 1)) / (512 * 512 / 1e6)
+    for name, recipe in RECIPES.items():
+        passes[name] = {}
+        for window in WINDOWS:
+            run = lambda: refine_estimate(small, small_pilot, 1, None, None, window=window, features=recipe.features,
+                                          **recipe.groups())
+            passes[name][window] = median_seconds(run, max(1, args.repeats - 1)) / (512 * 512 / 1e6)
     whole = median_seconds(lambda: ZeroShot(steps=0, tta=1, refine=0).fit_denoise(x), args.repeats)
     base = max(0.0, whole / mp - view)
     record = {"what": "zero-shot cost model (methods.zero_shot)", "megapixels": round(mp, 3),
               "STEP_SECONDS": round(step, 4), "VIEW_SECONDS": round(view, 3),
-              "PASS_SECONDS": {str(k): round(v, 2) for k, v in passes.items()}, "BASE_SECONDS": round(base, 3),
+              "pass_seconds": {name: {str(w): round(v, 2) for w, v in by_window.items()}
+                               for name, by_window in passes.items()}, "BASE_SECONDS": round(base, 3),
               "in_use": {"STEP_SECONDS": zero_shot.STEP_SECONDS, "VIEW_SECONDS": zero_shot.VIEW_SECONDS,
-                         "PASS_SECONDS": zero_shot.PASS_SECONDS, "BASE_SECONDS": zero_shot.BASE_SECONDS},
+                         "pass_seconds": {name: dict(recipe.pass_seconds) for name, recipe in RECIPES.items()},
+                         "BASE_SECONDS": zero_shot.BASE_SECONDS},
               "threads": torch.get_num_threads(),
               **origin(commit, shlex.join(["python3", *sys.argv]))}
     write_json(args.out, record)
-    print({k: record[k] for k in ("STEP_SECONDS", "VIEW_SECONDS", "PASS_SECONDS", "BASE_SECONDS")}, "->", args.out)
+    print({k: record[k] for k in ("STEP_SECONDS", "VIEW_SECONDS", "pass_seconds", "BASE_SECONDS")}, "->", args.out)
     return 0
 
 

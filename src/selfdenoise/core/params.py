@@ -69,6 +69,11 @@ def number_or_auto(value, valid, what: str) -> float | str:
     return number
 
 
+def optional(value, kind):
+    """``value`` converted by ``kind`` (``int``, ``float``), or None where the option was not given."""
+    return None if value is None else kind(value)
+
+
 def auto_or_off(value, what: str) -> str:
     """"auto" or "off" (``-p KEY=off`` parses as a bool, so True/False are taken too); anything else is an
     ``InputError`` naming ``what`` (e.g. "zero-shot: vst")."""

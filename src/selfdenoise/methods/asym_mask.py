@@ -63,6 +63,7 @@ from torch import Tensor, nn
 
 from ..classical.noise_level import estimate_sigma
 from ..core.errors import InputError
+from ..core.params import optional
 from ..core.pixel_shuffle import pd_down, pd_up
 from ..core.tiling import apply_tiled, tta_apply
 from .base import NamedNetMethod
@@ -220,7 +221,7 @@ class AsymMask(FitsOneImage, NamedNetMethod):
         self.r3, self.r3_steps, self.r3_p = bool(self.r3), max(1, int(self.r3_steps)), float(self.r3_p)
         self.tv, self.tv_from = float(self.tv), float(self.tv_from)
         self.blend, self.blend_window = bool(self.blend), int(self.blend_window)
-        self.blend_sigma = None if self.blend_sigma is None else float(self.blend_sigma)
+        self.blend_sigma = optional(self.blend_sigma, float)
         self.lr, self.crop, self.batch = float(self.lr), int(self.crop), int(self.batch)
 
     # -- training -----------------------------------------------------------------------------

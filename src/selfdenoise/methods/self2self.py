@@ -71,6 +71,7 @@ from torch import Tensor, nn
 
 from ..core.augment import random_crops
 from ..core.errors import InputError
+from ..core.params import optional
 from ..core.tiling import apply_tiled
 from ..nets.pconv_dropout import PConvDropoutNet
 from .base import to_channels_last
@@ -148,10 +149,10 @@ class Self2Self(OneOptimiser):
         if min(int(self.passes), int(self.batch), int(self.crop), int(self.width), int(self.unshuffle)) < 1 or \
                 int(self.depth) < 0:
             raise InputError("self2self: passes, batch, crop, width and unshuffle must be >= 1, depth >= 0")
-        self.budget = None if self.budget is None else float(self.budget)
+        self.budget = optional(self.budget, float)
         self.train_steps = int(self.steps) if self.steps is not None else (
             None if self.budget is not None else self.DEFAULT_STEPS)
-        self.lr = None if self.lr is None else float(self.lr)
+        self.lr = optional(self.lr, float)
         self.p, self.dropout = float(self.p), float(self.dropout)
         self.passes, self.batch, self.crop = int(self.passes), int(self.batch), int(self.crop)
         self.width, self.depth, self.unshuffle = int(self.width), int(self.depth), int(self.unshuffle)

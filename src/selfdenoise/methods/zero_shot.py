@@ -48,7 +48,7 @@ Recipe (the library default for one noisy photo, no training data, no clean imag
 6. How much of steps 2-4 runs is planned from the image's size (``quality``: "fast", "balanced" by default,
    "best"): the settings above form the top of a ladder (``LADDER``: fewer flips/rotations averaged, a
    smaller Wiener window, fewer passes further down), each rung priced by a cost model measured on 2 CPU
-   cores (``STEP_SECONDS``, ``VIEW_SECONDS``, ``PASS_SECONDS``); a preset takes the highest rung whose
+   cores (``STEP_SECONDS``, ``VIEW_SECONDS``, ``PriorRecipe.pass_seconds``); a preset takes the highest rung whose
    predicted time fits its allowance (``QUALITY``: seconds plus seconds per megapixel), so a 512x512 photo
    gets the full recipe and a 24-MP photo a cheaper one, the same on every machine. ``budget`` (seconds)
    replaces the allowance by a wall-clock limit for the whole image: the plan is priced again at the
@@ -92,7 +92,7 @@ from ..classical.vst import vst_denoise
 from ..classical.wiener import AUTO_PASSES, blend_bands, check_passes, refine_estimate
 from ..core.augment import random_crops
 from ..core.errors import InputError
-from ..core.params import auto_or_off, number_or_auto, whole_or_auto
+from ..core.params import auto_or_off, number_or_auto, optional, whole_or_auto
 from ..core.pixel_shuffle import pd_down, pd_up
 from ..core.tiling import DEFAULT_TILE_PIXELS, apply_tiled, tta_apply
 from ..nets.unet_small import UNetSmall
@@ -216,8 +216,9 @@ class PriorRecipe:
     """What steps 2-4 run with a prior unless given: adaptation steps (at most), Wiener passes on white noise
     (``refine="auto"``), matching features and shrinkage of those passes, the ladder a plan chooses from, the share
     of the passes' result in the output on white noise after the network (``refine_weight="auto"``) and in its low
-    frequencies (``low_weight``, None: the same), and the passes' patch side, group size, reference spacing and
-    aggregation window (``classical.wiener.collaborative_wiener``'s ``patch``, ``group``, ``step``, ``kaiser``)."""
+    frequencies (``low_weight``, None: the same), the passes' patch side, group size, reference spacing and
+    aggregation window (``classical.wiener.collaborative_wiener``'s ``patch``, ``group``, ``step``, ``kaiser``), and
+    the reference seconds of one pass over a megapixel with those groups by search window (the cost model)."""
 
     steps: int
     passes: int
@@ -230,10 +231,23 @@ class PriorRecipe:
     group: int = 16
     step: int = 3
     kaiser: float = 0.0
+    pass_seconds: tuple[tuple[int, float], ...] = ()
+
+    def groups(self) -> dict:
+        """The ``collaborative_wiener`` grouping of this recipe's passes."""
+        return dict(patch=self.patch, group=self.group, step=self.step, kaiser=self.kaiser)
+
+    def seconds_per_pass(self, window: int) -> float:
+        """``pass_seconds`` for any search window: piecewise linear in the window's area between the measured
+        windows, extended by the nearest segment beyond them."""
+        points = sorted(self.pass_seconds)
+        k = max(1, min(len(points) - 1, sum(w < window for w, _ in points)))
+        (w0, s0), (w1, s1) = points[k - 1], points[k]
+        return s0 + (s1 - s0) * (window**2 - w0**2) / (w1**2 - w0**2)
 
 
 #: with the shipped prior: the settings selected for it (above, and ``classical.wiener.AUTO_PASSES``)
-SHIPPED_RECIPE = PriorRecipe(150, AUTO_PASSES, 8, 1.0, LADDER)
+SHIPPED_RECIPE = PriorRecipe(150, AUTO_PASSES, 8, 1.0, LADDER, pass_seconds=((19, 12.37), (27, 11.48), (51, 11.03)))
 #: with a zoo model's network (``fit_denoise(weights=)``: ``init``, and with ``prior="auto"`` ``zoo:gauss-color`` on
 #: colour photos), selected on McMaster validation (sigma 25, every 3rd image) from ``zoo:gauss-color``, 8
 #: flips/rotations, 6x6 features: two passes (one 30.90, two 31.05, three 31.07 dB from the 15-minute model without
@@ -271,14 +285,15 @@ SHIPPED_RECIPE = PriorRecipe(150, AUTO_PASSES, 8, 1.0, LADDER)
 #: window-63 point (``pass_seconds`` extrapolated from 27 and 51 would price it below 51).
 #: The "balanced" preset takes the window-51 rung up to about 1 MP (a Kodak photo included), one pass with window 27
 #: from about 1.5 to 2 MP and none from about 2.5 MP.
-ZOO_RECIPE = PriorRecipe(150, 2, 6, 1.0, LADDER, weight=0.9, low_weight=0.4, patch=5, group=32, step=2, kaiser=2.0)
+ZOO_RECIPE = PriorRecipe(150, 2, 6, 1.0, LADDER, weight=0.9, low_weight=0.4, patch=5, group=32, step=2, kaiser=2.0,
+                         pass_seconds=((19, 12.37), (27, 11.48), (51, 11.03)))
 #: cost model, reference seconds on 2 CPU cores (``benchmarks/zero_shot_costs.py``,
 #: ``benchmarks/selection/zero-shot-costs.json``): one adaptation step (4 crops of 128x128), one
 #: flip/rotation of the network over a megapixel (in 1024-pixel tiles), one Wiener pass over a megapixel by
-#: search window (on a 512x512 image), and what every megapixel costs besides (noise test, copies)
+#: search window with each recipe's groups (on a 512x512 image; ``PriorRecipe.pass_seconds``), and what every
+#: megapixel costs besides (noise test, copies)
 STEP_SECONDS = 0.041
 VIEW_SECONDS = 0.385
-PASS_SECONDS = {27: 11.48, 51: 11.03}
 BASE_SECONDS = 0.65
 #: above a megapixel the refinement runs on 512-pixel tiles with 32 pixels of overlap
 WIENER_TILE_OVERHEAD = (512 / (512 - 64)) ** 2
@@ -293,12 +308,6 @@ NETWORK_OVERLAP = 64
 #: measured on McMaster 1; 31 s with camera noise) and keeps a 12-MP photo within 4x the time of scikit-image's
 #: fast NLM.
 QUALITY = {"fast": ((5.0, 1.5), 40), "balanced": ((45.0, 7.5), None), "best": (None, None)}
-
-
-def pass_seconds(window: int) -> float:
-    """``PASS_SECONDS`` for any search window: linear in the window's area (19: 12.4 s measured, 11.6 s so)."""
-    (w0, s0), (w1, s1) = sorted(PASS_SECONDS.items())
-    return s0 + (s1 - s0) * (window**2 - w0**2) / (w1**2 - w0**2)
 
 
 class GrayAsColour(nn.Module):
@@ -507,17 +516,17 @@ class ZeroShot:
             raise InputError(f"zero-shot: prior must be one of {', '.join(PRIORS)}, got {self.prior!r}")
         self.start_from(None)
         self.refine = check_passes(self.refine, self.name)
-        self.refine_window = None if self.refine_window is None else int(self.refine_window)
-        self.refine_features = None if self.refine_features is None else int(self.refine_features)
-        self.refine_shrinkage = None if self.refine_shrinkage is None else float(self.refine_shrinkage)
+        self.refine_window = optional(self.refine_window, int)
+        self.refine_features = optional(self.refine_features, int)
+        self.refine_shrinkage = optional(self.refine_shrinkage, float)
         self.refine_weight = number_or_auto(self.refine_weight, lambda w: 0.0 < w <= 1.0,
                                             "zero-shot: refine_weight is a share in (0, 1] or 'auto'")
         self.refine_low_weight = number_or_auto(self.refine_low_weight, lambda w: 0.0 <= w <= 1.0,
                                                 "zero-shot: refine_low_weight is a share in 0..1 or 'auto'")
-        self.refine_patch = None if self.refine_patch is None else int(self.refine_patch)
-        self.refine_group = None if self.refine_group is None else int(self.refine_group)
-        self.refine_step = None if self.refine_step is None else int(self.refine_step)
-        self.refine_kaiser = None if self.refine_kaiser is None else float(self.refine_kaiser)
+        self.refine_patch = optional(self.refine_patch, int)
+        self.refine_group = optional(self.refine_group, int)
+        self.refine_step = optional(self.refine_step, int)
+        self.refine_kaiser = optional(self.refine_kaiser, float)
         self.shuffle = whole_or_auto(self.shuffle, 1, "zero-shot: shuffle is a pixel-shuffle factor >= 1 or 'auto'")
         self.rung = self._given(self.recipe.ladder[0])
         if self.pilot not in PILOTS:
@@ -715,12 +724,13 @@ class ZeroShot:
         passes = self.passes_of(self.rung, route.passes)  # the rung may have been planned again after the fitting
         if passes:
             given = lambda value, default: default if value is None else value  # noqa: E731
-            grouped = self.recipe if route.network else SHIPPED_RECIPE  # the recipe's groups after its network
+            grouped = self.grouped(route).groups()
             grouping = dict(window=self.rung.window, features=given(self.refine_features, self.recipe.features),
                             shrinkage=given(self.refine_shrinkage, self.recipe.shrinkage),
-                            patch=given(self.refine_patch, grouped.patch),
-                            group=given(self.refine_group, grouped.group), step=given(self.refine_step, grouped.step),
-                            kaiser=given(self.refine_kaiser, grouped.kaiser))
+                            patch=given(self.refine_patch, grouped["patch"]),
+                            group=given(self.refine_group, grouped["group"]),
+                            step=given(self.refine_step, grouped["step"]),
+                            kaiser=given(self.refine_kaiser, grouped["kaiser"]))
             with torch.inference_mode():  # in place (``out`` is an inference tensor), one sub-image at a time
                 for k in range(len(subs)):
                     refined = refine_estimate(subs[k:k + 1], out[k:k + 1], passes, sigma, self.tile, **grouping)
@@ -749,7 +759,12 @@ class ZeroShot:
         tiled = 1.0 if megapixels * 1e6 <= DEFAULT_TILE_PIXELS else WIENER_TILE_OVERHEAD
         views = rung.tta * VIEW_SECONDS * self.network_cost if route.network else 0.0
         nlm = NLM_SECONDS if route.sigma is not None else 0.0
-        return megapixels * (BASE_SECONDS + views + nlm + passes * pass_seconds(rung.window) * tiled)
+        pass_seconds = self.grouped(route).seconds_per_pass(rung.window)
+        return megapixels * (BASE_SECONDS + views + nlm + passes * pass_seconds * tiled)
+
+    def grouped(self, route: Route) -> PriorRecipe:
+        """The recipe whose groups the Wiener passes use: the prior's after its network, the shipped otherwise."""
+        return self.recipe if route.network else SHIPPED_RECIPE
 
     def plan(self, megapixels: float, route: Route, seconds: float, steps: int, best: Rung | None = None) -> Rung:
         """The highest rung of the ``LADDER`` (at most ``best``) whose predicted time with ``steps``
