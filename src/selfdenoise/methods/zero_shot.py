@@ -12,9 +12,9 @@ Recipe (the library default for one noisy photo, no training data, no clean imag
    Colour photos (``prior="auto"``) start from a larger one instead: the zoo's ``gauss-color`` model (the compact
    UNet at widths 48/96/144, ~0.86 M parameters, blind Noise2Noise trained by ``selfdenoise train`` for 140 CPU minutes
    on two noisy realisations of the BSD300 training photos, sigma 5-50; never a clean image), or, on white noise
-   whose level is estimated within 15-35/255, ``gauss-color-15-35`` (that model trained 105 minutes more on the
-   band, ``BAND_PRIORS``), with the settings selected for them (``ZOO_RECIPE``: two Wiener passes, window 51 or 27
-   as the plan allows, groups of 32 patches of 5x5 pixels every 2 pixels put back under a Kaiser window, their
+   whose level is estimated within 15-35/255, ``gauss-color-15-35`` (that model trained 170 minutes more on the
+   band, ``BAND_PRIORS``), with the settings selected for them (``ZOO_RECIPE``: two Wiener passes, window 63, 51 or
+   27 as the plan allows, groups of 32 patches of 5x5 pixels every 2 pixels put back under a Kaiser window, their
    result mixed with the network's estimate on white noise: 0.4 of it in the low frequencies, 0.9 in the rest);
    ``fit_denoise(weights=)`` (``denoise --init FILE``) starts from any compact UNet given (``prior_from_weights``).
 2. Adapt it to the given image with the blind Neighbor2Neighbor loss (Huang et al., CVPR 2021)
@@ -247,7 +247,8 @@ class PriorRecipe:
 
 
 #: with the shipped prior: the settings selected for it (above, and ``classical.wiener.AUTO_PASSES``)
-SHIPPED_RECIPE = PriorRecipe(150, AUTO_PASSES, 8, 1.0, LADDER, pass_seconds=((19, 12.37), (27, 11.48), (51, 11.03)))
+SHIPPED_RECIPE = PriorRecipe(150, AUTO_PASSES, 8, 1.0, LADDER,
+                             pass_seconds=((19, 12.73), (27, 12.22), (51, 12.34), (63, 12.88)))
 #: with a zoo model's network (``fit_denoise(weights=)``: ``init``, and with ``prior="auto"`` ``zoo:gauss-color`` on
 #: colour photos), selected on McMaster validation (sigma 25, every 3rd image) from ``zoo:gauss-color``, 8
 #: flips/rotations, 6x6 features: two passes (one 30.90, two 31.05, three 31.07 dB from the 15-minute model without
@@ -272,8 +273,10 @@ SHIPPED_RECIPE = PriorRecipe(150, AUTO_PASSES, 8, 1.0, LADDER, pass_seconds=((19
 #: image (smaller patches group more alike, and cost less), and with 5, references every 4 / 3 / 2 pixels 31.65 /
 #: 31.67 / 31.69 dB at 16.3 / 16.5 / 18.4 s (``...-band-refine_patch.json``, ``...-band-refine_step-patch5.json``):
 #: 5 and 2, which cost about what 8 and 4 did on McMaster; on Kodak the whole recipe took 22.8 s per photo against
-#: 21.6 s with the groups of before (runs whose CBM3D took 24.8 / 24.7 s), i.e. about 14% more per pass, which
-#: ``PASS_SECONDS`` (measured with 8x8 patches every 3 pixels in groups of 16) does not include.
+#: 21.6 s with the groups of before (runs whose CBM3D took 24.8 / 24.7 s), i.e. about 14% more per pass than 8x8
+#: patches every 4 pixels; against the shipped recipe's groups (8x8 every 3, 16 a group) a pass costs less (9.7 against
+#: 12.3 s per megapixel with window 51, ``benchmarks/selection/zero-shot-costs.json``): each recipe's passes are
+#: priced with their own groups (``pass_seconds``).
 #: Then, with this recipe, the share of the refined image 0.9 / 1.0 gave 31.69 / 31.70 dB (low share 0.4;
 #: ``...-band-refine_weight-low0.4.json``; with a plain mix, no low share, 31.65 / 31.61: ``...-plain.json``), and
 #: shrinkage 1 / 1.15 31.688 / 31.693 (``...-band-refine_shrinkage.json``). From the band model's second stage (65
@@ -281,12 +284,14 @@ SHIPPED_RECIPE = PriorRecipe(150, AUTO_PASSES, 8, 1.0, LADDER, pass_seconds=((19
 #: (``...-band-stage2-*.json``): the share stays; shrinkage stays 1, the 0.002 dB being below what these six images
 #: resolve and the NLM-piloted passes on camera noise (selected with 1) taking this recipe's shrinkage too.
 #: Window 51 / 63 then gave 31.707 / 31.716 dB at 18.3 / 20.0 s per image (``...-band-stage2-refine_window.json``):
-#: not taken yet, as its 9% more time would bring a Kodak photo to CBM3D's time and ``PASS_SECONDS`` has no
-#: window-63 point (``pass_seconds`` extrapolated from 27 and 51 would price it below 51).
-#: The "balanced" preset takes the window-51 rung up to about 1 MP (a Kodak photo included), one pass with window 27
-#: from about 1.5 to 2 MP and none from about 2.5 MP.
-ZOO_RECIPE = PriorRecipe(150, 2, 6, 1.0, LADDER, weight=0.9, low_weight=0.4, patch=5, group=32, step=2, kaiser=2.0,
-                         pass_seconds=((19, 12.37), (27, 11.48), (51, 11.03)))
+#: not taken then, without a window-63 point in the cost model; from the band model's third stage (65 minutes more)
+#: 31.724 / 31.734 dB at 15.5 / 16.3 s (``...-band-stage3-refine_window.json``), a pass with window 63 costing 10% more
+#: than with 51 (10.6 against 9.7 s per megapixel): 63 tops the ladder (``ZOO_LADDER``).
+#: The "balanced" preset takes the window-63 rung up to about 1 MP (a Kodak photo included), window 51 at about 1.2 MP,
+#: two passes with window 27 at 1.5 MP, one from about 1.8 to 3 MP and none from about 4 MP.
+ZOO_LADDER = (Rung(8, "auto", 63), *LADDER)
+ZOO_RECIPE = PriorRecipe(150, 2, 6, 1.0, ZOO_LADDER, weight=0.9, low_weight=0.4, patch=5, group=32, step=2, kaiser=2.0,
+                         pass_seconds=((19, 9.68), (27, 7.91), (51, 9.70), (63, 10.64)))
 #: cost model, reference seconds on 2 CPU cores (``benchmarks/zero_shot_costs.py``,
 #: ``benchmarks/selection/zero-shot-costs.json``): one adaptation step (4 crops of 128x128), one
 #: flip/rotation of the network over a megapixel (in 1024-pixel tiles), one Wiener pass over a megapixel by
@@ -427,7 +432,8 @@ class ZeroShot:
       "auto" = ``classical.wiener.AUTO_PASSES`` on white noise, 0 on spatially correlated noise);
       ``refine_window``/``refine_features``: the refinement's search window and the number of
       lowest DCT frequencies per side compared in matching (``classical.wiener.collaborative_wiener``;
-      window 51 and 8 features selected on validation, see ``classical.wiener.AUTO_PASSES``; default:
+      window 51 and 8 features selected on validation for the shipped prior, 63 and 6 for a zoo model, see
+      ``classical.wiener.AUTO_PASSES`` and ``ZOO_RECIPE``; default:
       the plan's); ``refine_shrinkage``: the factor on the noise variance in the Wiener gain
       (``collaborative_wiener``'s ``shrinkage``); ``refine_weight``: the share of the refined image in the output, the
       rest being the estimate the passes started from ("auto": the prior's recipe on white noise after the network,
