@@ -477,7 +477,7 @@ class ZeroShot:
     prior_path: str | Path | None = option(None)
     tile: int | None = option(None)
     refine: int | str = option("auto")
-    refine_window: int | None = option(None)  # the top rung's 51: see classical.wiener.AUTO_PASSES
+    refine_window: int | None = option(None)  # the top rung's: 51 (AUTO_PASSES), 63 from a zoo model (ZOO_LADDER)
     refine_features: int | None = option(None)  # None: the prior's recipe (8 shipped, 6 from a zoo model)
     refine_shrinkage: float | None = option(None)  # None: the prior's recipe (1)
     refine_weight: float | str = option("auto")
