@@ -6,8 +6,8 @@ each recipe's ``pass_seconds``, ``BASE_SECONDS``) on this machine, and record it
 The image is scikit-image's astronaut, tiled to the size asked for, with Gaussian noise (sigma 25): the
 costs depend on the size, not on the content. Each figure is the median of ``--repeats`` runs, in seconds:
 one adaptation step; one flip/rotation of the network over a megapixel; one Wiener pass over a megapixel
-per search window with each recipe's groups (the shipped prior's, a zoo model's); and the rest of a run per megapixel (noise-type test, copies, blending). Run it alone on
-the machine. Writes ``benchmarks/selection/zero-shot-costs.json``.
+per search window with each recipe's groups (the shipped prior's, a zoo model's); and the rest of a run per
+megapixel (noise-type test, copies, blending). Run it alone on the machine. Writes ``benchmarks/selection/zero-shot-costs.json``.
 """
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ from selfdenoise.methods.zero_shot import (
     PRIOR_PATH,
     SHIPPED_RECIPE,
     ZOO_RECIPE,
+    PriorRecipe,
     Route,
     Rung,
     ZeroShot,
@@ -447,7 +448,7 @@ def test_the_noise_is_measured_once_per_image(monkeypatch):
 
 
 def test_pass_seconds_interpolate_in_the_window_area_between_measured_windows():
-    recipe = ZOO_RECIPE.__class__(150, 2, 6, 1.0, ZOO_RECIPE.ladder, pass_seconds=((27, 10.0), (51, 12.0), (63, 15.0)))
+    recipe = PriorRecipe(150, 2, 6, 1.0, ZOO_RECIPE.ladder, pass_seconds=((27, 10.0), (51, 12.0), (63, 15.0)))
     assert [recipe.seconds_per_pass(w) for w in (27, 51, 63)] == [10.0, 12.0, 15.0]
     assert recipe.seconds_per_pass(40) == pytest.approx(10.0 + 2.0 * (40**2 - 27**2) / (51**2 - 27**2))
     assert recipe.seconds_per_pass(19) < 10.0 and recipe.seconds_per_pass(75) > 15.0  # the end segments extended

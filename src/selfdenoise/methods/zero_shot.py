@@ -106,7 +106,7 @@ PRIOR_PATH = Path(__file__).resolve().parent.parent / "weights" / "zero_shot_pri
 #: compact UNet at widths 48/96/144, trained by ``selfdenoise train`` on noisy photos only) with ``ZOO_RECIPE``
 COLOUR_PRIOR_PATH = PRIOR_PATH.parent / "zoo" / "gauss-color.safetensors"
 #: ``prior="auto"`` on colour photos with white noise whose estimated level (0-255) falls in a band: the zoo model
-#: trained further on that band (``zoo:gauss-color-15-35``: ``zoo:gauss-color`` plus 105 CPU minutes on sigma 15-35;
+#: trained further on that band (``zoo:gauss-color-15-35``: ``zoo:gauss-color`` plus 170 CPU minutes on sigma 15-35;
 #: blind within it), the narrowest band first; ``COLOUR_PRIOR_PATH`` elsewhere, on correlated noise and through the VST
 BAND_PRIORS = {(15.0, 35.0): PRIOR_PATH.parent / "zoo" / "gauss-color-15-35.safetensors"}
 PRIORS = ("auto", "shipped")
@@ -730,13 +730,12 @@ class ZeroShot:
         passes = self.passes_of(self.rung, route.passes)  # the rung may have been planned again after the fitting
         if passes:
             given = lambda value, default: default if value is None else value  # noqa: E731
-            grouped = self.grouped(route).groups()
+            grouped = self.grouped(route)
             grouping = dict(window=self.rung.window, features=given(self.refine_features, self.recipe.features),
                             shrinkage=given(self.refine_shrinkage, self.recipe.shrinkage),
-                            patch=given(self.refine_patch, grouped["patch"]),
-                            group=given(self.refine_group, grouped["group"]),
-                            step=given(self.refine_step, grouped["step"]),
-                            kaiser=given(self.refine_kaiser, grouped["kaiser"]))
+                            patch=given(self.refine_patch, grouped.patch),
+                            group=given(self.refine_group, grouped.group), step=given(self.refine_step, grouped.step),
+                            kaiser=given(self.refine_kaiser, grouped.kaiser))
             with torch.inference_mode():  # in place (``out`` is an inference tensor), one sub-image at a time
                 for k in range(len(subs)):
                     refined = refine_estimate(subs[k:k + 1], out[k:k + 1], passes, sigma, self.tile, **grouping)
