@@ -39,6 +39,8 @@ image and realisation with recorded seeds (``protocols.realisation_seed``, the p
 
 ``--more``: train the shipped model further (``selfdenoise train --init`` from it, a fresh schedule of ``--minutes``
 on the same files and noise): its entry keeps every stage's command and time, and ``train_seconds`` is their sum.
+``--remeasure``: score the shipped model again, untrained, after a change to how its method denoises (its stages
+stay; ``made_by`` and ``commit`` name the measurement).
 
 Writes the model to ``src/selfdenoise/weights/zoo/<name>.safetensors``, its entry to
 ``src/selfdenoise/weights/zoo/zoo.json`` and the measurements to ``benchmarks/results/zoo-<name>.json``.
@@ -211,7 +213,11 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=15.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--more", action="store_true", help="continue training the shipped model (a new stage)")
+    ap.add_argument("--remeasure", action="store_true",
+                    help="score the shipped model again without training (after a change to how it denoises)")
     args = ap.parse_args()
+    if args.more and args.remeasure:
+        ap.error("--more trains, --remeasure does not: give one of them")
     commit = require_clean_tree(git_commit(), exploratory=False)
     spec = MODELS[args.name]
     files = training_files(args.data, spec)
@@ -221,14 +227,14 @@ def main() -> int:
         seeds = write_training_folder(spec, files, args.data, folder)
         zoo.ZOO_DIR.mkdir(parents=True, exist_ok=True)
         model_path = zoo.ZOO_DIR / f"{args.name}.safetensors"  # written atomically when the training ends
-        earlier = zoo.entries()[args.name] if args.more else None
+        earlier = zoo.entries()[args.name] if args.more or args.remeasure else None
         start = (["--init", str(model_path)] if args.more else
                  ["--init", f"zoo:{spec.init}"] if spec.init else [])
         cmd = [sys.executable, "-m", "selfdenoise", "train", "-m", spec.method, "--data", str(folder), "-o",
                str(model_path), "--minutes", f"{args.minutes:g}", "--seed", str(args.seed), "--device", "cpu", "-q",
                "--log", str(Path(tmp) / "train.log.csv"),  # not beside the shipped model
                *start, *[a for k, v in spec.train_options.items() for a in ("-p", f"{k}={v}")]]
-        training = timed(cmd)
+        training = None if args.remeasure else timed(cmd)
         print("trained", training, flush=True)
         model = api.load_model(model_path)
         validation = {"network_only": scored(model, spec.validation, args.data)}
@@ -240,9 +246,12 @@ def main() -> int:
     command = shlex.join(["selfdenoise", "train", "-m", spec.method, "--data", "FOLDER_OF_THE_DATA_FILES", "-o",
                           model_path.name, *cmd[cmd.index("--minutes"):cmd.index("--log")],
                           *[model_path.name if a == str(model_path) else a for a in cmd[cmd.index("--log") + 2:]]])
-    stage = {"command": command, "train_seconds": training["seconds"], "made_by": shlex.join(["python3", *sys.argv]),
-             "commit": commit}
-    stages = (earlier.get("stages") or [{k: earlier[k] for k in stage}]) + [stage] if earlier else [stage]
+    stage = None if args.remeasure else {"command": command, "train_seconds": training["seconds"],
+                                         "made_by": shlex.join(["python3", *sys.argv]), "commit": commit}
+    stages = [stage] if earlier is None else (earlier.get("stages") or [{k: earlier[k] for k in (
+        "command", "train_seconds", "made_by", "commit")}]) + ([stage] if stage else [])
+    if args.remeasure:
+        command, training = earlier["command"], earlier.get("train", {"seconds": earlier["train_seconds"]})
     entry = {"method": spec.method, "channels": model.channels, "file": model_path.name, "summary": spec.summary,
              "options": spec.options, "data": [str(f.relative_to(args.data)) for f in files],
              "noise": None if spec.noise is None else f"{spec.noise}, drawn once per image and realisation "

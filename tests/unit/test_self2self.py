@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from selfdenoise.core.errors import InputError
 from selfdenoise.methods.contract import Batch
@@ -105,7 +106,7 @@ def test_loss_only_counts_dropped_pixels():
 def test_ensemble_is_the_mean_of_the_passes_drawn_from_the_seed_of_the_fit():
     """Each pass: a fresh Bernoulli mask (its own generator) and fresh decoder dropout (the global one), both
     seeded from ``_mask_seed``; the output is their mean, the same at every call."""
-    method = Self2Self(**{**SMALL, "passes": 4})
+    method = Self2Self(**{**SMALL, "passes": 4, "tile": 32})  # one tile: the whole image
     model = method.build_model(3)
     x = torch.rand(1, 3, 19, 23)
     method._mask_seed = 5
@@ -122,6 +123,24 @@ def test_ensemble_is_the_mean_of_the_passes_drawn_from_the_seed_of_the_fit():
     assert torch.allclose(mean, torch.stack(singles).mean(0), atol=1e-6)
     assert not torch.allclose(singles[0], singles[1])  # masks and dropout differ between passes
     assert torch.equal(method.denoise(model, x), mean)
+
+
+def test_the_ensemble_runs_on_tiles_of_the_training_crop_unless_told_otherwise():
+    """A network learned on crops sees crops at inference too: every pass of the default ensemble runs on inputs
+    no larger than ``crop``, blended into the whole image; ``tile`` overrides the size."""
+    seen = []
+
+    class Spy(nn.Module):
+        def forward(self, x, keep):
+            seen.append(tuple(x.shape[-2:]))
+            return x
+
+    x = torch.rand(1, 3, 37, 45)
+    out = Self2Self(**{**SMALL, "passes": 2}).denoise(Spy(), x)
+    assert out.shape == x.shape and len(seen) > 2 and max(max(s) for s in seen) <= SMALL["crop"]
+    seen.clear()
+    Self2Self(**{**SMALL, "passes": 2, "tile": 64}).denoise(Spy(), x)
+    assert seen == [(37, 45)] * 2
 
 
 def test_fit_denoise_shapes_gray_rgb_tiny_and_deterministic():
