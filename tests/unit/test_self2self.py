@@ -106,7 +106,7 @@ def test_loss_only_counts_dropped_pixels():
 def test_ensemble_is_the_mean_of_the_passes_drawn_from_the_seed_of_the_fit():
     """Each pass: a fresh Bernoulli mask (its own generator) and fresh decoder dropout (the global one), both
     seeded from ``_mask_seed``; the output is their mean, the same at every call."""
-    method = Self2Self(**{**SMALL, "passes": 4, "tile": 32})  # one tile: the whole image
+    method = Self2Self(**{**SMALL, "passes": 4})
     model = method.build_model(3)
     x = torch.rand(1, 3, 19, 23)
     method._mask_seed = 5
@@ -125,9 +125,9 @@ def test_ensemble_is_the_mean_of_the_passes_drawn_from_the_seed_of_the_fit():
     assert torch.equal(method.denoise(model, x), mean)
 
 
-def test_the_ensemble_runs_on_tiles_of_the_training_crop_unless_told_otherwise():
-    """A network learned on crops sees crops at inference too: every pass of the default ensemble runs on inputs
-    no larger than ``crop``, blended into the whole image; ``tile`` overrides the size."""
+def test_the_ensemble_runs_on_the_whole_image_or_on_tiles_of_the_given_size():
+    """Every pass sees the whole image by default; with ``tile`` (e.g. the training crop's size) every pass runs on
+    inputs no larger than it, blended into the whole image."""
     seen = []
 
     class Spy(nn.Module):
@@ -136,11 +136,11 @@ def test_the_ensemble_runs_on_tiles_of_the_training_crop_unless_told_otherwise()
             return x
 
     x = torch.rand(1, 3, 37, 45)
-    out = Self2Self(**{**SMALL, "passes": 2}).denoise(Spy(), x)
-    assert out.shape == x.shape and len(seen) > 2 and max(max(s) for s in seen) <= SMALL["crop"]
-    seen.clear()
-    Self2Self(**{**SMALL, "passes": 2, "tile": 64}).denoise(Spy(), x)
+    Self2Self(**{**SMALL, "passes": 2}).denoise(Spy(), x)
     assert seen == [(37, 45)] * 2
+    seen.clear()
+    out = Self2Self(**{**SMALL, "passes": 2, "tile": 16}).denoise(Spy(), x)
+    assert out.shape == x.shape and len(seen) > 2 and max(max(s) for s in seen) <= 16
 
 
 def test_fit_denoise_shapes_gray_rgb_tiny_and_deterministic():

@@ -60,12 +60,15 @@ A fit from the prior takes Adam at ``FINE_TUNE_LR``, chosen on McMaster (every 9
 (``benchmarks/results/single-image-self2self/``); the PSNR-vs-seconds curve to 600 s is made by
 ``benchmarks/self2self_curve.py``.
 
-Inference runs on tiles of the training crop's size. A second, 60-minute stage of that prior learned the crops
-well but fell apart on whole images: on 5 McMaster images (sigma 25, 16 passes) its ensemble gave 11.57 dB on the
-whole image and 25.83 dB on 64-pixel tiles (overlap 16), where the first stage gave 24.71 / 24.79. With crops of
-64 pixels, unshuffled to 32 and pooled five times, the bottom of the network is 1x1 and every layer sees the
-crop's border: trained long enough, the network comes to depend on it (the fit from the prior at lr 1e-3 above,
-14.74 dB, is the same failure). Tiles of the crop's size give the network at inference what it learned on.
+Trained longer, that prior got worse on whole images. A second, 60-minute stage (83,918 steps on 64-pixel crops)
+learned the crops well but fell apart on whole images: McMaster 14.61 dB by the ensemble alone, against 26.51 after
+the first stage. With 64-pixel crops, unshuffled to 32 and pooled five times, the bottom of the network is 1x1 and
+every layer sees the crop's border, and a network trained long enough comes to depend on that (the fit from the
+prior at lr 1e-3 above, 14.74 dB, is the same failure). Tiles of the crop's size (``tile=64``) rescue part of it
+(McMaster 24.91 dB, Kodak 28.25 against 26.79 for the first stage; but images 7 and 8 of McMaster still break, 20.35
+and 14.30 dB) at five times the inference time, so validation kept the first stage and whole-image inference
+(records in ``benchmarks/results/history/v2-earlier-settings/zoo-self2self-color-*``). Training on larger crops,
+or the network's bottom kept wider than 1x1, would remove the cause.
 """
 from __future__ import annotations
 
@@ -106,7 +109,7 @@ class Self2Self(OneOptimiser):
       ``batch``: masked crops per step; ``crop``: their side in pixels (whole image if smaller);
       ``width``/``depth``: encoder channels and number of poolings; ``unshuffle``: run the network on
       the f x f pixel-unshuffled image;
-      ``tile``: inference tile size in pixels (default: ``crop``, the size the network learned on; see below).
+      ``tile``: inference tile size in pixels (default: whole image up to 1 Mpixel; see the module docstring).
     """
 
     name: ClassVar[str] = "self2self"
@@ -217,9 +220,6 @@ class Self2Self(OneOptimiser):
             return self._ensemble(model, noisy)
 
     def _ensemble(self, model: nn.Module, noisy: Tensor) -> Tensor:
-        """The passes run on overlapping tiles of the training crop's size (``tile``): a network that learned on
-        64-pixel crops (a 1x1 bottom after five poolings of the unshuffled crop) comes to rely on that size, and
-        on whole images it falls apart the longer it trained (see the module docstring)."""
         model.eval()
         for m in model.modules():
             if isinstance(m, nn.Dropout):
@@ -235,7 +235,7 @@ class Self2Self(OneOptimiser):
         for k in range(self.passes):
             if k > 0 and self._deadline is not None and time.perf_counter() >= self._deadline:
                 break
-            y = apply_tiled(one_pass, x, self.tile if self.tile is not None else self.crop)
+            y = apply_tiled(one_pass, x, self.tile)
             total = y if total is None else total + y
             n = k + 1
         model.eval()
