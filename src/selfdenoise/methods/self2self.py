@@ -68,7 +68,9 @@ prior at lr 1e-3 above, 14.74 dB, is the same failure). Tiles of the crop's size
 (McMaster 24.91 dB, Kodak 28.25 against 26.79 for the first stage; but images 7 and 8 of McMaster still break, 20.35
 and 14.30 dB) at five times the inference time, so validation kept the first stage and whole-image inference
 (records in ``benchmarks/results/history/v2-earlier-settings/zoo-self2self-color-*``). Training on larger crops,
-or the network's bottom kept wider than 1x1, would remove the cause.
+or the network's bottom kept wider than 1x1, would remove the cause. For a 60-second fit from the first stage,
+128-pixel crops gave 25.70 dB against 25.79 with 64 (McMaster, every 9th image;
+``benchmarks/selection/single-image-self2self-crop.json``), so fits keep 64.
 """
 from __future__ import annotations
 
