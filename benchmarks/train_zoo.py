@@ -234,8 +234,9 @@ def main() -> int:
                str(model_path), "--minutes", f"{args.minutes:g}", "--seed", str(args.seed), "--device", "cpu", "-q",
                "--log", str(Path(tmp) / "train.log.csv"),  # not beside the shipped model
                *start, *[a for k, v in spec.train_options.items() for a in ("-p", f"{k}={v}")]]
-        training = None if args.remeasure else timed(cmd)
-        print("trained", training, flush=True)
+        if not args.remeasure:
+            training = timed(cmd)
+            print("trained", training, flush=True)
         model = api.load_model(model_path)
         validation = {"network_only": scored(model, spec.validation, args.data)}
         if spec.options:
@@ -243,15 +244,16 @@ def main() -> int:
         print("validation", {k: round(v["psnr"], 2) for k, v in validation.items()}, flush=True)
         held_out = [scored(model, s, args.data, spec.options) for s in spec.held_out]
         print("held out", [(h["protocol"], h["dataset"], round(h["psnr"], 2)) for h in held_out], flush=True)
-    command = shlex.join(["selfdenoise", "train", "-m", spec.method, "--data", "FOLDER_OF_THE_DATA_FILES", "-o",
-                          model_path.name, *cmd[cmd.index("--minutes"):cmd.index("--log")],
-                          *[model_path.name if a == str(model_path) else a for a in cmd[cmd.index("--log") + 2:]]])
-    stage = None if args.remeasure else {"command": command, "train_seconds": training["seconds"],
-                                         "made_by": shlex.join(["python3", *sys.argv]), "commit": commit}
-    stages = [stage] if earlier is None else (earlier.get("stages") or [{k: earlier[k] for k in (
-        "command", "train_seconds", "made_by", "commit")}]) + ([stage] if stage else [])
-    if args.remeasure:
-        command, training = earlier["command"], earlier.get("train", {"seconds": earlier["train_seconds"]})
+    single_stage = ("command", "train_seconds", "made_by", "commit")  # an entry of before stages were recorded
+    stages = list(earlier.get("stages") or [{k: earlier[k] for k in single_stage}]) if earlier else []
+    if args.remeasure:  # nothing trained: the stages, the command and the time are the shipped model's
+        command, training = earlier["command"], {"seconds": earlier["train_seconds"]}
+    else:
+        command = shlex.join(["selfdenoise", "train", "-m", spec.method, "--data", "FOLDER_OF_THE_DATA_FILES", "-o",
+                              model_path.name, *cmd[cmd.index("--minutes"):cmd.index("--log")],
+                              *[model_path.name if a == str(model_path) else a for a in cmd[cmd.index("--log") + 2:]]])
+        stages.append({"command": command, "train_seconds": training["seconds"],
+                       "made_by": shlex.join(["python3", *sys.argv]), "commit": commit})
     entry = {"method": spec.method, "channels": model.channels, "file": model_path.name, "summary": spec.summary,
              "options": spec.options, "data": [str(f.relative_to(args.data)) for f in files],
              "noise": None if spec.noise is None else f"{spec.noise}, drawn once per image and realisation "
