@@ -22,6 +22,8 @@ image and realisation with recorded seeds (``protocols.realisation_seed``, the p
   and held out as ``gauss-color``'s.
 - ``self2self-color``: ``self2self`` with its own loss (Bernoulli-masked crops, error on the dropped pixels) on one
   realisation of each ``gauss-color`` training image; validation and held out as ``gauss-color``'s (sigma 25).
+  Crops of 128 pixels: on 64-pixel crops the network's bottom is 1x1 and a long training comes to depend on the
+  crop's border (``methods/self2self.py``); the shipped first stage was trained on 64.
 - ``ne2ne-color``: ``ne2ne`` (Neighbor2Neighbor's sub-sampled pairs) on that same single realisation of each
   ``gauss-color`` training image: the start for ``ne2ne`` where only one noisy photo of a scene exists;
   validation and held out as ``gauss-color``'s. Not shipped: 55 minutes gave 25.34 dB on McMaster (the
@@ -138,7 +140,7 @@ MODELS = {
         "self2self", "colour photos with white Gaussian noise of any level (trained on sigma 5-50, blind): Self2Self's "
         "prior, denoising by its dropout ensemble alone or starting a fit to one photo (denoise -m self2self --init)",
         _BSD, ("bsd300_test/*.png",), Score("gauss25-color", "validation"), (Score("gauss25-color"),),
-        noise="gauss:5-50"),
+        noise="gauss:5-50", train_options={"crop": 128}),
     "ne2ne-color": Spec(
         "ne2ne", "colour photos with white Gaussian noise of any level (trained on sigma 5-50, blind), learnt from one "
         "noisy realisation per photo (Neighbor2Neighbor's sub-sampled pairs)", _BSD, ("bsd300_test/*.png",),
