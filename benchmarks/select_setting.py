@@ -4,6 +4,8 @@
         --every 3 [-p refine=auto ...]
     PYTHONPATH=src python3 benchmarks/select_setting.py real-polyu asym-mask blend_window 3,7,15 --data ../shared/data \
         --train-minutes 10 --train-once
+    PYTHONPATH=src python3 benchmarks/select_setting.py oct-duke n2n widths '48,96,144;64,128,192' --data ../shared/data \
+        --train-minutes 8
 
 Runs ``selfdenoise bench PROTOCOL --split validation`` once per value (baselines off, the other options
 fixed by ``-p``), then writes ``benchmarks/selection/<protocol>-<method>-<setting>.json``: the validation
@@ -36,7 +38,8 @@ def main() -> int:
     ap.add_argument("protocol")
     ap.add_argument("method")
     ap.add_argument("setting")
-    ap.add_argument("values", help="comma-separated values to try")
+    ap.add_argument("values", help="comma-separated values to try (semicolon-separated when a value is a tuple: "
+                                   "'48,96,144;64,128,192')")
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--every", type=int, default=1)
     ap.add_argument("--limit", type=int, default=None)
@@ -64,7 +67,7 @@ def main() -> int:
                 shutil.copyfile(fixed["model"], args.keep_model)
         # the values run on that model: the model it started from (``init``) played its part in training
         applied = {k: v for k, v in fixed.items() if not (args.train_once and k == "init")}
-        for i, text in enumerate(args.values.split(",")):
+        for i, text in enumerate(args.values.split(";" if ";" in args.values else ",")):
             value = parse_value(text.strip())
             r = run_protocol(args.protocol, args.data, [args.method], out_dir=Path(tmp, f"value{i}"),
                              split="validation", every=args.every, limit=args.limit, baselines=False,
