@@ -51,8 +51,8 @@ A prior trained with Self2Self's own loss on noisy images: ``selfdenoise train -
 (Bernoulli-masked crops, error on the dropped pixels) over a folder of noisy images with the generic loop; the
 model file it writes denoises by the dropout ensemble alone (``--model``), and a fit to one image starts from it
 with ``init`` (``selfdenoise denoise -m self2self --init zoo:self2self-color``). The zoo's ``self2self-color`` is
-such a prior for colour photos with Gaussian noise (sigma 5-50; 15 CPU minutes: McMaster 26.51 dB by the ensemble
-alone). Its recipe is the ``fast`` preset: 3-minute trainings on BSD300 scored on McMaster (every 3rd image, sigma
+such a prior for colour photos with Gaussian noise (sigma 5-50; 15 CPU minutes on 64-pixel crops: McMaster 26.51 dB
+by the ensemble alone; 45 more on 128-pixel crops: 27.20). Its recipe is the ``fast`` preset: 3-minute trainings on BSD300 scored on McMaster (every 3rd image, sigma
 25) gave 25.47 dB with lr 1e-3 and the gradient clipped at 0.1, 25.37 unclipped, and collapsed at lr 3e-3 (6.1 dB).
 A fit from the prior takes Adam at ``FINE_TUNE_LR``, chosen on McMaster (every 9th image, 60-second budgets;
 ``benchmarks/selection/single-image-self2self-lr-from-prior.json``): 1e-4 / 3e-4 / 1e-3 gave 25.61 / 25.70 /
@@ -68,7 +68,9 @@ prior at lr 1e-3 above, 14.74 dB, is the same failure). Tiles of the crop's size
 (McMaster 24.91 dB, Kodak 28.25 against 26.79 for the first stage; but images 7 and 8 of McMaster still break, 20.35
 and 14.30 dB) at five times the inference time, so validation kept the first stage and whole-image inference
 (records in ``benchmarks/results/history/v2-earlier-settings/zoo-self2self-color-*``). Training on larger crops,
-or the network's bottom kept wider than 1x1, would remove the cause. For a 60-second fit from the first stage,
+or the network's bottom kept wider than 1x1, would remove the cause: 45 minutes more on 128-pixel crops (a 2x2 bottom) raised McMaster from 26.51 to 27.20 dB and
+Kodak from 26.79 to 27.81 by the ensemble alone, whole images, and that stage is shipped. For a 60-second fit from
+the first stage,
 128-pixel crops gave 25.70 dB against 25.79 with 64 (McMaster, every 9th image;
 ``benchmarks/selection/single-image-self2self-crop.json``), so fits keep 64.
 """
