@@ -4,8 +4,8 @@
         --every 3 [-p refine=auto ...]
     PYTHONPATH=src python3 benchmarks/select_setting.py real-polyu asym-mask blend_window 3,7,15 --data ../shared/data \
         --train-minutes 10 --train-once
-    PYTHONPATH=src python3 benchmarks/select_setting.py oct-duke n2n widths '48,96,144;64,128,192' --data ../shared/data \
-        --train-minutes 8
+    PYTHONPATH=src python3 benchmarks/select_setting.py oct-duke n2n widths '48,96,144;64,128,192' \
+        --data ../shared/data --train-minutes 8
 
 Runs ``selfdenoise bench PROTOCOL --split validation`` once per value (baselines off, the other options
 fixed by ``-p``), then writes ``benchmarks/selection/<protocol>-<method>-<setting>.json``: the validation
@@ -27,7 +27,7 @@ from pathlib import Path
 
 from selfdenoise.bench import run_protocol, write_json
 from selfdenoise.bench.provenance import git_commit, origin, require_clean_tree
-from selfdenoise.core.params import parse_params, parse_value
+from selfdenoise.core.params import parse_params, parse_values
 
 ROOT = Path(__file__).resolve().parent.parent
 FASTER = 1.2  # how much faster a value within the tolerance must be to win over the best one
@@ -67,8 +67,7 @@ def main() -> int:
                 shutil.copyfile(fixed["model"], args.keep_model)
         # the values run on that model: the model it started from (``init``) played its part in training
         applied = {k: v for k, v in fixed.items() if not (args.train_once and k == "init")}
-        for i, text in enumerate(args.values.split(";" if ";" in args.values else ",")):
-            value = parse_value(text.strip())
+        for i, value in enumerate(parse_values(args.values)):
             r = run_protocol(args.protocol, args.data, [args.method], out_dir=Path(tmp, f"value{i}"),
                              split="validation", every=args.every, limit=args.limit, baselines=False,
                              progress=False, method_options={args.method: {**applied, args.setting: value}},

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from selfdenoise.core.augment import AUGMENT_MODES, flip_rotate
 from selfdenoise.core.errors import InputError
 from selfdenoise.core.noise import NOISE_KINDS, NoiseModel, parse_noise
-from selfdenoise.core.params import parse_params, parse_value
+from selfdenoise.core.params import parse_params, parse_value, parse_values
 from selfdenoise.core.tiling import apply_tiled, tta_apply
 
 
@@ -355,6 +355,16 @@ def test_parse_value_round_trips(pair):
     """Typing an int, finite float, bool, None, tuple of numbers or a plain string and parsing it gives it back."""
     value, text = pair
     assert exact(parse_value(text)) == exact(value)
+
+
+@fast(300)
+@given(pairs=st.lists(typed_values().filter(lambda pair: pair[1] and ";" not in pair[1]), min_size=1, max_size=4))
+def test_a_list_of_values_parses_back_each_value(pairs):
+    """Values typed one after the other (semicolons between them when one is a tuple, else commas) parse back to
+    the list."""
+    values, texts = zip(*pairs)
+    text = (";" if any("," in t for t in texts) else ",").join(texts)
+    assert [exact(v) for v in parse_values(text)] == [exact(v) for v in values]
 
 
 keys = st.text(string.ascii_letters + string.digits + "-_. ", min_size=1, max_size=10).filter(lambda k: k.strip())

@@ -22,6 +22,12 @@ def parse_value(text: str):
     return text
 
 
+def parse_values(text: str) -> list:
+    """A list of values to try: ``'1e-3,3e-4'`` -> ``[0.001, 0.0003]``; semicolons separate them when a value is a
+    tuple (``'48,96;64,128'`` -> ``[(48, 96), (64, 128)]``)."""
+    return [parse_value(part.strip()) for part in text.split(";" if ";" in text else ",") if part.strip()]
+
+
 def parse_params(params) -> dict:
     """``["window=15", "polyorder=3"]`` -> ``{"window": 15, "polyorder": 3}`` (CLI ``-p KEY=VALUE``;
     ``-`` in a key becomes ``_``)."""

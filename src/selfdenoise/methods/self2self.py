@@ -52,8 +52,8 @@ A prior trained with Self2Self's own loss on noisy images: ``selfdenoise train -
 model file it writes denoises by the dropout ensemble alone (``--model``), and a fit to one image starts from it
 with ``init`` (``selfdenoise denoise -m self2self --init zoo:self2self-color``). The zoo's ``self2self-color`` is
 such a prior for colour photos with Gaussian noise (sigma 5-50; 15 CPU minutes on 64-pixel crops: McMaster 26.51 dB
-by the ensemble alone; 45 more on 128-pixel crops: 27.20). Its recipe is the ``fast`` preset: 3-minute trainings on BSD300 scored on McMaster (every 3rd image, sigma
-25) gave 25.47 dB with lr 1e-3 and the gradient clipped at 0.1, 25.37 unclipped, and collapsed at lr 3e-3 (6.1 dB).
+by the ensemble alone; 45 and 40 more on 128-pixel crops: 27.20, 27.35). Its recipe is the ``fast`` preset:
+3-minute trainings on BSD300 scored on McMaster (every 3rd image, sigma 25) gave 25.47 dB with lr 1e-3 and the gradient clipped at 0.1, 25.37 unclipped, and collapsed at lr 3e-3 (6.1 dB).
 A fit from the prior takes Adam at ``FINE_TUNE_LR``, chosen on McMaster (every 9th image, 60-second budgets;
 ``benchmarks/selection/single-image-self2self-lr-from-prior.json``): 1e-4 / 3e-4 / 1e-3 gave 25.61 / 25.70 /
 14.74 dB (1e-3 wrecks the prior). From that prior with 120 s per image, Kodak24 (sigma 25) reaches 27.46 dB
@@ -67,11 +67,10 @@ every layer sees the crop's border, and a network trained long enough comes to d
 prior at lr 1e-3 above, 14.74 dB, is the same failure). Tiles of the crop's size (``tile=64``) rescue part of it
 (McMaster 24.91 dB, Kodak 28.25 against 26.79 for the first stage; but images 7 and 8 of McMaster still break, 20.35
 and 14.30 dB) at five times the inference time, so validation kept the first stage and whole-image inference
-(records in ``benchmarks/results/history/v2-earlier-settings/zoo-self2self-color-*``). Training on larger crops,
-or the network's bottom kept wider than 1x1, would remove the cause: 45 minutes more on 128-pixel crops (a 2x2 bottom) raised McMaster from 26.51 to 27.20 dB and
-Kodak from 26.79 to 27.81 by the ensemble alone, whole images, and that stage is shipped. For a 60-second fit from
-the first stage,
-128-pixel crops gave 25.70 dB against 25.79 with 64 (McMaster, every 9th image;
+(records in ``benchmarks/results/history/v2-earlier-settings/zoo-self2self-color-*``). Larger crops remove the
+cause: 45 minutes more on 128-pixel crops (a 2x2 bottom) raised McMaster from 26.51 to 27.20 dB and Kodak from
+26.79 to 27.81 by the whole-image ensemble alone, 40 more to 27.35 / 28.12 (the shipped prior). For a
+60-second fit from the first stage, 128-pixel crops gave 25.70 dB against 25.79 with 64 (McMaster, every 9th image;
 ``benchmarks/selection/single-image-self2self-crop.json``), so fits keep 64.
 """
 from __future__ import annotations
