@@ -363,7 +363,7 @@ def test_a_list_of_values_parses_back_each_value(pairs):
     """Values typed one after the other (semicolons between them when one is a tuple, else commas) parse back to
     the list."""
     values, texts = zip(*pairs)
-    text = (";" if any("," in t for t in texts) else ",").join(texts)
+    text = ";".join(texts) + ";" if any("," in t for t in texts) else ",".join(texts)
     assert [exact(v) for v in parse_values(text)] == [exact(v) for v in values]
 
 

@@ -24,7 +24,7 @@ def parse_value(text: str):
 
 def parse_values(text: str) -> list:
     """A list of values to try: ``'1e-3,3e-4'`` -> ``[0.001, 0.0003]``; semicolons separate them when a value is a
-    tuple (``'48,96;64,128'`` -> ``[(48, 96), (64, 128)]``)."""
+    tuple (``'48,96;64,128'`` -> ``[(48, 96), (64, 128)]``; one tuple alone: ``'48,96;'``)."""
     return [parse_value(part.strip()) for part in text.split(";" if ";" in text else ",") if part.strip()]
 
 

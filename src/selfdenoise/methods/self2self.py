@@ -53,7 +53,8 @@ model file it writes denoises by the dropout ensemble alone (``--model``), and a
 with ``init`` (``selfdenoise denoise -m self2self --init zoo:self2self-color``). The zoo's ``self2self-color`` is
 such a prior for colour photos with Gaussian noise (sigma 5-50; 15 CPU minutes on 64-pixel crops: McMaster 26.51 dB
 by the ensemble alone; 45 and 40 more on 128-pixel crops: 27.20, 27.35). Its recipe is the ``fast`` preset:
-3-minute trainings on BSD300 scored on McMaster (every 3rd image, sigma 25) gave 25.47 dB with lr 1e-3 and the gradient clipped at 0.1, 25.37 unclipped, and collapsed at lr 3e-3 (6.1 dB).
+3-minute trainings on BSD300 scored on McMaster (every 3rd image, sigma 25) gave 25.47 dB with lr 1e-3 and the
+gradient clipped at 0.1, 25.37 unclipped, and collapsed at lr 3e-3 (6.1 dB).
 A fit from the prior takes Adam at ``FINE_TUNE_LR``, chosen on McMaster (every 9th image, 60-second budgets;
 ``benchmarks/selection/single-image-self2self-lr-from-prior.json``): 1e-4 / 3e-4 / 1e-3 gave 25.61 / 25.70 /
 14.74 dB (1e-3 wrecks the prior). From that prior with 120 s per image, Kodak24 (sigma 25) reaches 27.46 dB
