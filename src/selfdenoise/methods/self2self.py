@@ -71,8 +71,9 @@ and 14.30 dB) at five times the inference time, so validation kept the first sta
 (records in ``benchmarks/results/history/v2-earlier-settings/zoo-self2self-color-*``). Larger crops remove the
 cause: 45 minutes more on 128-pixel crops (a 2x2 bottom) raised McMaster from 26.51 to 27.20 dB and Kodak from
 26.79 to 27.81 by the whole-image ensemble alone, 40 more to 27.35 / 28.12 (the shipped prior). For a
-60-second fit from the first stage, 128-pixel crops gave 25.70 dB against 25.79 with 64 (McMaster, every 9th image;
-``benchmarks/selection/single-image-self2self-crop.json``), so fits keep 64.
+60-second fit from the first stage, 128-pixel crops gave 25.70 dB against 25.79 with 64 (McMaster, every 9th image),
+and from the shipped prior 26.54 against 26.62 (``benchmarks/selection/single-image-self2self-crop.json``), so fits
+keep 64.
 """
 from __future__ import annotations
 
