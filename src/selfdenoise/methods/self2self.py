@@ -55,11 +55,12 @@ such a prior for colour photos with Gaussian noise (sigma 5-50; 15 CPU minutes o
 by the ensemble alone; 45 and 40 more on 128-pixel crops: 27.20, 27.35). Its recipe is the ``fast`` preset:
 3-minute trainings on BSD300 scored on McMaster (every 3rd image, sigma 25) gave 25.47 dB with lr 1e-3 and the
 gradient clipped at 0.1, 25.37 unclipped, and collapsed at lr 3e-3 (6.1 dB).
-A fit from the prior takes Adam at ``FINE_TUNE_LR``, chosen on McMaster from the first stage (every 9th image,
-60-second budgets; ``benchmarks/selection/single-image-self2self-lr-from-prior.json``): 1e-4 / 3e-4 / 1e-3 gave
-25.61 / 25.70 / 14.74 dB (1e-3 wrecks the prior). From the first stage with 120 s per image, Kodak24 (sigma 25)
-reaches 27.46 dB (``benchmarks/results/single-image-self2self/``); the PSNR-vs-seconds curve to 600 s is made by
-``benchmarks/self2self_curve.py``.
+A fit from the prior takes Adam at ``FINE_TUNE_LR``, chosen on McMaster (every 9th image, 60-second budgets):
+from the first stage 1e-4 / 3e-4 / 1e-3 gave 25.61 / 25.70 / 14.74 dB (1e-3 wrecks the prior), from the shipped
+prior 1e-4 / 3e-4 gave 26.55 / 26.61 (``benchmarks/selection/single-image-self2self-lr-from-prior.json``).
+With 120 s per image from the shipped prior, Kodak24 (sigma 25) reaches 28.62 dB, 0.5 dB above the prior alone
+(``benchmarks/results/single-image-self2self/``; 27.46 from the first stage); the PSNR-vs-seconds curve to 600 s
+is made by ``benchmarks/self2self_curve.py``.
 
 Trained longer on 64-pixel crops, the first stage got worse on whole images. A second, 60-minute stage (83,918 steps)
 learned the crops well but fell apart on whole images: McMaster 14.61 dB by the ensemble alone, against 26.51 after
