@@ -168,26 +168,48 @@ def training_files(data: Path, spec: Spec) -> list[Path]:
     return [f for pattern in spec.patterns for f in sorted(data.glob(pattern))]
 
 
-def write_training_folder(spec: Spec, files: list[Path], data: Path, folder: Path) -> list[dict]:
+def noise_seeds(spec: Spec, files: list[Path], data: Path) -> list[dict]:
+    """The seed of each file's noisy realisations (none for real noisy files)."""
+    if spec.noise is None:
+        return []
+    return [{"file": str(f.relative_to(data)), "realisation": r, "seed": realisation_seed(TRAINING_NOISE_SEED, r, i)}
+            for i, f in enumerate(files) for r in range(spec.realisations)]
+
+
+def write_training_folder(spec: Spec, files: list[Path], data: Path, folder: Path) -> None:
     """The folder ``selfdenoise train`` reads: links to real noisy files (a sub-folder per scene with ``groups``),
-    or each file's noisy realisations (a/ and b/ for pairs); returns the seeds used."""
-    seeds = []
-    for i, f in enumerate(files):
-        name = str(f.relative_to(data)).replace("/", "-")
-        if spec.noise is None:
-            target = folder / f.parent.name / f.name if spec.groups else folder / name
+    or each file's noisy realisations (a/ and b/ for pairs), drawn with ``noise_seeds``."""
+    if spec.noise is None:
+        for f in files:
+            flat = str(f.relative_to(data)).replace("/", "-")
+            target = folder / f.parent.name / f.name if spec.groups else folder / flat
             target.parent.mkdir(parents=True, exist_ok=True)
             target.symlink_to(f.resolve())
-            continue
-        clean, _ = read_image(f)
-        for r in range(spec.realisations):
-            seed = realisation_seed(TRAINING_NOISE_SEED, r, i)
-            noisy = np.clip(add_noise(clean, spec.noise, seed=seed), 0.0, 1.0)
-            out = (folder / "ab"[r] if spec.realisations > 1 else folder) / (Path(name).stem + ".tif")
-            out.parent.mkdir(parents=True, exist_ok=True)
-            write_image(out, noisy, ImageInfo(dtype="uint16", channels=noisy.shape[-1] if noisy.ndim == 3 else 1))
-            seeds.append({"file": str(f.relative_to(data)), "realisation": r, "seed": seed})
-    return seeds
+        return
+    for s in noise_seeds(spec, files, data):
+        clean, _ = read_image(data / s["file"])
+        noisy = np.clip(add_noise(clean, spec.noise, seed=s["seed"]), 0.0, 1.0)
+        name = Path(s["file"].replace("/", "-")).stem + ".tif"
+        out = (folder / "ab"[s["realisation"]] if spec.realisations > 1 else folder) / name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_image(out, noisy, ImageInfo(dtype="uint16", channels=noisy.shape[-1] if noisy.ndim == 3 else 1))
+
+
+def train(spec: Spec, files: list[Path], args, model_path: Path) -> tuple[dict, str]:
+    """Run ``selfdenoise train`` on the noisy folder; returns its timing and the command a user would type."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "train"
+        folder.mkdir()
+        write_training_folder(spec, files, args.data, folder)
+        start = (["--init", str(model_path)] if args.more else ["--init", f"zoo:{spec.init}"] if spec.init else [])
+        options = [a for k, v in spec.train_options.items() for a in ("-p", f"{k}={v}")]
+        common = ["--minutes", f"{args.minutes:g}", "--seed", str(args.seed), "--device", "cpu", "-q"]
+        training = timed([sys.executable, "-m", "selfdenoise", "train", "-m", spec.method, "--data", str(folder),
+                          "-o", str(model_path), *common, "--log", str(Path(tmp) / "train.log.csv"),  # not beside the model
+                          *start, *options])
+    shown_start = [model_path.name if a == str(model_path) else a for a in start]
+    return training, shlex.join(["selfdenoise", "train", "-m", spec.method, "--data", "FOLDER_OF_THE_DATA_FILES", "-o",
+                                 model_path.name, *common, *shown_start, *options])
 
 
 def scored(model, score: Score, data: Path, options=None) -> dict:
@@ -223,39 +245,25 @@ def main() -> int:
     commit = require_clean_tree(git_commit(), exploratory=False)
     spec = MODELS[args.name]
     files = training_files(args.data, spec)
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "train"
-        folder.mkdir()
-        seeds = write_training_folder(spec, files, args.data, folder)
-        zoo.ZOO_DIR.mkdir(parents=True, exist_ok=True)
-        model_path = zoo.ZOO_DIR / f"{args.name}.safetensors"  # written atomically when the training ends
-        earlier = zoo.entries()[args.name] if args.more or args.remeasure else None
-        start = (["--init", str(model_path)] if args.more else
-                 ["--init", f"zoo:{spec.init}"] if spec.init else [])
-        cmd = [sys.executable, "-m", "selfdenoise", "train", "-m", spec.method, "--data", str(folder), "-o",
-               str(model_path), "--minutes", f"{args.minutes:g}", "--seed", str(args.seed), "--device", "cpu", "-q",
-               "--log", str(Path(tmp) / "train.log.csv"),  # not beside the shipped model
-               *start, *[a for k, v in spec.train_options.items() for a in ("-p", f"{k}={v}")]]
-        if not args.remeasure:
-            training = timed(cmd)
-            print("trained", training, flush=True)
-        model = api.load_model(model_path)
-        validation = {"network_only": scored(model, spec.validation, args.data)}
-        if spec.options:
-            validation["with_options"] = scored(model, spec.validation, args.data, spec.options)
-        print("validation", {k: round(v["psnr"], 2) for k, v in validation.items()}, flush=True)
-        held_out = [scored(model, s, args.data, spec.options) for s in spec.held_out]
-        print("held out", [(h["protocol"], h["dataset"], round(h["psnr"], 2)) for h in held_out], flush=True)
+    zoo.ZOO_DIR.mkdir(parents=True, exist_ok=True)
+    model_path = zoo.ZOO_DIR / f"{args.name}.safetensors"  # written atomically when the training ends
+    earlier = zoo.entries()[args.name] if args.more or args.remeasure else None
     single_stage = ("command", "train_seconds", "made_by", "commit")  # an entry of before stages were recorded
     stages = list(earlier.get("stages") or [{k: earlier[k] for k in single_stage}]) if earlier else []
     if args.remeasure:  # nothing trained: the stages, the command and the time are the shipped model's
         command, training = earlier["command"], {"seconds": earlier["train_seconds"]}
     else:
-        command = shlex.join(["selfdenoise", "train", "-m", spec.method, "--data", "FOLDER_OF_THE_DATA_FILES", "-o",
-                              model_path.name, *cmd[cmd.index("--minutes"):cmd.index("--log")],
-                              *[model_path.name if a == str(model_path) else a for a in cmd[cmd.index("--log") + 2:]]])
+        training, command = train(spec, files, args, model_path)
+        print("trained", training, flush=True)
         stages.append({"command": command, "train_seconds": training["seconds"],
                        "made_by": shlex.join(["python3", *sys.argv]), "commit": commit})
+    model = api.load_model(model_path)
+    validation = {"network_only": scored(model, spec.validation, args.data)}
+    if spec.options:
+        validation["with_options"] = scored(model, spec.validation, args.data, spec.options)
+    print("validation", {k: round(v["psnr"], 2) for k, v in validation.items()}, flush=True)
+    held_out = [scored(model, s, args.data, spec.options) for s in spec.held_out]
+    print("held out", [(h["protocol"], h["dataset"], round(h["psnr"], 2)) for h in held_out], flush=True)
     entry = {"method": spec.method, "channels": model.channels, "file": model_path.name, "summary": spec.summary,
              "options": spec.options, "data": [str(f.relative_to(args.data)) for f in files],
              "noise": None if spec.noise is None else f"{spec.noise}, drawn once per image and realisation "
@@ -277,7 +285,8 @@ def main() -> int:
     atomic_write(zoo.MANIFEST, lambda part: Path(part).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n"))
     write_json(ROOT / "benchmarks" / "results" / f"zoo-{args.name}.json",
                {"what": f"zoo model {args.name}: training, validation and held-out figures", "entry": entry,
-                "validation": validation, "held_out": held_out, "train": training, "noise_seeds": seeds,
+                "validation": validation, "held_out": held_out, "train": training,
+                "noise_seeds": noise_seeds(spec, files, args.data),
                 **origin(commit, shlex.join(["python3", *sys.argv]))})
     print("->", model_path)
     return 0
