@@ -41,6 +41,7 @@ image and realisation with recorded seeds (``protocols.realisation_seed``, the p
 
 ``--more``: train the shipped model further (``selfdenoise train --init`` from it, a fresh schedule of ``--minutes``
 on the same files and noise): its entry keeps every stage's command and time, and ``train_seconds`` is their sum.
+``--lr``: the stage's peak learning rate (the recipe's when not given).
 ``--remeasure``: score the shipped model again, untrained, after a change to how its method denoises (its stages
 stay; ``made_by`` and ``commit`` name the measurement).
 
@@ -203,7 +204,8 @@ def train(spec: Spec, files: list[Path], args, model_path: Path) -> tuple[dict, 
         write_training_folder(spec, files, args.data, folder)
         start = (["--init", str(model_path)] if args.more else ["--init", f"zoo:{spec.init}"] if spec.init else [])
         options = [a for k, v in spec.train_options.items() for a in ("-p", f"{k}={v}")]
-        common = ["--minutes", f"{args.minutes:g}", "--seed", str(args.seed), "--device", "cpu", "-q"]
+        common = ["--minutes", f"{args.minutes:g}", "--seed", str(args.seed), "--device", "cpu", "-q",
+                  *(["--lr", f"{args.lr:g}"] if args.lr else [])]
         training = timed([sys.executable, "-m", "selfdenoise", "train", "-m", spec.method, "--data", str(folder),
                           "-o", str(model_path), *common, "--log", str(Path(tmp) / "train.log.csv"),  # not beside the model
                           *start, *options])
@@ -237,11 +239,14 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=15.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--more", action="store_true", help="continue training the shipped model (a new stage)")
+    ap.add_argument("--lr", type=float, default=None, help="peak learning rate of this stage (default: the recipe's)")
     ap.add_argument("--remeasure", action="store_true",
                     help="score the shipped model again without training (after a change to how it denoises)")
     args = ap.parse_args()
     if args.more and args.remeasure:
         ap.error("--more trains, --remeasure does not: give one of them")
+    if args.remeasure and args.lr:
+        ap.error("--lr is for a training stage; --remeasure trains nothing")
     commit = require_clean_tree(git_commit(), exploratory=False)
     spec = MODELS[args.name]
     files = training_files(args.data, spec)
