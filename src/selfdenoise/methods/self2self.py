@@ -56,9 +56,9 @@ by the ensemble alone; 45 and 40 more on 128-pixel crops: 27.20, 27.35). Its rec
 3-minute trainings on BSD300 scored on McMaster (every 3rd image, sigma 25) gave 25.47 dB with lr 1e-3 and the
 gradient clipped at 0.1, 25.37 unclipped, and collapsed at lr 3e-3 (6.1 dB).
 A fit from the prior takes Adam at ``FINE_TUNE_LR``, chosen on McMaster (every 9th image, 60-second budgets):
-from the first stage 1e-4 / 3e-4 / 1e-3 gave 25.61 / 25.70 / 14.74 dB (1e-3 wrecks the prior), from the shipped
-prior 1e-4 / 3e-4 gave 26.55 / 26.61 (``benchmarks/selection/single-image-self2self-lr-from-prior.json``).
-With 120 s per image from the shipped prior, Kodak24 (sigma 25) reaches 28.62 dB, 0.5 dB above the prior alone
+from the first stage 1e-4 / 3e-4 / 1e-3 gave 25.61 / 25.70 / 14.74 dB (1e-3 wrecks the prior), from the
+prior's third stage 1e-4 / 3e-4 gave 26.55 / 26.61 (``benchmarks/selection/single-image-self2self-lr-from-prior.json``).
+With 120 s per image from the third stage, Kodak24 (sigma 25) reaches 28.62 dB, 0.5 dB above the prior alone
 (``benchmarks/results/single-image-self2self/``; 27.46 from the first stage); the PSNR-vs-seconds curve to 600 s
 is made by ``benchmarks/self2self_curve.py``.
 
@@ -71,10 +71,10 @@ prior at lr 1e-3 above, 14.74 dB, is the same failure). Tiles of the crop's size
 and 14.30 dB) at five times the inference time, so validation kept the first stage and whole-image inference
 (records in ``benchmarks/results/history/v2-earlier-settings/zoo-self2self-color-*``). Larger crops remove the
 cause: 45 minutes more on 128-pixel crops (a 2x2 bottom) raised McMaster from 26.51 to 27.20 dB and Kodak from
-26.79 to 27.81 by the whole-image ensemble alone, 40 more to 27.35 / 28.12 (the shipped prior). For a
-60-second fit from the first stage, 128-pixel crops gave 25.70 dB against 25.79 with 64 (McMaster, every 9th image),
-and from the shipped prior 26.54 against 26.62 (``benchmarks/selection/single-image-self2self-crop.json``), so fits
-keep 64.
+26.79 to 27.81 by the whole-image ensemble alone, 40 more to 27.35 / 28.12 (the third stage), 25 more at Adam 3e-4
+to 27.40 / 28.16 (shipped). For a 60-second fit from the first stage, 128-pixel crops gave 25.70 dB against 25.79
+with 64 (McMaster, every 9th image), and from the third stage 26.54 against 26.62
+(``benchmarks/selection/single-image-self2self-crop.json``), so fits keep 64.
 """
 from __future__ import annotations
 
