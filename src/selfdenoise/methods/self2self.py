@@ -52,9 +52,9 @@ A prior trained with Self2Self's own loss on noisy images: ``selfdenoise train -
 model file it writes denoises by the dropout ensemble alone (``--model``), and a fit to one image starts from it
 with ``init`` (``selfdenoise denoise -m self2self --init zoo:self2self-color``). The zoo's ``self2self-color`` is
 such a prior for colour photos with Gaussian noise (sigma 5-50; 15 CPU minutes on 64-pixel crops: McMaster 26.51 dB
-by the ensemble alone; 45 and 40 more on 128-pixel crops: 27.20, 27.35). Its recipe is the ``fast`` preset:
-3-minute trainings on BSD300 scored on McMaster (every 3rd image, sigma 25) gave 25.47 dB with lr 1e-3 and the
-gradient clipped at 0.1, 25.37 unclipped, and collapsed at lr 3e-3 (6.1 dB).
+by the ensemble alone; 45 and 40 more on 128-pixel crops: 27.20, 27.35; 25 more at Adam 3e-4: 27.40). Its recipe is
+the ``fast`` preset: 3-minute trainings on BSD300 scored on McMaster (every 3rd image, sigma 25) gave 25.47 dB with
+lr 1e-3 and the gradient clipped at 0.1, 25.37 unclipped, and collapsed at lr 3e-3 (6.1 dB).
 A fit from the prior takes Adam at ``FINE_TUNE_LR``, chosen on McMaster (every 9th image, 60-second budgets):
 from the first stage 1e-4 / 3e-4 / 1e-3 gave 25.61 / 25.70 / 14.74 dB (1e-3 wrecks the prior), from the
 prior's third stage 1e-4 / 3e-4 gave 26.55 / 26.61 (``benchmarks/selection/single-image-self2self-lr-from-prior.json``).
